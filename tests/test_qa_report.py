@@ -12,7 +12,8 @@ from transformers import LlamaForCausalLM
 from spatial_alm.cli import main
 from spatial_alm.commands.ask import ask, load_audio
 from spatial_alm.data import SpatialQADataset, dataset_info
-from spatial_alm.evaluation.qa_report import evaluate_qa, random_answer, relation_of, score_records
+from spatial_alm.evaluation.metrics import doa_accuracy
+from spatial_alm.evaluation.qa_report import axis_of, encoder_head_prediction, evaluate_qa, random_answer, score_records
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import small_llama_config, train_tokenizer
@@ -64,8 +65,34 @@ def test_perfect_answers_score_perfectly_and_random_is_valid(toy_dataset):
     assert all(g["prediction"]["parsed"] for g in guesses)  # random answers are valid in every format
     for row in score_records(guesses, vocabulary).values():
         assert all(math.isnan(v) or 0 <= v <= 180 for v in row["metrics"].values())
-    assert relation_of("Is the dog to the left of the siren?") == "left"
-    assert relation_of("Is the dog farther from you than the bell?") == "nearer"
+    assert axis_of("Is the dog to the left of the siren?") == "left_right"
+    assert axis_of("Is the dog farther from you than the bell?") == "distance"
+    assert axis_of("Is there a siren behind you?") == "front_back"
+    assert axis_of("Is the bell below the dog?") == "above_below"
+    assert axis_of("How many sources do you hear?") is None
+
+
+def test_yes_no_scores_per_axis():
+    def record(question, yes, said):
+        return {"question_type": "E", "question": question, "target": {"yes": yes},
+                "prediction": {"parsed": True, "yes": said}}
+
+    records = [record("Is the dog to the left of the bell?", True, True),
+               record("Is the dog to the right of the bell?", False, True),
+               record("Is the dog in front of the bell?", True, True),
+               record("Is the dog closer to you than the bell?", False, False)]
+    metrics = score_records(records, ["dog", "bell"])["E"]["metrics"]
+    assert metrics == {"accuracy": 75.0, "accuracy_left_right": 50.0, "accuracy_front_back": 100.0,
+                       "accuracy_distance": 100.0}
+
+
+def test_encoder_head_prediction_answers_what_the_heads_can():
+    direction = encoder_head_prediction("B", ["siren"], 30.0, 10.0, 2.5)
+    assert direction == {"parsed": True, "azimuth_deg": 30.0, "elevation_deg": 10.0, "distance_m": 2.5}
+    assert encoder_head_prediction("C", ["Siren", "bird_chirps"], 0, 0, 1)["labels"] == ["bird chirps", "siren"]
+    assert encoder_head_prediction("count", ["siren", "bell"], 0, 0, 1)["count"] == 2
+    assert encoder_head_prediction("E", ["siren"], 0, 0, 1) is None
+    assert encoder_head_prediction("room", ["siren"], 0, 0, 1) is None
 
 
 def test_evaluate_writes_report_with_every_type(toy_model, toy_dataset, tmp_path):
@@ -82,8 +109,17 @@ def test_evaluate_writes_report_with_every_type(toy_model, toy_dataset, tmp_path
                 assert 0 <= value <= 180
     unparsed = sum(not r["prediction"]["parsed"] for r in report["answers"])
     assert sum(row["unparseable"] for row in report["model"].values()) == unparsed > 0  # untrained: gibberish
+    # encoder-head row: the heads' own answers, recomputed here from the encoder on the same audio
+    assert {"A", "B"} <= set(saved["encoder_head"]) and "E" not in saved["encoder_head"]
+    model, dataset = AudioLLM.from_pretrained(toy_model), SpatialQADataset(toy_dataset)
+    rows = [j for j in range(len(dataset)) if dataset.reader.qa_pair(j)["question_type"] == "B"]
+    heads = model.encoder.predict(torch.stack([dataset[j]["audio"] for j in rows]))
+    targets = [dataset.reader.qa_pair(j)["target"] for j in rows]
+    true_az, true_el = (np.array([t[key] for t in targets]) for key in ("azimuth_deg", "elevation_deg"))
+    expected = doa_accuracy(heads.azimuth_deg.numpy(), heads.elevation_deg.numpy(), true_az, true_el)
+    assert saved["encoder_head"]["B"]["metrics"]["doa_accuracy_20deg"] == pytest.approx(expected)
     markdown = (tmp_path / "eval" / "report.md").read_text()
-    assert "| A |" in markdown and "unparseable" in markdown
+    assert "| A |" in markdown and "unparseable" in markdown and "encoder head" in markdown
     assert (tmp_path / "eval" / "scores.png").stat().st_size > 0
     assert main(["evaluate", "--model", str(toy_model), "--data", str(toy_dataset), "--out",
                  str(tmp_path / "cli"), "--max-questions", "5", "--max-new-tokens", "4"]) == 0

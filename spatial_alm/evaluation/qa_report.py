@@ -10,8 +10,8 @@ format       types                         metrics
 labels       A, C                          detection mAP (%; score 1 for every class named, else 0)
 direction    B, D                          DoA accuracy at 20 degrees (%), DER at 0.5 m (%), mean
                                            angular error (degrees, parsed answers only)
-yes_no       E, negative                   accuracy (%); for E also per relation group: direction
-                                           (left/right, front/back, above/below) and distance
+yes_no       E, negative                   accuracy (%), also per axis asked about: left/right,
+                                           front/back, above/below and (E) distance
 count        count                         accuracy (%)
 elevation    elevation                     accuracy within 20 degrees (%), mean absolute error
 room         room                          size and reverberation class accuracy (%)
@@ -21,8 +21,12 @@ description  description                   source precision and recall (%): labe
 
 Unparseable answers are never dropped: they count as wrong (score 0 for detection) and are reported
 per type. A *random* row answers every question with a random valid answer in its type's format,
-rendered to text and parsed like the model's answers (BAT's random baseline). Writes
-``report.json`` (also every question, answer and parse), ``report.md`` and ``scores.png``.
+rendered to text and parsed like the model's answers (BAT's random baseline). An *encoder head* row
+answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_head_prediction`):
+the classes above probability 0.5 (A, C; their number for count) and the primary (loudest) source's
+direction, distance and elevation (B, D, elevation) -- the ceiling the LLM reaches by reading the
+encoder well. Writes ``report.json`` (also every question, answer and parse), ``report.md`` and
+``scores.png``.
 """
 
 from __future__ import annotations
@@ -50,10 +54,14 @@ from spatial_alm.evaluation.metrics import (
 from spatial_alm.models.audio_llm import AudioLLM
 from spatial_alm.qa import canonical_label, get_question_type, parse_answer
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
-from spatial_alm.qa.templates import ANSWER_FORMATS, RELATION_PHRASES
+from spatial_alm.qa.templates import ANSWER_FORMATS, REGION_PHRASES, RELATION_PHRASES
 from spatial_alm.training.finetune import collate_qa
 
-RELATION_GROUPS = {"left": "direction", "front": "direction", "above": "direction", "nearer": "distance"}
+# phrase of a type E relation or a negative probe's region -> the axis it asks about
+_AXES = {"left": "left_right", "right": "left_right", "front": "front_back", "behind": "front_back",
+         "above": "above_below", "below": "above_below", "nearer": "distance"}
+AXIS_PHRASES = {**{phrase: _AXES[name] for name, phrases in RELATION_PHRASES.items() for phrase in phrases},
+                **{phrase: _AXES[name] for name, phrase in REGION_PHRASES.items()}}
 PRIMARY_METRIC = {"labels": "map", "direction": "doa_accuracy_20deg", "yes_no": "accuracy", "count": "accuracy",
                   "elevation": "accuracy_20deg", "room": "accuracy", "description": "recall"}
 
@@ -89,24 +97,23 @@ def _score_direction(records: list[dict], vocabulary: list[str]) -> dict:
                                                          true["azimuth_deg"], true["elevation_deg"])}
 
 
-def relation_of(question: str) -> str | None:
-    """The relation (``left``, ``front``, ``above``, ``nearer``) a type E question asks about."""
+def axis_of(question: str) -> str | None:
+    """The axis (``left_right``, ``front_back``, ``above_below``, ``distance``) a type E relation or a
+    negative probe's region asks about; None when the question names none."""
     text = question.lower()
-    for name, phrases in RELATION_PHRASES.items():
-        if any(phrase in text for phrase in phrases):
-            return name
-    return None
+    return next((axis for phrase, axis in AXIS_PHRASES.items() if phrase in text), None)
+
+
+def _yes_no_accuracy(records: list[dict]) -> float:
+    return yes_no_accuracy([r["prediction"].get("yes") for r in records],
+                           [bool(r["target"]["yes"]) for r in records])["accuracy"]
 
 
 def _score_yes_no(records: list[dict], vocabulary: list[str]) -> dict:
-    out = {"accuracy": yes_no_accuracy([r["prediction"].get("yes") for r in records],
-                                       [bool(r["target"]["yes"]) for r in records])["accuracy"]}
-    if records and records[0]["question_type"] == "E":
-        for group in sorted(set(RELATION_GROUPS.values())):
-            subset = [r for r in records if RELATION_GROUPS.get(relation_of(r["question"])) == group]
-            if subset:
-                out[f"accuracy_{group}"] = _score_yes_no(
-                    [{**r, "question_type": "E-" + group} for r in subset], vocabulary)["accuracy"]
+    out = {"accuracy": _yes_no_accuracy(records)}
+    axes = [axis_of(r["question"]) for r in records]
+    for axis in sorted({a for a in axes if a is not None}):
+        out[f"accuracy_{axis}"] = _yes_no_accuracy([r for r, a in zip(records, axes) if a == axis])
     return out
 
 
@@ -202,6 +209,25 @@ def score_records(records: list[dict], vocabulary: list[str]) -> dict:
     return table
 
 
+ENCODER_HEAD_FORMATS = ("labels", "direction", "elevation", "count")
+
+
+def encoder_head_prediction(question_type: str, labels: list[str], azimuth_deg: float, elevation_deg: float,
+                            distance_m: float) -> dict | None:
+    """The answer the encoder's heads give to a ``question_type`` question, in :func:`parse_answer`'s
+    form, from the classes they detect (``labels``) and the primary source's direction and distance;
+    None for types the heads cannot answer (yes/no relations, rooms, descriptions)."""
+    answer_format = get_question_type(question_type).answer_format
+    if answer_format not in ENCODER_HEAD_FORMATS:
+        return None
+    direction = {"azimuth_deg": azimuth_deg, "elevation_deg": elevation_deg, "distance_m": distance_m}
+    fields = {"labels": {"labels": sorted(canonical_label(label) for label in labels)},
+              "direction": direction,
+              "elevation": {"elevation_deg": elevation_deg},
+              "count": {"count": len(labels)}}[answer_format]
+    return {"parsed": True, **fields}
+
+
 def _select(num_qa: int, max_questions: int | None, seed: int) -> np.ndarray:
     if max_questions is None or max_questions >= num_qa:
         return np.arange(num_qa)
@@ -226,7 +252,10 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
     records, rng = [], np.random.default_rng(seed)
     with tqdm(total=len(chosen), desc="evaluate", unit="question", disable=not progress) as bar:
         for batch in loader:
-            generated = model.generate(batch["audio"].to(device), batch["questions"], max_new_tokens)
+            audio = batch["audio"].to(device)
+            generated = model.generate(audio, batch["questions"], max_new_tokens)
+            heads = model.encoder.predict(audio)
+            head_labels = heads.labels or [[] for _ in generated]  # no class names saved: no labels
             for i, text in enumerate(generated):
                 question_type = batch["question_types"][i]
                 guess = random_answer(question_type, vocabulary, rng)
@@ -234,12 +263,17 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
                                 "answer": batch["answers"][i], "target": batch["targets"][i], "generated": text,
                                 "prediction": parse_answer(question_type, text, vocabulary=vocabulary),
                                 "random_answer": guess,
-                                "random_prediction": parse_answer(question_type, guess, vocabulary=vocabulary)})
+                                "random_prediction": parse_answer(question_type, guess, vocabulary=vocabulary),
+                                "encoder_prediction": encoder_head_prediction(
+                                    question_type, head_labels[i], float(heads.azimuth_deg[i]),
+                                    float(heads.elevation_deg[i]), float(heads.distance_m[i]))})
             bar.update(len(generated))
     report = {"model_dir": str(model_dir), "data": str(data_dir), "num_questions": len(records),
               "max_new_tokens": max_new_tokens, "seed": seed, "vocabulary": vocabulary,
               "model": score_records(records, vocabulary),
               "random": score_records([{**r, "prediction": r["random_prediction"]} for r in records], vocabulary),
+              "encoder_head": score_records([{**r, "prediction": r["encoder_prediction"]} for r in records
+                                             if r["encoder_prediction"] is not None], vocabulary),
               "answers": records}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -260,26 +294,28 @@ def _fmt(value: float) -> str:
 
 
 def markdown_report(report: dict) -> str:
-    """BAT-style table: one row per question type and metric, model beside the random baseline."""
+    """BAT-style table: one row per question type and metric, model beside the random and encoder-head rows."""
     lines = [f"# QA evaluation: {report['model_dir']}", "",
              f"Data: `{report['data']}`, {report['num_questions']} questions, greedy decoding "
              f"({report['max_new_tokens']} new tokens at most). Unparseable answers count as wrong.", "",
-             "| type | format | questions | unparseable | metric | model | random |",
-             "|---|---|---:|---:|---|---:|---:|"]
+             "| type | format | questions | unparseable | metric | model | random | encoder head |",
+             "|---|---|---:|---:|---|---:|---:|---:|"]
     for question_type, row in report["model"].items():
         share = 100.0 * row["unparseable"] / row["total"]
         for k, (metric, value) in enumerate(row["metrics"].items()):
             lead = (f"| {question_type} | {row['format']} | {row['total']} | {row['unparseable']} ({share:.0f}%) "
                     if k == 0 else "| | | | ")
             random_value = report["random"][question_type]["metrics"][metric]
-            lines.append(f"{lead}| {metric} | {_fmt(value)} | {_fmt(random_value)} |")
+            head_value = report["encoder_head"].get(question_type, {"metrics": {}})["metrics"].get(metric)
+            lines.append(f"{lead}| {metric} | {_fmt(value)} | {_fmt(random_value)} | {_fmt(head_value)} |")
     lines += ["", "Metrics: mAP and accuracies in percent; DER = answers more than 0.5 m off (percent); DoA correct "
-              "within 20 degrees great-circle error.", ""]
+              "within 20 degrees great-circle error; yes/no accuracy also per axis asked about. Encoder head: "
+              "the encoder's own class, direction and distance heads (primary source), where they can answer.", ""]
     return "\n".join(lines)
 
 
 def plot_scores(report: dict, path: Path) -> None:
-    """Bar chart of each type's primary metric, model beside random."""
+    """Bar chart of each type's primary metric: model, random and (where it answers) the encoder head."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,10 +325,12 @@ def plot_scores(report: dict, path: Path) -> None:
     metric = [PRIMARY_METRIC[report["model"][t]["format"]] for t in types]
     model = [report["model"][t]["metrics"][m] for t, m in zip(types, metric)]
     random = [report["random"][t]["metrics"][m] for t, m in zip(types, metric)]
+    head = [report["encoder_head"].get(t, {"metrics": {}})["metrics"].get(m, np.nan) for t, m in zip(types, metric)]
     x = np.arange(len(types))
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(types) + 2), 3.5))
-    ax.bar(x - 0.2, np.nan_to_num(model), 0.4, label="model")
-    ax.bar(x + 0.2, np.nan_to_num(random), 0.4, label="random")
+    ax.bar(x - 0.27, np.nan_to_num(model), 0.27, label="model")
+    ax.bar(x, np.nan_to_num(random), 0.27, label="random")
+    ax.bar(x + 0.27, np.nan_to_num(head), 0.27, label="encoder head")
     ax.set_xticks(x, [f"{t}\n{m}" for t, m in zip(types, metric)], fontsize=7)
     ax.set_ylabel("percent")
     ax.set_ylim(0, 100)

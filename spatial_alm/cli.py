@@ -12,6 +12,7 @@ import sys
 
 # subcommand name -> (module under spatial_alm.commands, one-line help)
 COMMANDS = {
+    "quickstart": ("quickstart", "the whole pipeline end to end on CPU (simulate, train, evaluate, report)"),
     "demo-rir": ("demo_rir", "render a room impulse response and a binaural pair, print checks, write WAVs"),
     "simulate": ("simulate", "simulate scenes from a recipe into a sharded HDF5 dataset (resumable, SLURM arrays)"),
     "dataset": ("dataset", "inspect, check, index a dataset folder or export scenes as WAV"),

@@ -248,22 +248,40 @@ def check_dataset(out_dir: str | Path, *, verify_sha256: bool = True) -> list[st
 # -- summary and export -----------------------------------------------------------------------
 
 
-def dataset_info(out_dir: str | Path) -> dict:
-    """Summary of a dataset: sizes, audio format, classes, sources, QA types, RT60 range."""
+SCENE_TABLE_FIELDS = ("num_sources", "source_label", "source_azimuth_deg", "source_elevation_deg",
+                      "source_distance_m", "source_level_db", "room_dim_m", "rt60_s", "snr_db", "qa_type")
+
+
+def scene_table(out_dir: str | Path) -> dict[str, np.ndarray]:
+    """The flat per-scene arrays of every shard, concatenated in scene order (``SCENE_TABLE_FIELDS``;
+    shapes as in ``datasets/SCHEMA.md``: (N,), (N, K) per source, (N, 3) room size, (Q,) ``qa_type``).
+    Per-source arrays are padded (NaN, ``""``) to the dataset's largest K, as shards pad to their own."""
     reader = DatasetReader(out_dir)
-    index = reader.index
-    classes, num_sources, qa_types, rt60 = Counter(), Counter(), Counter(), []
+    max_sources = reader.index.max_sources
+    parts = {name: [] for name in SCENE_TABLE_FIELDS}
     try:
-        for k in range(len(index.shards)):
+        for k in range(len(reader.index.shards)):
             f = reader._shard(k)
-            labels = f["source_label"].asstr()[...]
-            classes.update(label for label in labels.ravel() if label)
-            num_sources.update(int(n) for n in f["num_sources"][...])
-            qa_types.update(f["qa_type"].asstr()[...])
-            rt60.append(f["rt60_s"][...])
+            for name in SCENE_TABLE_FIELDS:
+                dataset = f[name]
+                values = dataset.asstr()[...] if h5py.check_string_dtype(dataset.dtype) else dataset[...]
+                if name.startswith("source_"):
+                    padding = ((0, 0), (0, max_sources - values.shape[1]))
+                    values = np.pad(values, padding, constant_values="" if values.dtype == object else np.nan)
+                parts[name].append(values)
     finally:
         reader.close()
-    rt60 = np.concatenate(rt60)
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def dataset_info(out_dir: str | Path) -> dict:
+    """Summary of a dataset: sizes, audio format, classes, sources, QA types, RT60 range."""
+    index = read_index(out_dir)
+    table = scene_table(out_dir)
+    classes = Counter(label for label in table["source_label"].ravel() if label)
+    num_sources = Counter(int(n) for n in table["num_sources"])
+    qa_types = Counter(table["qa_type"])
+    rt60 = table["rt60_s"]
     return {
         "num_scenes": index.num_scenes,
         "num_shards": index.num_shards,

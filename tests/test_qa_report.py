@@ -87,12 +87,16 @@ def test_yes_no_scores_per_axis():
 
 
 def test_encoder_head_prediction_answers_what_the_heads_can():
-    direction = encoder_head_prediction("B", ["siren"], 30.0, 10.0, 2.5)
+    ranked = ["siren", "bird_chirps", "bell", "rain"]  # by decreasing probability
+    direction = encoder_head_prediction("B", ranked, 1, 30.0, 10.0, 2.5)
     assert direction == {"parsed": True, "azimuth_deg": 30.0, "elevation_deg": 10.0, "distance_m": 2.5}
-    assert encoder_head_prediction("C", ["Siren", "bird_chirps"], 0, 0, 1)["labels"] == ["bird chirps", "siren"]
-    assert encoder_head_prediction("count", ["siren", "bell"], 0, 0, 1)["count"] == 2
-    assert encoder_head_prediction("E", ["siren"], 0, 0, 1) is None
-    assert encoder_head_prediction("room", ["siren"], 0, 0, 1) is None
+    assert encoder_head_prediction("A", ranked, 0, 0, 0, 1)["labels"] == ["siren"]  # the top class, always
+    assert encoder_head_prediction("C", ranked, 0, 0, 0, 1)["labels"] == ["bird chirps", "siren"]  # >= 2
+    assert encoder_head_prediction("C", ranked, 3, 0, 0, 1)["labels"] == ["bell", "bird chirps", "siren"]
+    assert encoder_head_prediction("count", ranked, 2, 0, 0, 1)["count"] == 2
+    assert encoder_head_prediction("count", ranked, 0, 0, 0, 1)["count"] == 1
+    assert encoder_head_prediction("E", ranked, 1, 0, 0, 1) is None
+    assert encoder_head_prediction("room", ranked, 1, 0, 0, 1) is None
 
 
 def test_evaluate_writes_report_with_every_type(toy_model, toy_dataset, tmp_path):

@@ -23,8 +23,8 @@ Unparseable answers are never dropped: they count as wrong (score 0 for detectio
 per type. A *random* row answers every question with a random valid answer in its type's format,
 rendered to text and parsed like the model's answers (BAT's random baseline). An *encoder head* row
 answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_head_prediction`):
-the classes above probability 0.5 (A, C; their number for count) and the primary (loudest) source's
-direction, distance and elevation (B, D, elevation) -- the ceiling the LLM reaches by reading the
+the most probable classes (A, C; the number above probability 0.5 for count) and the primary (loudest)
+source's direction, distance and elevation (B, D, elevation) -- what the LLM reaches by reading the
 encoder well. Writes ``report.json`` (also every question, answer and parse), ``report.md`` and
 ``scores.png``.
 """
@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -212,19 +212,24 @@ def score_records(records: list[dict], vocabulary: list[str]) -> dict:
 ENCODER_HEAD_FORMATS = ("labels", "direction", "elevation", "count")
 
 
-def encoder_head_prediction(question_type: str, labels: list[str], azimuth_deg: float, elevation_deg: float,
-                            distance_m: float) -> dict | None:
-    """The answer the encoder's heads give to a ``question_type`` question, in :func:`parse_answer`'s
-    form, from the classes they detect (``labels``) and the primary source's direction and distance;
-    None for types the heads cannot answer (yes/no relations, rooms, descriptions)."""
+def encoder_head_prediction(question_type: str, ranked_labels: Sequence[str], num_detected: int,
+                            azimuth_deg: float, elevation_deg: float, distance_m: float) -> dict | None:
+    """The answer the encoder's heads give to a ``question_type`` question, in :func:`parse_answer`'s form.
+
+    ``ranked_labels``: class names by decreasing probability; ``num_detected``: how many reach 0.5.
+    A (one source): the top class; C (a mixture): the detected classes, at least the top two; count:
+    the detected classes, at least one; B, D, elevation: the primary source's direction, distance and
+    elevation. None for types the heads cannot answer (yes/no relations, rooms, descriptions).
+    """
     answer_format = get_question_type(question_type).answer_format
     if answer_format not in ENCODER_HEAD_FORMATS:
         return None
+    named = {"A": 1, "C": max(num_detected, 2)}.get(question_type, max(num_detected, 1))
     direction = {"azimuth_deg": azimuth_deg, "elevation_deg": elevation_deg, "distance_m": distance_m}
-    fields = {"labels": {"labels": sorted(canonical_label(label) for label in labels)},
+    fields = {"labels": {"labels": sorted(canonical_label(label) for label in ranked_labels[:named])},
               "direction": direction,
               "elevation": {"elevation_deg": elevation_deg},
-              "count": {"count": len(labels)}}[answer_format]
+              "count": {"count": max(num_detected, 1)}}[answer_format]
     return {"parsed": True, **fields}
 
 
@@ -255,7 +260,8 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
             audio = batch["audio"].to(device)
             generated = model.generate(audio, batch["questions"], max_new_tokens)
             heads = model.encoder.predict(audio)
-            head_labels = heads.labels or [[] for _ in generated]  # no class names saved: no labels
+            class_names = model.encoder.class_names or []  # none saved: the heads name no class
+            ranking = heads.class_probs.argsort(dim=-1, descending=True).tolist()
             for i, text in enumerate(generated):
                 question_type = batch["question_types"][i]
                 guess = random_answer(question_type, vocabulary, rng)
@@ -265,7 +271,8 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
                                 "random_answer": guess,
                                 "random_prediction": parse_answer(question_type, guess, vocabulary=vocabulary),
                                 "encoder_prediction": encoder_head_prediction(
-                                    question_type, head_labels[i], float(heads.azimuth_deg[i]),
+                                    question_type, [class_names[k] for k in ranking[i] if k < len(class_names)],
+                                    int((heads.class_probs[i] >= 0.5).sum()), float(heads.azimuth_deg[i]),
                                     float(heads.elevation_deg[i]), float(heads.distance_m[i]))})
             bar.update(len(generated))
     report = {"model_dir": str(model_dir), "data": str(data_dir), "num_questions": len(records),

@@ -191,7 +191,7 @@ def run_quickstart(config: QuickstartConfig, out_dir: str | Path, *, redo: str |
 
     runners = {"simulate": simulate, "encoder": encoder, "llm": llm, "evaluate": evaluate, "report": report}
     state = _State(out_dir)
-    fingerprint, changed = "", redo is not None and redo == STAGES[0]
+    fingerprint, changed = "", False
     started = time.perf_counter()
     for number, stage in enumerate(STAGES, 1):
         fingerprint = _fingerprint(fingerprint, inputs[stage])

@@ -14,7 +14,9 @@ studies. :func:`run_quickstart` runs the stages in order into one folder::
 Every stage records a fingerprint of its inputs (its settings and those of the stages it reads) in
 ``OUT/quickstart_state.json``. A re-run skips a finished stage whose fingerprint is unchanged, resumes
 an interrupted one from its checkpoints, and starts over a stage whose inputs changed (and every later
-stage); ``redo`` forces a stage and the ones after it.
+stage); ``redo`` forces a stage and the ones after it (a redone simulation keeps the complete shards
+of the same dataset: scene i is a function of recipe, seed and i, so rendering them again gives the
+same bytes).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from spatial_alm.config import dataclass_from_dict, merge_overrides
+from spatial_alm.training.common import raise_on_failed_checks
 
 STAGES = ("simulate", "encoder", "llm", "evaluate", "report")
 STATE_FILE = "quickstart_state.json"
@@ -59,21 +62,19 @@ class QuickstartConfig:
     num_examples: int = 8  # example questions with answers in the report
 
     def __post_init__(self):
-        checks = {"train_scenes": self.train_scenes >= 2, "test_scenes": self.test_scenes >= 1,
-                  "num_shards": 1 <= self.num_shards <= min(self.train_scenes, self.test_scenes),
-                  "workers": self.workers >= 1, "eval_batch_size": self.eval_batch_size >= 1,
-                  "num_examples": self.num_examples >= 0,
-                  "eval_questions": self.eval_questions is None or self.eval_questions >= 1}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"quickstart config {name} = {getattr(self, name)!r} is out of range "
-                                 "(scenes >= 1 and train >= 2, 1 <= num_shards <= both scene counts, workers >= 1)")
-        if self.seed == self.test_seed:
-            raise ValueError(f"quickstart config test_seed = {self.test_seed}; allowed: != seed ({self.seed}), "
-                             "so that the test scenes are new")
-        for name in PATH_FIELDS:
-            if not Path(getattr(self, name)).is_file():
-                raise ValueError(f"quickstart config {name} = {getattr(self, name)!r}: file not found")
+        checks = {
+            "train_scenes": (self.train_scenes >= 2, ">= 2"),
+            "test_scenes": (self.test_scenes >= 1, ">= 1"),
+            "num_shards": (1 <= self.num_shards <= min(self.train_scenes, self.test_scenes),
+                           "1 .. min(train_scenes, test_scenes)"),
+            "workers": (self.workers >= 1, ">= 1"),
+            "test_seed": (self.test_seed != self.seed, f"!= seed ({self.seed}), so that the test scenes are new"),
+            "eval_questions": (self.eval_questions is None or self.eval_questions >= 1, "None (all) or >= 1"),
+            "eval_batch_size": (self.eval_batch_size >= 1, ">= 1"),
+            "num_examples": (self.num_examples >= 0, ">= 0"),
+            **{name: (Path(getattr(self, name)).is_file(), "an existing file") for name in PATH_FIELDS},
+        }
+        raise_on_failed_checks("quickstart config", self, checks)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -92,8 +92,10 @@ def test_config_base_chain_relative_paths_and_errors(tmp_path):
         load_quickstart_config(child, {"epochs": 3})
     with pytest.raises(ValueError, match="test_seed"):
         load_quickstart_config(child, {"test_seed": default.seed})
-    with pytest.raises(ValueError, match="file not found"):
+    with pytest.raises(ValueError, match="recipe = .*missing.yaml.*allowed: an existing file"):
         load_quickstart_config(child, {"recipe": str(tmp_path / "missing.yaml")})
+    with pytest.raises(ValueError, match="num_shards = 300; allowed"):
+        load_quickstart_config(child, {"num_shards": 300})
     loop = tmp_path / "loop.yaml"
     loop.write_text(yaml.safe_dump({"base": "loop.yaml"}))
     with pytest.raises(ValueError, match="loops"):

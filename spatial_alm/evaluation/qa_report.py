@@ -296,8 +296,9 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _fmt(value: float) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+def format_value(value: float | None, digits: int = 2) -> str:
+    """A table cell: ``value`` with ``digits`` decimals, or ``n/a`` for None and NaN."""
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 def markdown_report(report: dict) -> str:
@@ -314,7 +315,8 @@ def markdown_report(report: dict) -> str:
                     if k == 0 else "| | | | ")
             random_value = report["random"][question_type]["metrics"][metric]
             head_value = report["encoder_head"].get(question_type, {"metrics": {}})["metrics"].get(metric)
-            lines.append(f"{lead}| {metric} | {_fmt(value)} | {_fmt(random_value)} | {_fmt(head_value)} |")
+            cells = " | ".join(format_value(v) for v in (value, random_value, head_value))
+            lines.append(f"{lead}| {metric} | {cells} |")
     lines += ["", "Metrics: mAP and accuracies in percent; DER = answers more than 0.5 m off (percent); DoA correct "
               "within 20 degrees great-circle error; yes/no accuracy also per axis asked about. Encoder head: "
               "the encoder's own class, direction and distance heads (primary source), where they can answer.", ""]

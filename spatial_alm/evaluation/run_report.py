@@ -16,7 +16,6 @@ and ``qa_eval/report.json``) and writes into one self-contained folder:
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import shutil
@@ -28,7 +27,8 @@ import torch
 import yaml
 
 from spatial_alm.data import dataset_info, scene_table
-from spatial_alm.evaluation.qa_report import PRIMARY_METRIC
+from spatial_alm.evaluation.encoder_report import RT60_BANDS_S
+from spatial_alm.evaluation.qa_report import PRIMARY_METRIC, format_value
 
 ENCODER_PLOTS = ("polar_error.png", "azimuth_scatter.png", "error_histogram.png")
 LOCALISATION_KEYS = (("doa_accuracy_20deg", "DoA accuracy at 20 deg (%)"),
@@ -36,8 +36,8 @@ LOCALISATION_KEYS = (("doa_accuracy_20deg", "DoA accuracy at 20 deg (%)"),
                      ("lateral_error_deg", "lateral (front/back-folded) error (deg)"))
 
 
-def _fmt(value, digits: int = 1) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+def _fmt(value) -> str:
+    return format_value(value, digits=1)
 
 
 def _range(values: np.ndarray, unit: str, digits: int = 1) -> str:
@@ -79,7 +79,8 @@ def _dataset_section(train: dict, test: dict) -> list[str]:
 def _encoder_section(encoder: dict) -> tuple[list[str], dict]:
     localisation = encoder["localisation"]
     methods = list(localisation)
-    reverberant = next((band for band in localisation["encoder"] if band.startswith("rt60 0.7")), None)
+    most_reverberant = f"rt60 {RT60_BANDS_S[-1][0]:g}-"  # band labels as encoder_report._by_band writes them
+    reverberant = next((band for band in localisation["encoder"] if band.startswith(most_reverberant)), None)
     lines = ["## Encoder beside the classical baseline", "",
              f"{encoder['num_scenes']} held-out scenes; the encoder predicts the primary (loudest) source. "
              "Baselines: " + ", ".join(f"`{m}`" for m in methods[1:]) + " (on the same audio).", "",

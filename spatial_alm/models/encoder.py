@@ -236,25 +236,35 @@ class HeadLogits:
 
 @dataclass
 class Prediction:
-    """Decoded head outputs: class probabilities and the argmax bins in degrees / metres."""
+    """Decoded head outputs: class probabilities, direction and distance in degrees / metres.
+
+    Azimuth and distance are the argmax bins (BAT). Elevation is the posterior mean of the 181-bin
+    distribution rounded to whole degrees: where the receiver cannot tell elevation apart (a sphere
+    head's cone of confusion) the posterior is broad or bimodal and its mean errs far less than its
+    argmax. Azimuth keeps the argmax because a front/back-confused posterior has two modes whose
+    mean would point to the side.
+    """
 
     class_probs: torch.Tensor  # (B, num_classes), sigmoid
     azimuth_deg: torch.Tensor  # (B,) in (-180, 180]
-    elevation_deg: torch.Tensor  # (B,) in [-90, 90]
+    elevation_deg: torch.Tensor  # (B,) in [-90, 90], whole degrees
     distance_m: torch.Tensor  # (B,) 0..10 step 0.5
     labels: list[list[str]] | None = None  # class names with probability >= threshold, when names are known
 
 
 def decode_logits(logits: HeadLogits, class_names: Sequence[str] | None = None,
                   threshold: float = 0.5) -> Prediction:
-    """Probabilities and argmax bins of :class:`HeadLogits`; labels when ``class_names`` are given."""
+    """:class:`Prediction` of :class:`HeadLogits` (see there for the decoding); labels when
+    ``class_names`` are given."""
     probs = torch.sigmoid(logits.classes)
     labels = None
     if class_names is not None:
         labels = [[class_names[k] for k in row.nonzero().flatten().tolist()] for row in probs >= threshold]
+    elevation_bins = class_to_elevation(torch.arange(ELEVATION_CLASSES, device=logits.elevation.device))
+    mean_elevation = (torch.softmax(logits.elevation.float(), dim=-1) * elevation_bins).sum(-1)
     return Prediction(class_probs=probs,
                       azimuth_deg=class_to_azimuth(logits.azimuth.argmax(-1)),
-                      elevation_deg=class_to_elevation(logits.elevation.argmax(-1)),
+                      elevation_deg=torch.floor(mean_elevation + 0.5),
                       distance_m=class_to_distance(logits.distance.argmax(-1)),
                       labels=labels)
 
@@ -381,7 +391,7 @@ class SpatialEncoderModel(nn.Module):
 
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, threshold: float = 0.5) -> Prediction:
-        """Class probabilities (and labels) with the argmax direction and distance of audio (B, C, T)."""
+        """Class probabilities (and labels), direction and distance (:class:`Prediction`) of audio (B, C, T)."""
         return decode_logits(self(audio), self.class_names, threshold)
 
     def config_dict(self) -> dict:

@@ -3,9 +3,11 @@
 One function, :func:`pretrain`, driven by a validated :class:`PretrainConfig` (YAML). The dataset's
 scenes are split once into train and validation by a seeded permutation; features are computed on
 the training device; SpecAugment-style time/frequency masks (the same mask on every feature plane)
-regularise training. Checkpoints (``accelerator.save_state``) make a run resumable; the best model by
-validation loss is saved as a ``save_pretrained`` directory. Multi-GPU: launch the same command with
-``torchrun`` or ``accelerate launch``; mixed precision (bf16) is used on CUDA by default.
+regularise training, and with ``channel_swap`` every training clip gets a random receiver-symmetry
+channel swap with its labelled directions moved to match (:mod:`spatial_alm.training.channel_swap`).
+Checkpoints (``accelerator.save_state``) make a run resumable; the best model by validation loss is
+saved as a ``save_pretrained`` directory. Multi-GPU: launch the same command with ``torchrun`` or
+``accelerate launch``; mixed precision (bf16) is used on CUDA by default.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from tqdm.auto import tqdm
 
 from spatial_alm.config import dataclass_from_dict, merge_overrides
 from spatial_alm.data import SpatialSceneDataset, dataset_info
+from spatial_alm.data.schema import read_index
 from spatial_alm.evaluation.metrics import detection_map, doa_accuracy
 from spatial_alm.features import SpatialFeatureConfig, num_planes
-from spatial_alm.models.encoder import EncoderConfig, LossWeights, SpatialEncoderModel, multitask_loss
+from spatial_alm.models.encoder import EncoderConfig, LossWeights, SpatialEncoderModel, decode_logits, multitask_loss
 from spatial_alm.models.targets import EncoderTargets, class_to_azimuth, class_to_elevation
+from spatial_alm.scenes.recipe import SceneRecipe
+from spatial_alm.training.channel_swap import ChannelSwap, channel_positions, receiver_symmetries
 from spatial_alm.training.common import (
     CHECKPOINT_DIR,
     KEEP_CHECKPOINTS,
@@ -56,6 +61,7 @@ class PretrainConfig:
     loss_weights: dict = field(default_factory=lambda: {"classes": 1.0, "azimuth": 1.0, "elevation": 1.0,
                                                         "distance": 1.0})
     direction_sigma_deg: float = 0.0  # Gaussian width of azimuth/elevation targets (0: one-hot, as BAT)
+    channel_swap: bool = False  # random receiver-symmetry channel swaps with moved labels (training.channel_swap)
     epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -142,8 +148,8 @@ def evaluate_loss(model, loader, config: PretrainConfig, accelerator: Accelerato
         scores.append(torch.sigmoid(logits.classes.float()).cpu())
         hot.append(targets.classes.cpu())
         valid = targets.azimuth >= 0
-        pred_dir.append(torch.stack([class_to_azimuth(logits.azimuth.argmax(-1)[valid].cpu()),
-                                     class_to_elevation(logits.elevation.argmax(-1)[valid].cpu())], -1))
+        decoded = decode_logits(logits)
+        pred_dir.append(torch.stack([decoded.azimuth_deg[valid].cpu(), decoded.elevation_deg[valid].cpu()], -1))
         true_dir.append(torch.stack([class_to_azimuth(targets.azimuth[valid].cpu()),
                                      class_to_elevation(targets.elevation[valid].cpu())], -1))
     model.train()
@@ -179,6 +185,12 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
 
     model = build_model(config, info)
     augment = SpecAugment(config.freq_mask_bins, config.time_mask_frames)
+    swap = None
+    if config.channel_swap:
+        receiver = SceneRecipe.from_dict(read_index(data_dir).recipe).receiver
+        swap = ChannelSwap(receiver_symmetries(channel_positions(receiver)))
+        accelerator.print(f"channel swap: {len(swap.symmetries)} receiver symmetries ({receiver.type})")
+    swap_generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
     total_steps = steps_per_epoch * config.epochs
@@ -210,10 +222,14 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
                disable=not (progress and accelerator.is_main_process))
     model.train()
     for epoch in range(start_epoch, config.epochs):
+        swap_generator.manual_seed(config.seed + 1000 * epoch)  # the same swaps after a resume
         for batch in train_loader:
+            audio, scenes = batch["audio"], batch["scenes"]
+            if swap is not None:
+                audio, scenes = swap(audio, scenes, swap_generator)
             with accelerator.accumulate(model):
-                targets = EncoderTargets.from_scenes(batch["scenes"], unwrapped.class_names).to(accelerator.device)
-                loss, terms = multitask_loss(model(batch["audio"], augment), targets, config.loss_weights,
+                targets = EncoderTargets.from_scenes(scenes, unwrapped.class_names).to(accelerator.device)
+                loss, terms = multitask_loss(model(audio, augment), targets, config.loss_weights,
                                              config.direction_sigma_deg)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:

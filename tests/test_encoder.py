@@ -25,6 +25,7 @@ from spatial_alm.models import (
     multi_hot,
     multitask_loss,
 )
+from spatial_alm.models.encoder import HeadLogits, decode_logits
 
 FEATURES = SpatialFeatureConfig(fs_hz=16000, n_fft=512, hop_length=160, n_mels=32)  # 100 frames / s
 CLASS_NAMES = ["dog", "siren", "speech"]
@@ -110,6 +111,58 @@ def test_multi_hot_and_scene_targets():
     scenes[0]["level_db"] = torch.tensor([-6.0, 0.0])  # with levels, the loudest source is the target
     targets = EncoderTargets.from_scenes(scenes, CLASS_NAMES)
     assert targets.azimuth.tolist() == [30, IGNORE_INDEX] and targets.distance.tolist() == [2, IGNORE_INDEX]
+
+
+def test_class_direction_targets_hand_computed():
+    nan = float("nan")
+    scenes = [{"labels": ["siren", "dog"], "azimuth_deg": torch.tensor([90.0, 180.0]),
+               "elevation_deg": torch.tensor([0.0, 30.0]), "distance_m": torch.tensor([1.0, 2.0])},
+              {"labels": ["speech", "speech", ""], "azimuth_deg": torch.tensor([0.0, -90.0, nan]),
+               "elevation_deg": torch.tensor([0.0, -90.0, nan]), "distance_m": torch.tensor([1.0, 1.0, nan]),
+               "level_db": torch.tensor([-3.0, 0.0, nan])}]  # a class heard twice: the louder source
+    got = EncoderTargets.from_scenes(scenes, CLASS_NAMES).class_directions
+    c30, s30 = math.cos(math.radians(30)), math.sin(math.radians(30))
+    expected = torch.tensor([[[-c30, 0.0, s30], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],  # dog, siren, speech absent
+                             [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, -1.0]]])
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_class_direction_head_trains_and_round_trips(tmp_path):
+    model = toy_model(class_direction_head=True).train()
+    x = audio(2, 2, 8000)
+    scenes = [{"labels": ["siren", ""], "azimuth_deg": torch.tensor([90.0, float("nan")]),
+               "elevation_deg": torch.tensor([0.0, float("nan")]), "distance_m": torch.tensor([1.0, float("nan")])},
+              {"labels": ["dog", "speech"], "azimuth_deg": torch.tensor([-45.0, 135.0]),
+               "elevation_deg": torch.tensor([0.0, 10.0]), "distance_m": torch.tensor([1.0, 2.0])}]
+    targets = EncoderTargets.from_scenes(scenes, CLASS_NAMES)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        logits = model(x)
+        assert logits.class_directions.shape == (2, 3, 3) and logits.class_directions.abs().max() <= 1
+        loss, terms = multitask_loss(logits, targets, LossWeights(classes=1.0))
+        expected = (logits.class_directions - targets.class_directions).square().sum() / 2
+        assert terms["class_directions"] == pytest.approx(expected.item(), rel=1e-5)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(terms["class_directions"].item())
+    assert losses[-1] < losses[0]
+    model.eval().save_pretrained(tmp_path / "encoder")
+    loaded = SpatialEncoderModel.from_pretrained(tmp_path / "encoder")
+    with torch.no_grad():
+        assert torch.equal(model.predict(x).class_directions, loaded.predict(x).class_directions)
+    assert toy_model().predict(x).class_directions is None  # BAT's heads only by default
+
+
+def test_elevation_is_decoded_as_the_posterior_mean():
+    elevation = torch.full((1, ELEVATION_CLASSES), -1e4)
+    elevation[0, 90 + 20] = elevation[0, 90 - 20] = 0.0  # equal modes at +-20 deg: the mean is 0
+    logits = HeadLogits(classes=torch.zeros(1, 3), azimuth=torch.zeros(1, AZIMUTH_CLASSES), elevation=elevation,
+                        distance=torch.zeros(1, DISTANCE_CLASSES))
+    assert decode_logits(logits).elevation_deg.item() == 0.0
+    elevation[0, 90 - 20] = math.log(3.0)  # weights 3 : 1 -> -20 * 3/4 + 20 * 1/4 = -10
+    assert decode_logits(logits).elevation_deg.item() == -10.0
 
 
 # --- encoder ---------------------------------------------------------------------------------------

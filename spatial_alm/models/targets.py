@@ -118,6 +118,28 @@ def primary_source(scene: dict) -> int:
     return int(torch.nan_to_num(levels, nan=-math.inf).argmax()) if levels.numel() else 0
 
 
+def class_directions(scene: dict, vocabulary: Sequence[str]) -> torch.Tensor:
+    """ACCDOA-style target (K, 3) float32 of one scene: for each class of the vocabulary, the unit
+    direction (listener frame x front, y left, z up) of its source, zeros when the class is absent.
+    A class heard twice takes its louder source (first of ties, or first when levels are not given)."""
+    position = {name: k for k, name in enumerate(vocabulary)}
+    levels = scene.get("level_db")
+    out = torch.zeros(len(position), 3)
+    loudest: dict[str, float] = {}
+    for i, label in enumerate(scene["labels"]):
+        if label == "":
+            continue
+        if label not in position:
+            raise ValueError(f"label {label!r} is not in the vocabulary {list(vocabulary)}")
+        level = -math.inf if levels is None else float(levels[i])
+        if label in loudest and level <= loudest[label]:
+            continue
+        loudest[label] = level
+        az, el = (math.radians(float(scene[key][i])) for key in ("azimuth_deg", "elevation_deg"))
+        out[position[label]] = torch.tensor([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+    return out
+
+
 @dataclass
 class EncoderTargets:
     """Targets of a batch of B scenes for :func:`spatial_alm.models.encoder.multitask_loss`.
@@ -125,15 +147,19 @@ class EncoderTargets:
     Following BAT, the class target lists every source (multi-label) while the direction and
     distance targets describe one source, the scene's primary one (:func:`primary_source`: the
     loudest, or the first when levels are not given). Scenes without a source have ``IGNORE_INDEX`` there.
+    ``class_directions`` (optional, :func:`class_directions`) gives every source's direction by class,
+    for the class-wise direction head.
     """
 
     classes: torch.Tensor  # (B, K) float32 multi-hot
     azimuth: torch.Tensor  # (B,) long, azimuth class or IGNORE_INDEX
     elevation: torch.Tensor  # (B,) long
     distance: torch.Tensor  # (B,) long
+    class_directions: torch.Tensor | None = None  # (B, K, 3) float32 unit vectors, zeros for absent classes
 
     def to(self, device) -> "EncoderTargets":
-        return EncoderTargets(*(t.to(device) for t in (self.classes, self.azimuth, self.elevation, self.distance)))
+        return EncoderTargets(*(None if t is None else t.to(device) for t in (
+            self.classes, self.azimuth, self.elevation, self.distance, self.class_directions)))
 
     @classmethod
     def from_scenes(cls, scenes: Sequence[dict], vocabulary: Sequence[str]) -> "EncoderTargets":
@@ -146,4 +172,6 @@ class EncoderTargets:
         return cls(classes=multi_hot([s["labels"] for s in scenes], vocabulary),
                    azimuth=azimuth_to_class(primary("azimuth_deg")),
                    elevation=elevation_to_class(primary("elevation_deg")),
-                   distance=distance_to_class(primary("distance_m")))
+                   distance=distance_to_class(primary("distance_m")),
+                   class_directions=torch.stack([class_directions(s, vocabulary) for s in scenes])
+                   if scenes else torch.zeros(0, len(vocabulary), 3))

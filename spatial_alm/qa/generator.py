@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,7 +48,9 @@ from spatial_alm.qa.templates import (
     canonical_label,
     with_article,
 )
-from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
+
+if TYPE_CHECKING:  # annotations only: importing spatial_alm.scenes here would be circular
+    from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
 
 SIDE_MARGIN_DEG = 5.0
 ELEVATION_MARGIN_DEG = 5.0

@@ -97,6 +97,11 @@ def test_encoder_head_prediction_answers_what_the_heads_can():
     assert encoder_head_prediction("count", ranked, 0, 0, 0, 1)["count"] == 1
     assert encoder_head_prediction("E", ranked, 1, 0, 0, 1) is None
     assert encoder_head_prediction("room", ranked, 1, 0, 0, 1) is None
+    # with a class-direction head, a named source's direction replaces the primary one's (D, elevation)
+    named = encoder_head_prediction("D", ranked, 2, 30.0, 10.0, 2.5, named_direction=(-120.0, -5.0))
+    assert named == {"parsed": True, "azimuth_deg": -120.0, "elevation_deg": -5.0, "distance_m": 2.5}
+    assert encoder_head_prediction("elevation", ranked, 2, 30.0, 10.0, 2.5, (-120.0, -5.0))["elevation_deg"] == -5.0
+    assert encoder_head_prediction("B", ranked, 1, 30.0, 10.0, 2.5, (-120.0, -5.0))["azimuth_deg"] == 30.0
 
 
 def test_evaluate_writes_report_with_every_type(toy_model, toy_dataset, tmp_path):

@@ -24,8 +24,9 @@ per type. A *random* row answers every question with a random valid answer in it
 rendered to text and parsed like the model's answers (BAT's random baseline). An *encoder head* row
 answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_head_prediction`):
 the most probable classes (A, C; the number above probability 0.5 for count) and the primary (loudest)
-source's direction, distance and elevation (B, D, elevation) -- what the LLM reaches by reading the
-encoder well. Writes ``report.json`` (also every question, answer and parse), ``report.md`` and
+source's direction, distance and elevation (B, D, elevation; with a class-direction head, D and
+elevation use the named class's direction vector) -- what the LLM reaches by reading the encoder
+well. Writes ``report.json`` (also every question, answer and parse), ``report.md`` and
 ``scores.png``.
 """
 
@@ -41,8 +42,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from spatial_alm.coordinates import great_circle_deg
-from spatial_alm.data import SpatialQADataset, dataset_info
+from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg
+from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
 from spatial_alm.evaluation.metrics import (
     DOA_THRESHOLD_DEG,
     detection_map,
@@ -213,17 +214,22 @@ ENCODER_HEAD_FORMATS = ("labels", "direction", "elevation", "count")
 
 
 def encoder_head_prediction(question_type: str, ranked_labels: Sequence[str], num_detected: int,
-                            azimuth_deg: float, elevation_deg: float, distance_m: float) -> dict | None:
+                            azimuth_deg: float, elevation_deg: float, distance_m: float,
+                            named_direction: tuple[float, float] | None = None) -> dict | None:
     """The answer the encoder's heads give to a ``question_type`` question, in :func:`parse_answer`'s form.
 
     ``ranked_labels``: class names by decreasing probability; ``num_detected``: how many reach 0.5.
     A (one source): the top class; C (a mixture): the detected classes, at least the top two; count:
     the detected classes, at least one; B, D, elevation: the primary source's direction, distance and
-    elevation. None for types the heads cannot answer (yes/no relations, rooms, descriptions).
+    elevation, except that D and elevation take ``named_direction`` (azimuth, elevation in degrees:
+    the class-direction head's vector for the class the question names) when given. None for types
+    the heads cannot answer (yes/no relations, rooms, descriptions).
     """
     answer_format = get_question_type(question_type).answer_format
     if answer_format not in ENCODER_HEAD_FORMATS:
         return None
+    if named_direction is not None and question_type in ("D", "elevation"):
+        azimuth_deg, elevation_deg = named_direction
     named = {"A": 1, "C": max(num_detected, 2)}.get(question_type, max(num_detected, 1))
     direction = {"azimuth_deg": azimuth_deg, "elevation_deg": elevation_deg, "distance_m": distance_m}
     fields = {"labels": {"labels": sorted(canonical_label(label) for label in ranked_labels[:named])},
@@ -231,6 +237,19 @@ def encoder_head_prediction(question_type: str, ranked_labels: Sequence[str], nu
               "elevation": {"elevation_deg": elevation_deg},
               "count": {"count": max(num_detected, 1)}}[answer_format]
     return {"parsed": True, **fields}
+
+
+def _named_direction(class_directions: torch.Tensor | None, row: int, class_names: Sequence[str],
+                     reader: DatasetReader, scene_index: int, source_index: int) -> tuple[float, float] | None:
+    """(azimuth, elevation) in degrees of the class-direction head's vector for the class of the
+    source a question names, or None (no such head, no named source, class unknown to the encoder)."""
+    if class_directions is None or source_index < 0:
+        return None
+    label = reader.meta(scene_index).sources[source_index].label
+    if label not in class_names:
+        return None
+    azimuth, elevation, _ = cartesian_to_spherical(class_directions[row, class_names.index(label)].double().cpu())
+    return float(azimuth), float(elevation)
 
 
 def _select(num_qa: int, max_questions: int | None, seed: int) -> np.ndarray:
@@ -251,7 +270,7 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
     model = AudioLLM.from_pretrained(model_dir, device=device)
     info = dataset_info(data_dir)
     vocabulary = sorted(set(info["class_counts"]) | set(model.encoder.class_names or []))
-    dataset = SpatialQADataset(data_dir)
+    dataset, reader = SpatialQADataset(data_dir), DatasetReader(data_dir)
     chosen = _select(len(dataset), max_questions, seed)
     loader = DataLoader(Subset(dataset, chosen), batch_size=batch_size, shuffle=False, collate_fn=collate_qa)
     records, rng = [], np.random.default_rng(seed)
@@ -264,6 +283,8 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
             ranking = heads.class_probs.argsort(dim=-1, descending=True).tolist()
             for i, text in enumerate(generated):
                 question_type = batch["question_types"][i]
+                named = _named_direction(heads.class_directions, i, class_names, reader,
+                                         batch["scene_indices"][i], batch["source_indices"][i])
                 guess = random_answer(question_type, vocabulary, rng)
                 records.append({"question_type": question_type, "question": batch["questions"][i],
                                 "answer": batch["answers"][i], "target": batch["targets"][i], "generated": text,
@@ -273,7 +294,7 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
                                 "encoder_prediction": encoder_head_prediction(
                                     question_type, [class_names[k] for k in ranking[i] if k < len(class_names)],
                                     int((heads.class_probs[i] >= 0.5).sum()), float(heads.azimuth_deg[i]),
-                                    float(heads.elevation_deg[i]), float(heads.distance_m[i]))})
+                                    float(heads.elevation_deg[i]), float(heads.distance_m[i]), named)})
             bar.update(len(generated))
     report = {"model_dir": str(model_dir), "data": str(data_dir), "num_questions": len(records),
               "max_new_tokens": max_new_tokens, "seed": seed, "vocabulary": vocabulary,

@@ -157,10 +157,11 @@ def read_qa_table(data_dir: str | Path) -> dict[str, np.ndarray]:
 
 
 def collate_qa(items: list[dict]) -> dict:
-    """Stack audio (B, C, T); questions, answers, types and targets as lists."""
+    """Stack audio (B, C, T); questions, answers, types, targets, scene and source indices as lists."""
     return {"audio": torch.stack([it["audio"] for it in items]), "questions": [it["question"] for it in items],
             "answers": [it["answer"] for it in items], "question_types": [it["question_type"] for it in items],
-            "targets": [it["target"] for it in items]}
+            "targets": [it["target"] for it in items], "scene_indices": [it["scene_index"] for it in items],
+            "source_indices": [it["source_index"] for it in items]}
 
 
 def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[str, np.ndarray]) -> AudioLLM:

@@ -12,6 +12,7 @@ from spatial_alm.evaluation import (
     distance_error_rate,
     doa_accuracy,
     doa_error_rate,
+    lateral_accuracy,
     lateral_angle_deg,
     lateral_error_deg,
     mean_angular_error,
@@ -94,6 +95,8 @@ def test_lateral_error_folds_front_and_back():
     assert lateral_error_deg([-30.0], [0.0], [-150.0], [0.0]) == pytest.approx(0.0, abs=1e-9)
     assert lateral_error_deg([60.0], [0.0], [-60.0], [0.0]) == pytest.approx(120.0)
     assert lateral_angle_deg(90.0, 60.0) == pytest.approx(30.0)  # a source overhead-left is only 30 deg lateral
+    # lateral errors 0 (mirrored), 20 (boundary, correct), 40 (wrong), unparsed (wrong) -> 50 %
+    assert lateral_accuracy([30.0, 50.0, 70.0, None], [0.0] * 4, [150.0, 30.0, 30.0, 10.0], [0.0] * 4) == 50.0
 
 
 def test_distance_error_rate_boundary_is_correct():

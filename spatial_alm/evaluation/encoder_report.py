@@ -70,11 +70,13 @@ def predict(model: SpatialEncoderModel, dataset, batch_size: int = 32, progress:
 
 
 def localisation_metrics(pred_az, pred_el, true_az, true_el) -> dict:
-    """DoA accuracy at 20 degrees, mean angular error and mean lateral (front/back-folded) error."""
+    """DoA accuracy at 20 degrees, mean angular error, mean lateral (front/back-folded) error and
+    lateral accuracy at 20 degrees."""
     return {
         "doa_accuracy_20deg": metrics.doa_accuracy(pred_az, pred_el, true_az, true_el),
         "mean_angular_error_deg": metrics.mean_angular_error(pred_az, pred_el, true_az, true_el),
         "lateral_error_deg": metrics.lateral_error_deg(pred_az, pred_el, true_az, true_el),
+        "lateral_accuracy_20deg": metrics.lateral_accuracy(pred_az, pred_el, true_az, true_el),
     }
 
 
@@ -188,19 +190,22 @@ def markdown_report(report: dict) -> str:
     enc = report["localisation"]["encoder"]["all"]
     for key, label in (("doa_accuracy_20deg", "DoA accuracy at 20 deg (%)"),
                        ("mean_angular_error_deg", "mean angular error (deg)"),
-                       ("lateral_error_deg", "lateral (front/back-folded) error (deg)")):
+                       ("lateral_error_deg", "lateral (front/back-folded) error (deg)"),
+                       ("lateral_accuracy_20deg", "lateral accuracy at 20 deg (%)")):
         lines.append(f"| {label} | {enc[key]:.1f} | {report['chance'][key]:.1f} |")
     seld = report["seld"]
     lines += ["", f"DCASE SELD (clip-level, one predicted event per scene): ER20 {seld['ER20']:.2f}, "
                   f"F20 {100 * seld['F20']:.1f} %, LE_CD {seld['LE_CD']:.1f} deg, LR_CD {100 * seld['LR_CD']:.1f} %, "
                   f"SELD {seld['SELD']:.3f}.", "",
               "## Localisation of the primary source, by method and reverberation", "",
-              "| method | scenes | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) |",
-              "|---|---|---|---|---|"]
+              "| method | scenes | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
+              "| lateral acc@20 (%) |",
+              "|---|---|---|---|---|---|"]
     for name, bands in report["localisation"].items():
         for band, values in bands.items():
             lines.append(f"| {name} | {band} | {values['doa_accuracy_20deg']:.1f} | "
-                         f"{values['mean_angular_error_deg']:.1f} | {values['lateral_error_deg']:.1f} |")
+                         f"{values['mean_angular_error_deg']:.1f} | {values['lateral_error_deg']:.1f} | "
+                         f"{values['lateral_accuracy_20deg']:.1f} |")
     lines += ["", "Plots: `azimuth_scatter.png` (predicted vs true azimuth), `error_histogram.png`, "
                   "`polar_error.png` (mean angular error by true azimuth).", ""]
     return "\n".join(lines)

@@ -122,17 +122,28 @@ def lateral_angle_deg(azimuth_deg, elevation_deg) -> np.ndarray:
     return np.rad2deg(np.arcsin(np.clip(np.cos(el) * np.sin(az), -1.0, 1.0)))
 
 
+def _lateral_errors(pred_az, pred_el, true_az, true_el) -> np.ndarray:
+    p_az, p_el = _directions("pred", pred_az, pred_el, allow_missing=True)
+    t_az, t_el = _directions("true", true_az, true_el, allow_missing=False)
+    _check_same_size("pred", p_az, "true", t_az)
+    return np.abs(lateral_angle_deg(p_az, p_el) - lateral_angle_deg(t_az, t_el))
+
+
 def lateral_error_deg(pred_az, pred_el, true_az, true_el) -> float:
     """Mean absolute lateral-angle error in degrees over the parsed predictions: front/back folded.
 
     Directions mirrored front-to-back (azimuth 30 and 150) have the same lateral angle, so two-channel
     methods that cannot tell front from back are scored only on what they can resolve.
     """
-    p_az, p_el = _directions("pred", pred_az, pred_el, allow_missing=True)
-    t_az, t_el = _directions("true", true_az, true_el, allow_missing=False)
-    _check_same_size("pred", p_az, "true", t_az)
-    errors = np.abs(lateral_angle_deg(p_az, p_el) - lateral_angle_deg(t_az, t_el))
+    errors = _lateral_errors(pred_az, pred_el, true_az, true_el)
     return float(np.nanmean(errors)) if np.isfinite(errors).any() else float("nan")
+
+
+def lateral_accuracy(pred_az, pred_el, true_az, true_el, threshold_deg: float = DOA_THRESHOLD_DEG) -> float:
+    """Percent of predictions whose lateral angle is within ``threshold_deg`` (front/back folded;
+    unparsed predictions are wrong): :func:`doa_accuracy` for receivers blind to front and back."""
+    errors = _lateral_errors(pred_az, pred_el, true_az, true_el)
+    return 100.0 * float(np.mean(np.nan_to_num(errors, nan=np.inf) <= threshold_deg + ROUNDING_SLACK))
 
 
 def distance_error_rate(pred_m, true_m, tolerance_m: float = DISTANCE_TOLERANCE_M) -> float:

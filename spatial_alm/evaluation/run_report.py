@@ -33,7 +33,8 @@ from spatial_alm.evaluation.qa_report import PRIMARY_METRIC, format_value
 ENCODER_PLOTS = ("polar_error.png", "azimuth_scatter.png", "error_histogram.png")
 LOCALISATION_KEYS = (("doa_accuracy_20deg", "DoA accuracy at 20 deg (%)"),
                      ("mean_angular_error_deg", "mean angular error (deg)"),
-                     ("lateral_error_deg", "lateral (front/back-folded) error (deg)"))
+                     ("lateral_error_deg", "lateral (front/back-folded) error (deg)"),
+                     ("lateral_accuracy_20deg", "lateral accuracy at 20 deg (%)"))
 
 
 def _fmt(value) -> str:
@@ -86,8 +87,8 @@ def _encoder_section(encoder: dict) -> tuple[list[str], dict]:
              "Baselines: " + ", ".join(f"`{m}`" for m in methods[1:]) + " (on the same audio).", "",
              "| metric | " + " | ".join(methods) + " | chance |", "|---|" + "---|" * (len(methods) + 1)]
     for key, label in LOCALISATION_KEYS:
-        values = [_fmt(localisation[m]["all"][key]) for m in methods]
-        lines.append(f"| {label} | " + " | ".join(values) + f" | {_fmt(encoder['chance'][key])} |")
+        values = [_fmt(localisation[m]["all"].get(key)) for m in methods]  # .get: reports of older versions
+        lines.append(f"| {label} | " + " | ".join(values) + f" | {_fmt(encoder['chance'].get(key))} |")
     if reverberant is not None:
         for key, label in LOCALISATION_KEYS:
             values = [_fmt(localisation[m].get(reverberant, {}).get(key)) for m in methods]

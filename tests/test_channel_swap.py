@@ -35,6 +35,8 @@ def test_symmetry_counts_and_orthogonality():
     assert torch.allclose(el[:2], torch.tensor([10.0, -5.0], dtype=torch.float64)) and torch.isnan(az[2])
     with pytest.raises(ValueError, match="shape"):
         receiver_symmetries(torch.zeros(3))
+    with pytest.raises(ValueError, match="at least the identity"):
+        ChannelSwap([])
 
 
 @pytest.mark.parametrize("array", ["tetrahedral", "circular6", "linear4"])

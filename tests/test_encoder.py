@@ -153,6 +153,8 @@ def test_class_direction_head_trains_and_round_trips(tmp_path):
     with torch.no_grad():
         assert torch.equal(model.predict(x).class_directions, loaded.predict(x).class_directions)
     assert toy_model().predict(x).class_directions is None  # BAT's heads only by default
+    with pytest.raises(ValueError, match="class_directions"):  # targets built without them
+        multitask_loss(model(x), EncoderTargets(targets.classes, targets.azimuth, targets.elevation, targets.distance))
 
 
 def test_elevation_is_decoded_as_the_posterior_mean():
@@ -255,7 +257,7 @@ def test_save_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize("field, value", [
     ("num_planes", 0), ("patch_size", (5, 4)), ("patch_size", 16), ("num_heads", 5), ("dropout", 1.0),
-    ("mlp_ratio", 0.0), ("max_frames", 0),
+    ("mlp_ratio", 0.0), ("max_frames", 0), ("class_direction_head", "yes"),
 ])
 def test_encoder_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import torch
 
+from spatial_alm.coordinates import spherical_to_cartesian
+
 AZIMUTH_CLASSES = 360
 ELEVATION_CLASSES = 181
 DISTANCE_STEP_M = 0.5
@@ -135,8 +137,7 @@ def class_directions(scene: dict, vocabulary: Sequence[str]) -> torch.Tensor:
         if label in loudest and level <= loudest[label]:
             continue
         loudest[label] = level
-        az, el = (math.radians(float(scene[key][i])) for key in ("azimuth_deg", "elevation_deg"))
-        out[position[label]] = torch.tensor([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        out[position[label]] = spherical_to_cartesian(float(scene["azimuth_deg"][i]), float(scene["elevation_deg"][i]))
     return out
 
 

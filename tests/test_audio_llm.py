@@ -148,6 +148,25 @@ def test_tokenizer_round_trip_keeps_numbers(tokenizer):
         train_tokenizer(["a"], vocab_size=100)
 
 
+def test_class_names_are_the_same_tokens_in_answers_and_questions(tokenizer):
+    # An answer is encoded on its own (build_batch), a class name inside a question follows a space:
+    # both must give the same ids, or the model cannot bind a named class to the one it hears.
+    def ids(text):
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    for label in LABELS:
+        answer = ids(label)
+        question = ids(build_prompt(f"Is the {label} to the left of the bell?"))
+        assert any(question[i:i + len(answer)] == answer for i in range(len(question))), label
+        assert ids(f"bell; {label}")[-len(answer):] == answer
+
+
+def test_builtin_llm_ties_input_and_output_embeddings(tokenizer):
+    llm = toy_llm(len(tokenizer))
+    assert llm.get_input_embeddings().weight.data_ptr() == llm.get_output_embeddings().weight.data_ptr()
+    assert not LlamaForCausalLM(small_llama_config(50, tie_word_embeddings=False)).config.tie_word_embeddings
+
+
 def test_build_batch_labels_and_padding(tokenizer):
     q = 7
     batch = build_batch(tokenizer, QUESTIONS, ANSWERS, num_audio_tokens=q)
@@ -164,8 +183,8 @@ def test_build_batch_labels_and_padding(tokenizer):
         assert ids[i, 0] == tokenizer.bos_token_id
         assert labels[i, start:length].tolist() == answer_ids == ids[i, start:length].tolist()
         assert (labels[i, :start] == IGNORE_INDEX).all() and (labels[i, length:] == IGNORE_INDEX).all()
-        prompt = tokenizer.decode(ids[i, :start], skip_special_tokens=True)
-        assert prompt == build_prompt(QUESTIONS[i]).replace(AUDIO_TOKEN, "")
+        prompt = tokenizer.decode(ids[i, :start], skip_special_tokens=True)  # with the added leading space
+        assert prompt == " " + build_prompt(QUESTIONS[i]).replace(AUDIO_TOKEN, "")
 
     generation = build_batch(tokenizer, QUESTIONS, num_audio_tokens=q)
     assert set(generation) == {"input_ids", "attention_mask"}

@@ -6,8 +6,12 @@ Pretrained alternative: :func:`load_llm` on any local LLaMA checkpoint directory
 weights, tokenizer files), with ``<audio>`` (and a pad token when missing) added.
 
 The trained tokenizer is byte-level BPE (GPT-2's scheme: every byte is in the vocabulary, so nothing
-is unknown and ``decode(encode(x)) == x``) with digits split one by one before the merges (as
-LLaMA's tokenizer does), so ``-135`` is ``-``, ``1``, ``3``, ``5`` and every number is representable.
+is unknown and ``decode(encode(x))`` is ``x`` up to a leading space) with digits split one by one before
+the merges (as LLaMA's tokenizer does), so ``-135`` is ``-``, ``1``, ``3``, ``5`` and every number is
+representable. Like LLaMA's SentencePiece tokenizer it adds a space before the first word of a text,
+so a class name is the same tokens at the start of an answer (``siren; bell``, encoded on its own)
+as inside a question (``Is there a siren ...``); without it the two were unrelated tokens and the
+model had no shared vector to bind a named class to what it hears.
 """
 
 from __future__ import annotations
@@ -36,9 +40,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, min_frequency:
     if not isinstance(vocab_size, int) or vocab_size < minimum:
         raise ValueError(f"vocab_size = {vocab_size!r}; allowed: an integer >= {minimum} (bytes + special tokens)")
     tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([  # bytes -> GPT-2 symbols keep ASCII digits as they are
+        pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True),  # GPT-2 word/punctuation split
         pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),  # GPT-2 word/punctuation split
     ])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
@@ -50,9 +54,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, min_frequency:
 
 def small_llama_config(vocab_size: int, hidden_size: int = 256, num_layers: int = 4, num_heads: int = 4,
                        intermediate_size: int | None = None, max_position_embeddings: int = 1024,
-                       **overrides) -> LlamaConfig:
+                       tie_word_embeddings: bool = True, **overrides) -> LlamaConfig:
     """A small LLaMA (random init) for the offline default; ``intermediate_size`` defaults to
-    LLaMA's 8/3 x hidden_size rounded up to a multiple of 64. ``overrides`` go to ``LlamaConfig``."""
+    LLaMA's 8/3 x hidden_size rounded up to a multiple of 64. ``overrides`` go to ``LlamaConfig``.
+
+    Input and output embeddings are tied by default (as in small LLaMAs such as Llama-3.2-1B): a class
+    name read in a question is then the vector the model learns to write when it names that class.
+    """
     for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_layers", num_layers),
                         ("num_heads", num_heads), ("max_position_embeddings", max_position_embeddings)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -63,7 +71,8 @@ def small_llama_config(vocab_size: int, hidden_size: int = 256, num_layers: int 
         intermediate_size = 64 * math.ceil(8 * hidden_size / 3 / 64)
     return LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
                        num_hidden_layers=num_layers, num_attention_heads=num_heads,
-                       max_position_embeddings=max_position_embeddings, **overrides)
+                       max_position_embeddings=max_position_embeddings, tie_word_embeddings=tie_word_embeddings,
+                       **overrides)
 
 
 def load_llm(path: str | Path, dtype: torch.dtype | None = None) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:

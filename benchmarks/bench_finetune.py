@@ -42,9 +42,10 @@ def build(device: torch.device) -> tuple[AudioLLM, int]:
     if device.type == "cuda":
         features = SpatialFeatureConfig(fs_hz=32000, n_fft=1024, hop_length=320, n_mels=128)
         encoder_config = EncoderConfig.vit_base(num_planes(features, 2), 355, max_frames=1024)
-        llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=4096, intermediate_size=11008,
-                                           num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
-                                           max_position_embeddings=4096)).to(torch.bfloat16)
+        with device:  # initialise the 6.7 B random weights on the GPU, not in host memory
+            llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=4096, intermediate_size=11008,
+                                               num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                                               max_position_embeddings=4096)).to(torch.bfloat16)
         projector, num_samples = ProjectorConfig(type="qformer", num_queries=64, num_layers=2, num_heads=12), 320000
     else:
         features = SpatialFeatureConfig(fs_hz=FS_HZ, n_fft=512, hop_length=160, n_mels=64)
@@ -55,6 +56,7 @@ def build(device: torch.device) -> tuple[AudioLLM, int]:
     encoder = SpatialEncoderModel(features, encoder_config, 2)
     model = AudioLLM(encoder, llm, tokenizer, projector, full_finetune_llm=device.type != "cuda")
     if device.type == "cuda":
+        model.base_llm = "random 7B-shaped LLaMA"  # stands in for a checkpoint: apply_lora refuses the built-in LLM
         apply_lora(model)
     else:
         model.llm.requires_grad_(True)
@@ -105,8 +107,9 @@ def main(argv=None) -> None:
         forward_rate = rate(backward=False)
     llm_params = sum(p.numel() for p in model.llm.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"device {device}, batch {args.batch_size}, {tokens} LLM tokens per batch, LLM {llm_params / 1e6:.1f} M "
-          f"parameters, trainable {trainable / 1e6:.2f} M")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {device} ({name}), batch {args.batch_size}, {tokens} LLM tokens per batch, "
+          f"LLM {llm_params / 1e6:.1f} M parameters, trainable {trainable / 1e6:.2f} M")
     print(f"training step: {train_rate:9.1f} tokens/s   forward only: {forward_rate:9.1f} tokens/s   "
           f"ratio {train_rate / forward_rate:.2f}")
     if device.type == "cuda":

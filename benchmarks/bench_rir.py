@@ -38,7 +38,7 @@ def reference_batch(batch: int, seed: int = 0):
     return room, torch.full((batch,), RT60_S, dtype=torch.float64), src, mic
 
 
-def timed(device, fn, *args, **kwargs) -> float:
+def timed(device, fn, /, *args, **kwargs) -> float:
     """Seconds that ``fn(*args, **kwargs)`` takes (CUDA synchronised)."""
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -170,6 +170,18 @@ def test_tail_coherence_of_omni_pair_is_sinc(spacing_m):
     assert np.abs(coh.real - model).max() < 0.15
 
 
+def test_tail_coherence_follows_each_rooms_own_array_in_a_mixed_batch():
+    # rooms with different microphone spacings in one batch: each keeps its own diffuse coherence
+    room, src, centre, _ = random_rooms(32, seed=6, num_mics=1)
+    mic = torch.cat([make_array("pair", spacing_m=0.05).positions(centre[:16, 0]),
+                     make_array("pair", spacing_m=0.2).positions(centre[16:, 0])])
+    rt60 = torch.full((32,), 1.0, dtype=torch.float64)
+    h = simulate_rir(room, rt60, src, mic, FS, tdiff=0.06, seed=0)[:, 0]
+    for rows, spacing_m in ((slice(0, 16), 0.05), (slice(16, 32), 0.2)):
+        f, coh = _tail_coherence(h[rows], int(0.1 * FS))
+        assert np.abs(coh.real - np.sinc(2 * f * spacing_m / C)).mean() < 0.05
+
+
 def test_tail_coherence_of_head_follows_head_model():
     head = SphereHead()
     room, src, centre, _ = random_rooms(12, seed=5, num_mics=1)

@@ -87,8 +87,12 @@ def add_diffuse_tail(
     length = num_samples - first
     noise = torch.randn(num_rows, num_ch, length, generator=generator, dtype=torch.float32, device=rir.device)
     spectrum = torch.fft.rfft(noise)  # (R, M, F)
-    # square roots on the receiver's coarse CSD grid, then interpolated: both vary smoothly with f
-    mix = _interpolate_over_frequency(mixing_matrices(csd), spectrum.shape[-1]).to(torch.complex64)  # (R|1, F, M, M)
+    # One square root per distinct receiver CSD (it repeats over sources and same-geometry rooms), on the
+    # CPU: cuSOLVER's batched eigh needs workspace linear in the batch (263 GB for 1024 rooms x 257 bins).
+    # Square roots on the coarse CSD grid, then interpolated: both vary smoothly with f.
+    distinct, inverse = torch.unique(torch.view_as_real(csd).cpu(), dim=0, return_inverse=True)
+    mix = _interpolate_over_frequency(mixing_matrices(torch.view_as_complex(distinct)), spectrum.shape[-1])
+    mix = mix.to(device=rir.device, dtype=torch.complex64)[inverse.to(rir.device)]  # (R|1, F, M, M)
     mixed = (mix.permute(0, 2, 3, 1) * spectrum[:, None, :, :]).sum(2)  # (R, M, F)
     tail = torch.fft.irfft(mixed, n=length)
     t_tail = t[first:]

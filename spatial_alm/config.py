@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from typing import Any, Mapping
+
+import yaml
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads exponent floats without a dot (``5e-4``) as floats, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text (configs, recipes, ``--set`` values); ``1e-3`` is a float, not the string PyYAML makes."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:

@@ -37,9 +37,9 @@ from typing import Callable, Iterable, Iterator
 
 import h5py
 import torch
-import yaml
 from tqdm.auto import tqdm
 
+from spatial_alm.config import load_yaml
 from spatial_alm.data.schema import (
     INDEX_FILENAME,
     TMP_SUFFIX,
@@ -199,7 +199,7 @@ def build_index(out_dir: str | Path) -> DatasetIndex:
                     raise ValueError(f"{name}: recipe differs from {shard_filename(0, num_shards)}'s")
         except (OSError, KeyError, IndexError, RuntimeError) as e:  # corrupt HDF5
             raise ValueError(f"{name}: unreadable ({type(e).__name__}: {e})") from e
-    return write_index(out_dir, recipe=yaml.safe_load(recipe_yaml), num_scenes=num_scenes,
+    return write_index(out_dir, recipe=load_yaml(recipe_yaml), num_scenes=num_scenes,
                        num_shards=num_shards, receiver=receiver)
 
 
@@ -247,7 +247,7 @@ def _refuse_other_datasets(out_dir: Path, statuses: dict, expected: dict, num_sc
             index = read_index(out_dir)
             same = ((index.seed, index.num_scenes, index.num_shards)
                     == (expected["seed"], num_scenes, num_shards)
-                    and index.recipe == yaml.safe_load(expected["recipe_yaml"]))
+                    and index.recipe == load_yaml(expected["recipe_yaml"]))
         except (OSError, ValueError, KeyError, TypeError):
             same = False
         if not same:

@@ -36,14 +36,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
-from spatial_alm.config import dataclass_from_dict, merge_overrides
+from spatial_alm.config import dataclass_from_dict, load_yaml, merge_overrides
 from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
@@ -141,7 +140,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "FinetuneConfig":
-        return cls.from_dict(merge_overrides(yaml.safe_load(Path(path).read_text()) or {}, overrides or {}))
+        return cls.from_dict(merge_overrides(load_yaml(Path(path).read_text()) or {}, overrides or {}))
 
 
 def read_qa_table(data_dir: str | Path) -> dict[str, np.ndarray]:

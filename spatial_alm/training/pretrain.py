@@ -21,13 +21,12 @@ from pathlib import Path
 
 import torch
 import torchaudio
-import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from spatial_alm.config import dataclass_from_dict, merge_overrides
+from spatial_alm.config import dataclass_from_dict, load_yaml, merge_overrides
 from spatial_alm.data import SpatialSceneDataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.evaluation.metrics import detection_map, doa_accuracy
@@ -95,7 +94,7 @@ class PretrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "PretrainConfig":
-        return cls.from_dict(merge_overrides(yaml.safe_load(Path(path).read_text()) or {}, overrides or {}))
+        return cls.from_dict(merge_overrides(load_yaml(Path(path).read_text()) or {}, overrides or {}))
 
 
 def collate_scenes(items: list[dict]) -> dict:

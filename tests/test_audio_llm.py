@@ -30,6 +30,7 @@ from spatial_alm.models.text import AUDIO_TOKEN, load_llm, small_llama_config, t
 FEATURES = SpatialFeatureConfig(fs_hz=16000, n_fft=256, hop_length=128, n_mels=32)
 LABELS = ["dog", "siren", "bell", "speech", "door knock"]
 QFORMER = ProjectorConfig(type="qformer", num_queries=4, num_layers=1, num_heads=2)
+INSTRUCTED_QFORMER = ProjectorConfig(type="qformer", num_queries=4, num_layers=1, num_heads=2, instruction_aware=True)
 QUESTIONS = ["Where is the sound?", "Which sound events can you hear in this recording?"]
 ANSWERS = ["azimuth -135 deg, elevation 10 deg, distance 2.5 m", "siren; bell"]
 
@@ -215,7 +216,7 @@ def test_model_embed_and_placeholder_count(tokenizer):
     audio = toy_audio()
     batch = model.prepare_batch(audio, QUESTIONS, ANSWERS)
     assert model.num_audio_tokens(audio.shape[-1]) == QFORMER.num_queries
-    inputs_embeds = model.embed(audio, batch["input_ids"])
+    inputs_embeds = model.embed(audio, batch["input_ids"], batch["attention_mask"])
     placeholders = batch["input_ids"] == model.audio_token_id
     text_embeds = model.llm.get_input_embeddings()(batch["input_ids"])
     assert torch.equal(inputs_embeds[~placeholders], text_embeds[~placeholders])
@@ -299,6 +300,39 @@ def test_generate_with_left_padding(tokenizer):
         model.generate(audio, QUESTIONS[:1])
 
 
+def projector_outputs(model, batch) -> torch.Tensor:
+    """The audio embeddings (B, Q, D) the projector gives during ``model(**batch)``."""
+    seen = []
+    handle = model.projector.register_forward_hook(lambda module, args, output: seen.append(output))
+    with torch.no_grad():
+        model(**batch)
+    handle.remove()
+    return seen[0]
+
+
+def test_instruction_aware_projector_reads_the_question_but_not_the_answer(tokenizer):
+    model = AudioLLM(toy_encoder(), toy_llm(len(tokenizer)), tokenizer, INSTRUCTED_QFORMER).eval()
+    audio = toy_audio()
+    base = projector_outputs(model, model.prepare_batch(audio, QUESTIONS, ANSWERS))
+    other_answers = projector_outputs(model, model.prepare_batch(audio, QUESTIONS, ["no", "dog"]))
+    other_questions = projector_outputs(model, model.prepare_batch(audio, ["Is the dog on your left?"] * 2, ANSWERS))
+    assert torch.equal(base, other_answers)  # the answer must not leak into the audio tokens
+    assert not torch.allclose(base[0], other_questions[0])
+    # padding does not change a row: the short question alone (no padding) = batched with a longer one
+    alone = projector_outputs(model, model.prepare_batch(audio[:1], QUESTIONS[:1]))
+    batched = projector_outputs(model, model.prepare_batch(audio, QUESTIONS))  # generation batch: left padding
+    torch.testing.assert_close(alone[0], batched[0], atol=1e-5, rtol=1e-5)
+    # the plain Q-Former does not read the question
+    plain = builtin_model(tokenizer).eval()
+    assert torch.equal(projector_outputs(plain, plain.prepare_batch(audio, QUESTIONS, ANSWERS)),
+                       projector_outputs(plain, plain.prepare_batch(audio, ["Is the dog on your left?"] * 2, ANSWERS)))
+
+
+def test_instruction_aware_needs_the_qformer():
+    with pytest.raises(ValueError, match="instruction_aware.*only the qformer"):
+        ProjectorConfig(type="mlp2x_gelu", instruction_aware=True)
+
+
 # --- save / load ----------------------------------------------------------------------------------
 
 def assert_same_logits(model, tmp_path):
@@ -321,6 +355,12 @@ def test_save_load_builtin_full_finetune(tokenizer, tmp_path):
     assert config["base_llm"] == "builtin" and config["llm_saved"] and config["lora"] is None
     assert config["num_audio_tokens"] == 4 and config["projector"]["type"] == "qformer"
     assert load_llm(tmp_path / "run" / "llm")[0].config.hidden_size == 32  # llm/ is a checkpoint itself
+
+
+def test_save_load_instruction_aware_projector(tokenizer, tmp_path):
+    model = AudioLLM(toy_encoder(), toy_llm(len(tokenizer)), tokenizer, INSTRUCTED_QFORMER, full_finetune_llm=True)
+    train_steps(model, model.prepare_batch(toy_audio(), QUESTIONS, ANSWERS), steps=1)
+    assert assert_same_logits(model, tmp_path)["projector"]["instruction_aware"] is True
 
 
 def test_save_load_lora_on_checkpoint(checkpoint, tmp_path):

@@ -170,25 +170,33 @@ class AudioLLM(nn.Module):
         frames = self.encoder.features.config.num_frames(num_samples)
         return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames))
 
-    def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio (B, C, T) -> audio embeddings (B, Q, D)."""
+    def audio_embeddings(self, audio: torch.Tensor, instruction: torch.Tensor | None = None,
+                         instruction_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Audio (B, C, T) -> audio embeddings (B, Q, D). An instruction-aware projector also reads the
+        prompt's text embeddings ``instruction`` (B, L, D) where ``instruction_mask`` (B, L) is True."""
         with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
             tokens = self.encoder.encode(audio).tokens  # (B, N, D_enc)
+        if self.projector_config.instruction_aware:
+            return self.projector(tokens, instruction, instruction_mask)
         return self.projector(tokens)
 
-    def embed(self, audio: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    def embed(self, audio: torch.Tensor, input_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
         """inputs_embeds (B, L, D): text embeddings of ``input_ids`` (B, L) with the audio embeddings of
-        audio (B, C, T) at the ``<audio>`` positions."""
+        audio (B, C, T) at the ``<audio>`` positions. ``prompt_mask`` (B, L) marks the prompt's real
+        tokens (no padding, no answer): what an instruction-aware projector may read."""
         if audio.shape[0] != input_ids.shape[0]:
             raise ValueError(f"audio batch = {audio.shape[0]}; allowed: the input_ids batch ({input_ids.shape[0]})")
         text_embeds = self.llm.get_input_embeddings()(input_ids)  # (B, L, D)
-        return splice_audio(text_embeds, self.audio_embeddings(audio), input_ids == self.audio_token_id)
+        audio_mask = input_ids == self.audio_token_id
+        audio_embeds = self.audio_embeddings(audio, text_embeds, prompt_mask.bool() & ~audio_mask)
+        return splice_audio(text_embeds, audio_embeds, audio_mask)
 
     def forward(self, audio: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor | None = None) -> CausalLMOutputWithPast:
         """LLM output (``loss`` when ``labels`` are given, ``logits`` (B, L, vocab)) on audio (B, C, T)
         and a batch from :func:`build_batch` (``input_ids``, ``attention_mask``, ``labels`` (B, L))."""
-        inputs_embeds = self.embed(audio, input_ids)
+        prompt_mask = attention_mask.bool() if labels is None else attention_mask.bool() & (labels == IGNORE_INDEX)
+        inputs_embeds = self.embed(audio, input_ids, prompt_mask)
         return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels)
 
     def prepare_batch(self, audio: torch.Tensor, questions: Sequence[str],
@@ -205,7 +213,7 @@ class AudioLLM(nn.Module):
         if len(questions) != audio.shape[0]:
             raise ValueError(f"questions: {len(questions)} given; allowed: one per clip ({audio.shape[0]})")
         batch = self.prepare_batch(audio, questions)
-        inputs_embeds = self.embed(audio, batch["input_ids"])
+        inputs_embeds = self.embed(audio, batch["input_ids"], batch["attention_mask"].bool())
         new_tokens = self.llm.generate(inputs_embeds=inputs_embeds, attention_mask=batch["attention_mask"],
                                        max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                        pad_token_id=self.tokenizer.pad_token_id,

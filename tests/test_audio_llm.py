@@ -328,9 +328,13 @@ def test_instruction_aware_projector_reads_the_question_but_not_the_answer(token
                        projector_outputs(plain, plain.prepare_batch(audio, ["Is the dog on your left?"] * 2, ANSWERS)))
 
 
-def test_instruction_aware_needs_the_qformer():
+def test_instruction_aware_errors_name_the_problem():
     with pytest.raises(ValueError, match="instruction_aware.*only the qformer"):
         ProjectorConfig(type="mlp2x_gelu", instruction_aware=True)
+    with pytest.raises(ValueError, match="instruction_aware = 'yes'; allowed: true or false"):
+        ProjectorConfig(type="qformer", instruction_aware="yes")
+    with pytest.raises(ValueError, match="prompt's text embeddings and mask are required"):
+        build_projector(INSTRUCTED_QFORMER, 32, 32)(torch.randn(2, 5, 32))
 
 
 # --- save / load ----------------------------------------------------------------------------------

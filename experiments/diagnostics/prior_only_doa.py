@@ -15,13 +15,13 @@ import numpy as np
 
 from spatial_alm.data.reader import scene_table
 from spatial_alm.evaluation import metrics
+from spatial_alm.models.targets import primary_source
 
 
 def primary_directions(data: str) -> tuple[np.ndarray, np.ndarray]:
     """Azimuth and elevation (N,) degrees of each scene's loudest source (first of ties)."""
     table = scene_table(data)
-    levels = np.nan_to_num(table["source_level_db"].astype(np.float64), nan=-np.inf)
-    k = levels.argmax(axis=1)
+    k = np.array([primary_source({"level_db": levels}) for levels in table["source_level_db"]])
     rows = np.arange(len(k))
     azimuth_deg, elevation_deg = table["source_azimuth_deg"][rows, k], table["source_elevation_deg"][rows, k]
     return azimuth_deg.astype(np.float64), elevation_deg.astype(np.float64)

@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pyroomacoustics as pra
 import pytest
+import scipy.linalg
 import scipy.signal
 import torch
 
 from spatial_alm.acoustics import ism, make_array, simulate_brir, simulate_rir
+from spatial_alm.acoustics.diffuse import mixing_matrices
 from spatial_alm.acoustics.heads import SofaHead, SphereHead
 from spatial_alm.acoustics.room import sabine_absorption, sabine_rt60
 from spatial_alm.coordinates import SPEED_OF_SOUND_M_S as C
@@ -168,6 +170,33 @@ def test_tail_coherence_of_omni_pair_is_sinc(spacing_m):
     model = np.sinc(2 * f * spacing_m / C)
     assert np.abs(coh.real - model).mean() < 0.05
     assert np.abs(coh.real - model).max() < 0.15
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # sqrtm of the singular cases is exact
+@pytest.mark.parametrize("num_ch", [2, 3])
+def test_mixing_matrices_are_the_hermitian_square_roots(num_ch):
+    # full-rank, rank-one and zero Hermitian PSD matrices against scipy's matrix square root
+    rng = np.random.default_rng(0)
+    factors = rng.standard_normal((6, num_ch, num_ch)) + 1j * rng.standard_normal((6, num_ch, num_ch))
+    factors[3:5, :, 1:] = 0  # rank one
+    factors[5] = 0
+    csd = factors @ factors.conj().transpose(0, 2, 1)
+    roots = mixing_matrices(torch.from_numpy(csd)).numpy()
+    for root, matrix in zip(roots, csd):
+        np.testing.assert_allclose(root, scipy.linalg.sqrtm(matrix), atol=1e-6)
+        np.testing.assert_allclose(root @ root.conj().T, matrix, atol=1e-9)
+
+
+def test_tail_coherence_of_a_mixed_batch_of_three_mic_arrays():
+    # more than two channels take the eigendecomposition path: each room keeps its own array's coherence
+    room, src, centre, _ = random_rooms(24, seed=7, num_mics=1)
+    mic = torch.cat([make_array("linear", num_mics=3, spacing_m=spacing_m).positions(centre[rows, 0])
+                     for rows, spacing_m in ((slice(0, 12), 0.05), (slice(12, 24), 0.2))])
+    rt60 = torch.full((24,), 1.0, dtype=torch.float64)
+    h = simulate_rir(room, rt60, src, mic, FS, tdiff=0.06, seed=0)[:, 0]
+    for rows, spacing_m in ((slice(0, 12), 0.05), (slice(12, 24), 0.2)):
+        f, coh = _tail_coherence(h[rows][:, [0, 2]], int(0.1 * FS))
+        assert np.abs(coh.real - np.sinc(2 * f * 2 * spacing_m / C)).mean() < 0.05
 
 
 def test_tail_coherence_follows_each_rooms_own_array_in_a_mixed_batch():

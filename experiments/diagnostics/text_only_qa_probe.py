@@ -2,10 +2,10 @@
 written out as text instead of heard?
 
 The upper bound of what the audio-LLM's language side can learn in a given number of steps: each
-training example is the fine-tuning prompt with the ``<audio>`` placeholder replaced by the scene's
-description (the answer of the ``description`` question type: every source's class, azimuth,
-elevation and distance, from the metadata), followed by a freshly drawn question of the given types
-(new question, template and yes/no draw at every step) and its answer. Training scenes are the
+training example is the fine-tuning prompt (``build_batch``; its one ``<audio>`` position is left
+as a constant token) with the scene's description before the question (the answer of the
+``description`` question type: every source's class, azimuth, elevation and distance, from the
+metadata); question, template and yes/no draw are fresh at every step. Training scenes are the
 fine-tuning split's training scenes; accuracy (exact match of greedy answers) is measured on freshly
 drawn questions about the held-out scenes every ``--eval-every`` steps.
 
@@ -25,7 +25,7 @@ from transformers import LlamaForCausalLM
 
 from spatial_alm.data import dataset_info
 from spatial_alm.data.reader import DatasetReader
-from spatial_alm.models.audio_llm import AUDIO_TOKEN, IGNORE_INDEX, build_prompt
+from spatial_alm.models.audio_llm import IGNORE_INDEX, build_batch, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa import generate_qa, make_qa
 from spatial_alm.training.common import split_indices
@@ -34,14 +34,13 @@ from spatial_alm.training.finetune import read_qa_table
 
 def text_example(meta, types: list[str], vocabulary: list[str],
                  rng: np.random.Generator) -> tuple[str, str, str] | None:
-    """(prompt with the scene description in place of the audio, answer, question type) of one random
-    question, or None when the scene offers none of ``types``."""
+    """(scene description + question, answer, question type) of one random question, or None when the
+    scene offers none of ``types``."""
     pairs = generate_qa(meta, rng, types, label_vocabulary=vocabulary)
     if not pairs:
         return None
     pair = pairs[int(rng.integers(len(pairs)))]
-    description = make_qa("description", meta, rng).answer
-    return build_prompt(pair.question).replace(AUDIO_TOKEN, description), pair.answer, pair.question_type
+    return f"{make_qa('description', meta, rng).answer} {pair.question}", pair.answer, pair.question_type
 
 
 def draw_examples(metas: list, count: int, types: list[str], vocabulary: list[str],
@@ -54,35 +53,27 @@ def draw_examples(metas: list, count: int, types: list[str], vocabulary: list[st
     return examples
 
 
-def tokenized_batch(tokenizer, examples: list[tuple[str, str, str]], prompt_loss: bool) -> dict[str, torch.Tensor]:
-    """input_ids, attention_mask, labels (B, L), right-padded; labels cover the answer and eos (and the
-    prompt with ``prompt_loss``)."""
-    rows, label_rows = [], []
-    for prompt, answer, _ in examples:
-        prompt_ids = [tokenizer.bos_token_id] + tokenizer.encode(prompt, add_special_tokens=False)
-        answer_ids = tokenizer.encode(answer, add_special_tokens=False) + [tokenizer.eos_token_id]
-        rows.append(prompt_ids + answer_ids)
-        label_rows.append((prompt_ids[1:] if prompt_loss else [IGNORE_INDEX] * (len(prompt_ids) - 1))
-                          + answer_ids)
-    width = max(map(len, rows))
-    pad = tokenizer.pad_token_id
-    return {"input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
-            "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
-            "labels": torch.tensor([[IGNORE_INDEX] + r + [IGNORE_INDEX] * (width - len(r) - 1) for r in label_rows])}
+def training_batch(tokenizer, examples: list[tuple[str, str, str]], prompt_loss: bool) -> dict[str, torch.Tensor]:
+    """``build_batch`` of the examples; with ``prompt_loss`` the labels also cover the prompt tokens."""
+    batch = build_batch(tokenizer, [text for text, _, _ in examples], [answer for _, answer, _ in examples],
+                        num_audio_tokens=1)
+    if prompt_loss:
+        batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, IGNORE_INDEX)
+    return batch
 
 
 @torch.no_grad()
 def accuracy(model, tokenizer, examples: list[tuple[str, str, str]]) -> dict[str, float]:
     """Percent of exact-match greedy answers, by question type."""
     model.eval()
-    right = {}
-    for prompt, answer, question_type in examples:
-        ids = torch.tensor([[tokenizer.bos_token_id] + tokenizer.encode(prompt, add_special_tokens=False)])
-        out = model.generate(ids, max_new_tokens=32, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
-        generated = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
-        right.setdefault(question_type, []).append(generated == answer)
+    batch = build_batch(tokenizer, [text for text, _, _ in examples], num_audio_tokens=1)
+    out = model.generate(**batch, max_new_tokens=32, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    generated = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
     model.train()
+    right = {}
+    for text, (_, answer, question_type) in zip(generated, examples):
+        right.setdefault(question_type, []).append(text.strip() == answer)
     return {name: 100.0 * float(np.mean(hits)) for name, hits in sorted(right.items())}
 
 
@@ -123,7 +114,7 @@ def main():
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, prompt loss {args.prompt_loss}")
     start, losses = time.perf_counter(), []
     for step in range(1, args.steps + 1):
-        batch = tokenized_batch(tokenizer, draw_examples(train_metas, args.batch_size, types, vocabulary, rng),
+        batch = training_batch(tokenizer, draw_examples(train_metas, args.batch_size, types, vocabulary, rng),
                                 args.prompt_loss)
         loss = model(**batch).loss
         optimizer.zero_grad()

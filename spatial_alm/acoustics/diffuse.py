@@ -28,19 +28,23 @@ def omni_diffuse_csd(mic_pos: torch.Tensor, fs_hz: int, n_fft: int, c: float = S
 
 
 def mixing_matrices(csd: torch.Tensor) -> torch.Tensor:
-    """Hermitian square roots ``C`` with ``C C^H = csd`` for (..., M, M) Hermitian PSD matrices.
+    """Hermitian square roots ``C`` with ``C C^H = csd`` for (..., M, M) Hermitian PSD matrices, on csd's device.
 
     M = 2 (binaural, microphone pairs) in closed form, ``(A + s I) / sqrt(tr A + 2 s)`` with
-    ``s = sqrt(det A)``, elementwise on any device; larger M through an eigendecomposition.
+    ``s = sqrt(det A)``, elementwise. Larger M: one eigendecomposition per distinct matrix (they repeat
+    over sources and same-geometry rooms), on the CPU, since cuSOLVER's batched eigh needs workspace
+    linear in the batch (263 GB for 1024 rooms x 257 bins).
     """
     if csd.shape[-1] == 2:
         det = (csd[..., 0, 0] * csd[..., 1, 1] - csd[..., 0, 1] * csd[..., 1, 0]).real.clamp(min=0)
         s = det.sqrt()
-        norm = (csd[..., 0, 0].real + csd[..., 1, 1].real + 2 * s).sqrt()
-        root = csd + s[..., None, None] * torch.eye(2, dtype=csd.dtype, device=csd.device)
-        return torch.where(norm[..., None, None] > 0, root / norm[..., None, None].clamp(min=1e-300), 0)
-    eigval, eigvec = torch.linalg.eigh(csd)
-    return (eigvec * eigval.clamp(min=0).sqrt()[..., None, :]) @ eigvec.conj().transpose(-1, -2)
+        norm = (csd[..., 0, 0].real + csd[..., 1, 1].real + 2 * s).sqrt().clamp(min=torch.finfo(det.dtype).tiny)
+        return (csd + s[..., None, None] * torch.eye(2, dtype=csd.dtype, device=csd.device)) / norm[..., None, None]
+    flat = torch.view_as_real(csd.reshape(-1, *csd.shape[-2:])).cpu()
+    distinct, inverse = torch.unique(flat, dim=0, return_inverse=True)
+    eigval, eigvec = torch.linalg.eigh(torch.view_as_complex(distinct))
+    roots = (eigvec * eigval.clamp(min=0).sqrt()[..., None, :]) @ eigvec.conj().transpose(-1, -2)
+    return roots.to(csd.device)[inverse.to(csd.device)].reshape(csd.shape)
 
 
 def _interpolate_over_frequency(csd: torch.Tensor, num_bins: int) -> torch.Tensor:
@@ -97,17 +101,8 @@ def add_diffuse_tail(
     length = num_samples - first
     noise = torch.randn(num_rows, num_ch, length, generator=generator, dtype=torch.float32, device=rir.device)
     spectrum = torch.fft.rfft(noise)  # (R, M, F)
-    # Square roots on the coarse CSD grid, then interpolated: both vary smoothly with f. Two channels: closed
-    # form on the device. More: one eigendecomposition per distinct receiver CSD (it repeats over sources
-    # and same-geometry rooms), on the CPU, since cuSOLVER's batched eigh needs workspace linear in the
-    # batch (263 GB for 1024 rooms x 257 bins).
-    if num_ch == 2:
-        mix = _interpolate_over_frequency(mixing_matrices(csd), spectrum.shape[-1])
-    else:
-        distinct, inverse = torch.unique(torch.view_as_real(csd).cpu(), dim=0, return_inverse=True)
-        mix = _interpolate_over_frequency(mixing_matrices(torch.view_as_complex(distinct)), spectrum.shape[-1])
-        mix = mix.to(rir.device)[inverse.to(rir.device)]
-    mix = mix.to(torch.complex64)  # (R|1, F, M, M)
+    # square roots on the receiver's coarse CSD grid, then interpolated: both vary smoothly with f
+    mix = _interpolate_over_frequency(mixing_matrices(csd), spectrum.shape[-1]).to(torch.complex64)  # (R|1, F, M, M)
     mixed = (mix.permute(0, 2, 3, 1) * spectrum[:, None, :, :]).sum(2)  # (R, M, F)
     tail = torch.fft.irfft(mixed, n=length)
     t_tail = t[first:]

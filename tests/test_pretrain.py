@@ -10,8 +10,9 @@ import yaml
 from spatial_alm.cli import main
 from spatial_alm.evaluation.encoder_report import evaluate_encoder
 from spatial_alm.models.encoder import _cross_entropy
+from spatial_alm.scenes.recipe import ReceiverConfig
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.pretrain import PretrainConfig, pretrain
+from spatial_alm.training.pretrain import PretrainConfig, build_model, pretrain
 
 TOY = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
        "encoder": {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": [16, 8]},
@@ -43,6 +44,18 @@ def test_config_validation_names_the_field():
         PretrainConfig(val_fraction=1.5)
     with pytest.raises(ValueError, match="preset"):
         PretrainConfig(preset="huge")
+
+
+def test_srp_features_take_the_array_positions_from_the_receiver():
+    config = PretrainConfig.from_dict({**TOY, "features": {**TOY["features"], "srp_phat": True}})
+    info = {"fs_hz": 16000, "num_channels": 4, "duration_s": 1.0, "class_counts": {"dog": 1, "siren": 1}}
+    model = build_model(config, info, ReceiverConfig(type="array", array="tetrahedral"))
+    positions = torch.tensor(model.features.config.mic_positions_m)
+    assert positions.shape == (4, 3)
+    torch.testing.assert_close(positions.norm(dim=1), torch.full((4,), 0.042), atol=1e-3, rtol=0)  # 4.2 cm radius
+    assert model.features.feature_names(4)[-1] == "srp_el60"
+    with pytest.raises(ValueError, match="srp_phat needs a microphone array"):
+        build_model(config, {**info, "num_channels": 2}, ReceiverConfig(type="sphere_head"))
 
 
 def test_split_is_disjoint_and_seeded():

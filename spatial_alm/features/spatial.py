@@ -8,6 +8,7 @@ F planes come in this order (names from :func:`feature_names`):
     ipd_cos_{i}_{j}, ipd_sin_{i}_{j}  each pair (i, j), when ``ipd``      2 planes per pair
     ild_{i}_{j}                       each pair, when ``ild``             1 plane per pair, dB
     gcc_{i}_{j}                       each pair, when ``gcc_phat``        1 plane per pair
+    srp_el{e}                         each grid elevation e, when ``srp_phat``  1 plane per elevation
 
 Definitions (X_c: STFT of channel c, periodic Hann window of ``n_fft`` samples, centred frames with
 reflect padding, so ``frames = T // hop_length + 1``; W: the mel weights of :func:`mel_weights`,
@@ -24,6 +25,12 @@ each band a weighted average of its STFT bins):
   one row per lag instead of per mel band: row m holds lag ``m - n_mels // 2`` samples (n_mels lags
   centred on zero, the DCASE SELD baseline layout); rows with ``|lag| > gcc_max_lag`` are zero.
   Values are in [-1, 1] (1: all frequencies agree on that lag).
+- SRP-PHAT (arrays; needs ``mic_positions_m``): the steered response power of the unit
+  cross-spectra, ``mean over pairs (i, j) and STFT bins f in srp_freq_range_hz of
+  cos(IPD_ij(f) - 2 pi f tau_ij(u))``, with ``tau_ij(u) = (r_i - r_j) . u / c`` the delay of channel j
+  after channel i for a far-field source in the unit direction u. One plane per elevation of
+  ``srp_elevations_deg``; row m is azimuth ``m * 360 / n_mels`` degrees (counter-clockwise from the
+  front, as the azimuth classes). Values are in [-1, 1]; 1 where every pair and bin agree with u.
 
 Example::
 
@@ -43,6 +50,7 @@ import torchaudio.functional as AF
 from torch import nn
 
 from spatial_alm.config import dataclass_from_dict
+from spatial_alm.coordinates import SPEED_OF_SOUND_M_S, spherical_to_cartesian
 
 LOG_FLOOR = 1e-10  # power floor of the log-mel (-100 dB)
 MEL_SCALES = ("slaney", "htk")
@@ -81,6 +89,10 @@ class SpatialFeatureConfig:
     ild: bool = False
     gcc_phat: bool = False
     gcc_max_lag: int | None = None  # samples; None keeps every row of the GCC plane
+    srp_phat: bool = False
+    mic_positions_m: tuple[tuple[float, float, float], ...] | None = None  # (C, 3) listener frame; for srp_phat
+    srp_elevations_deg: tuple[float, ...] = (-60.0, -40.0, -20.0, 0.0, 20.0, 40.0, 60.0)
+    srp_freq_range_hz: tuple[float, float] = (300.0, 3500.0)  # the band of the SRP-PHAT baseline
 
     def __post_init__(self):
         for name, minimum in (("fs_hz", 1), ("n_fft", 2), ("hop_length", 1), ("n_mels", 1)):
@@ -101,17 +113,47 @@ class SpatialFeatureConfig:
             _fail("f_max_hz", self.f_max_hz, f"None or (f_min_hz, fs_hz / 2] = ({self.f_min_hz}, {self.fs_hz / 2}]")
         if self.mel_scale not in MEL_SCALES:
             _fail("mel_scale", self.mel_scale, f"one of {MEL_SCALES}")
-        for name in ("ipd", "ild", "gcc_phat"):
+        for name in ("ipd", "ild", "gcc_phat", "srp_phat"):
             if not isinstance(getattr(self, name), bool):
                 _fail(name, getattr(self, name), "True or False")
         max_lag = (self.n_mels - 1) // 2
         if self.gcc_max_lag is not None and not (_is_int(self.gcc_max_lag) and 0 <= self.gcc_max_lag <= max_lag):
             _fail("gcc_max_lag", self.gcc_max_lag, f"None or an integer in [0, (n_mels - 1) // 2] = [0, {max_lag}]")
         object.__setattr__(self, "pairs", _normalise_pairs(self.pairs))
+        self._check_srp()
         empty = (mel_weights(self).sum(0) == 0).nonzero().flatten().tolist()
         if empty:
             _fail("n_mels", self.n_mels, f"fewer bands: bands {empty} hold no STFT bin of n_fft={self.n_fft} "
                   f"over [{self.f_min_hz}, {self.f_max_hz_resolved}] Hz (or raise n_fft)")
+
+    def _check_srp(self):
+        positions = self.mic_positions_m
+        if positions is not None:
+            if not (isinstance(positions, (list, tuple)) and len(positions) >= 2 and all(
+                    isinstance(p, (list, tuple)) and len(p) == 3 and all(_is_number(v) for v in p) for p in positions)):
+                _fail("mic_positions_m", positions, "None or a list of at least two (x, y, z) positions in metres")
+            object.__setattr__(self, "mic_positions_m", tuple(tuple(float(v) for v in p) for p in positions))
+        elevations = self.srp_elevations_deg
+        if not (isinstance(elevations, (list, tuple)) and elevations
+                and all(_is_number(e) and -90 <= e <= 90 for e in elevations)):
+            _fail("srp_elevations_deg", elevations, "a non-empty list of elevations in [-90, 90] degrees")
+        object.__setattr__(self, "srp_elevations_deg", tuple(float(e) for e in elevations))
+        band = self.srp_freq_range_hz
+        if not (isinstance(band, (list, tuple)) and len(band) == 2 and all(_is_number(f) for f in band)
+                and 0 <= band[0] < band[1] <= self.fs_hz / 2):
+            _fail("srp_freq_range_hz", band, f"(low, high) Hz with 0 <= low < high <= fs_hz / 2 = {self.fs_hz / 2}")
+        object.__setattr__(self, "srp_freq_range_hz", (float(band[0]), float(band[1])))
+        if self.srp_phat and positions is None:
+            _fail("mic_positions_m", positions, "the (C, 3) microphone positions when srp_phat is on "
+                  "(pretrain-encoder fills them from the dataset's microphone array)")
+        if self.srp_phat and not (self.srp_freq_bins().numel()):
+            _fail("srp_freq_range_hz", band, f"a band holding at least one STFT bin of n_fft={self.n_fft}")
+
+    def srp_freq_bins(self) -> torch.Tensor:
+        """Indices (long) of the STFT bins inside ``srp_freq_range_hz``."""
+        freqs = torch.arange(self.n_freqs) * self.fs_hz / self.n_fft
+        low, high = self.srp_freq_range_hz
+        return ((freqs >= low) & (freqs <= high)).nonzero().flatten()
 
     @property
     def n_freqs(self) -> int:
@@ -129,6 +171,10 @@ class SpatialFeatureConfig:
         d = asdict(self)
         if d["pairs"] != "all":
             d["pairs"] = [list(p) for p in d["pairs"]]
+        if d["mic_positions_m"] is not None:
+            d["mic_positions_m"] = [list(p) for p in d["mic_positions_m"]]
+        d["srp_elevations_deg"] = list(d["srp_elevations_deg"])
+        d["srp_freq_range_hz"] = list(d["srp_freq_range_hz"])
         return d
 
     @classmethod
@@ -175,6 +221,10 @@ def feature_names(config: SpatialFeatureConfig, num_channels: int) -> list[str]:
         names += [f"ild_{i}_{j}" for i, j in pairs]
     if config.gcc_phat:
         names += [f"gcc_{i}_{j}" for i, j in pairs]
+    if config.srp_phat:
+        if len(config.mic_positions_m) != num_channels:
+            _fail("mic_positions_m", config.mic_positions_m, f"one position per channel ({num_channels})")
+        names += [f"srp_el{e:g}" for e in config.srp_elevations_deg]
     return names
 
 
@@ -234,6 +284,30 @@ def gcc_phat(unit_cross: torch.Tensor, n_fft: int, n_mels: int, max_lag: int | N
     return gcc
 
 
+def srp_steering(config: SpatialFeatureConfig, pairs: list[tuple[int, int]], device=None) -> torch.Tensor:
+    """Unit steering phasors ``exp(-j 2 pi f tau_ij(u))`` (P, F_band, D) complex64 of every pair, STFT bin
+    in ``srp_freq_range_hz`` and grid direction u (D = elevations x n_mels azimuths, elevation-major)."""
+    azimuths = torch.arange(config.n_mels, dtype=torch.float64) * 360.0 / config.n_mels
+    elevations = torch.tensor(config.srp_elevations_deg, dtype=torch.float64)
+    grid = spherical_to_cartesian(azimuths[None, :], elevations[:, None]).reshape(-1, 3)  # (D, 3)
+    positions = torch.tensor(config.mic_positions_m, dtype=torch.float64)
+    i, j = (list(index) for index in zip(*pairs))
+    tau = (positions[i] - positions[j]) @ grid.T / SPEED_OF_SOUND_M_S  # (P, D) seconds
+    freqs = config.srp_freq_bins().double() * config.fs_hz / config.n_fft  # (F_band,)
+    phase = -2.0 * math.pi * freqs[None, :, None] * tau[:, None, :]  # (P, F_band, D)
+    return torch.polar(torch.ones_like(phase), phase).to(device=device, dtype=torch.complex64)
+
+
+def srp_phat(unit_cross: torch.Tensor, config: SpatialFeatureConfig, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """SRP-PHAT planes (B, E, n_mels, frames) from the unit cross-spectrum (B, P, n_freqs, frames):
+    plane e is elevation ``srp_elevations_deg[e]``, row m azimuth ``m * 360 / n_mels`` degrees."""
+    bins = config.srp_freq_bins().to(unit_cross.device)
+    steering = srp_steering(config, pairs, unit_cross.device)  # (P, F_band, D)
+    cross = unit_cross.index_select(-2, bins).to(torch.complex64)  # (B, P, F_band, frames)
+    power = torch.einsum("bpft,pfd->bdt", cross, steering).real / steering[..., 0].numel()  # (B, D, frames)
+    return power.unflatten(1, (len(config.srp_elevations_deg), config.n_mels))
+
+
 def spatial_features(audio: torch.Tensor, config: SpatialFeatureConfig,
                      window: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Features (B, F, n_mels, frames) float32 of audio (B, C, T) float32; plane order in the module doc.
@@ -266,6 +340,8 @@ def spatial_features(audio: torch.Tensor, config: SpatialFeatureConfig,
         planes.append(logmel[:, i] - logmel[:, j])  # (B, P, n_mels, frames)
     if config.gcc_phat:
         planes.append(gcc_phat(unit, config.n_fft, config.n_mels, config.gcc_max_lag))  # (B, P, n_mels, frames)
+    if config.srp_phat:
+        planes.append(srp_phat(unit, config, pairs).to(audio.dtype))  # (B, E, n_mels, frames)
     return torch.cat(planes, dim=1)
 
 

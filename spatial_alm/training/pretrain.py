@@ -33,7 +33,7 @@ from spatial_alm.evaluation.metrics import detection_map, doa_accuracy
 from spatial_alm.features import SpatialFeatureConfig, num_planes
 from spatial_alm.models.encoder import EncoderConfig, LossWeights, SpatialEncoderModel, decode_logits, multitask_loss
 from spatial_alm.models.targets import EncoderTargets, class_to_azimuth, class_to_elevation
-from spatial_alm.scenes.recipe import SceneRecipe
+from spatial_alm.scenes.recipe import ReceiverConfig, SceneRecipe
 from spatial_alm.training.channel_swap import ChannelSwap, channel_positions, receiver_symmetries
 from spatial_alm.training.common import (
     CHECKPOINT_DIR,
@@ -56,7 +56,9 @@ class PretrainConfig:
 
     preset: str = "tiny"  # encoder size: "tiny" (CPU) or "vit_base" (Spatial-AST size)
     encoder: dict = field(default_factory=dict)  # overrides of the preset's EncoderConfig fields
-    features: dict = field(default_factory=dict)  # SpatialFeatureConfig fields (fs_hz comes from the data)
+    # SpatialFeatureConfig fields; fs_hz comes from the data, and so do the microphone positions of
+    # srp_phat planes when mic_positions_m is not given (the dataset's array)
+    features: dict = field(default_factory=dict)
     loss_weights: dict = field(default_factory=lambda: {"classes": 1.0, "azimuth": 1.0, "elevation": 1.0,
                                                         "distance": 1.0})
     direction_sigma_deg: float = 0.0  # Gaussian width of azimuth/elevation targets (0: one-hot, as BAT)
@@ -102,9 +104,16 @@ def collate_scenes(items: list[dict]) -> dict:
     return {"audio": torch.stack([it["audio"] for it in items]), "scenes": items}
 
 
-def build_model(config: PretrainConfig, info: dict) -> SpatialEncoderModel:
-    """A fresh encoder sized for the dataset (sample rate, channels, class vocabulary)."""
-    feature_config = SpatialFeatureConfig(**{**config.features, "fs_hz": info["fs_hz"]})
+def build_model(config: PretrainConfig, info: dict, receiver: ReceiverConfig | None = None) -> SpatialEncoderModel:
+    """A fresh encoder sized for the dataset (sample rate, channels, class vocabulary). ``receiver`` (the
+    dataset recipe's) gives the microphone positions of SRP-PHAT features when the config does not."""
+    features = {**config.features, "fs_hz": info["fs_hz"]}
+    if features.get("srp_phat") and features.get("mic_positions_m") is None:
+        if receiver is None or receiver.type != "array":
+            raise ValueError("features.srp_phat needs a microphone array (free-field steering); the dataset's "
+                             f"receiver is {'unknown' if receiver is None else receiver.type!r}")
+        features["mic_positions_m"] = channel_positions(receiver).tolist()
+    feature_config = SpatialFeatureConfig(**features)
     class_names = sorted(info["class_counts"])
     planes = num_planes(feature_config, info["num_channels"])
     frames = feature_config.num_frames(round(info["duration_s"] * info["fs_hz"]))
@@ -182,11 +191,11 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
                               generator=generator, **loader_args)
     val_loader = DataLoader(Subset(dataset, val_idx), shuffle=False, **loader_args)
 
-    model = build_model(config, info)
+    receiver = SceneRecipe.from_dict(read_index(data_dir).recipe).receiver
+    model = build_model(config, info, receiver)
     augment = SpecAugment(config.freq_mask_bins, config.time_mask_frames)
     swap = None
     if config.channel_swap:
-        receiver = SceneRecipe.from_dict(read_index(data_dir).recipe).receiver
         swap = ChannelSwap(receiver_symmetries(channel_positions(receiver)))
         accelerator.print(f"channel swap: {len(swap.symmetries)} receiver symmetries ({receiver.type})")
     swap_generator = torch.Generator().manual_seed(config.seed)

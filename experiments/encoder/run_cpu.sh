@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The encoder experiments of experiments/results/ on a 2-core CPU, start to end (about 1.5 hours).
+# The encoder experiments of experiments/results/ on a 2-core CPU, start to end (about 2 hours).
 # Each stage is skipped when its output exists (the simulate and pretrain commands also resume).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,3 +21,7 @@ spatial-alm simulate --recipe simulation/tetra_array.yaml --set duration_s=2.0 -
 spatial-alm simulate --recipe simulation/tetra_array.yaml --set duration_s=2.0 --out $OUT/tetra_test --num-scenes 300 --seed 1
 spatial-alm pretrain-encoder --data $OUT/tetra_train --config experiments/encoder/tetra_array.yaml --out $OUT/encoder_tetra
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array
+
+# 4. array encoder with a 16-map fusion stem and SRP-PHAT planes (same data and budget)
+spatial-alm pretrain-encoder --data $OUT/tetra_train --config experiments/encoder/tetra_array.yaml --set encoder.stem_channels=16 --set features.srp_phat=true --out $OUT/encoder_tetra_srp
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array_srp

@@ -22,6 +22,6 @@ spatial-alm simulate --recipe simulation/tetra_array.yaml --set duration_s=2.0 -
 spatial-alm pretrain-encoder --data $OUT/tetra_train --config experiments/encoder/tetra_array.yaml --out $OUT/encoder_tetra
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array
 
-# 4. array encoder with a 16-map fusion stem and SRP-PHAT planes (same data and budget)
-spatial-alm pretrain-encoder --data $OUT/tetra_train --config experiments/encoder/tetra_array.yaml --set encoder.stem_channels=16 --set features.srp_phat=true --out $OUT/encoder_tetra_srp
-spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array_srp
+# 4. array encoder with a 16-map fusion stem, SRP-PHAT planes and elevation weighted as azimuth (same data and budget)
+spatial-alm pretrain-encoder --data $OUT/tetra_train --config experiments/encoder/tetra_array_srp.yaml --out $OUT/encoder_tetra_srp_el1
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_el1/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array_srp_el1

@@ -19,6 +19,12 @@ FS_HZ = 16000
 SMALL = dict(fs_hz=FS_HZ, n_fft=512, hop_length=128, n_mels=64)  # fast test scale
 
 
+TETRA_M = [[0.0243, 0.0243, 0.0242], [0.0243, -0.0243, -0.0242], [-0.0243, 0.0243, -0.0242],
+           [-0.0243, -0.0243, 0.0242]]  # DCASE MIC tetrahedron, 4.2 cm radius
+SRP = dict(fs_hz=24000, n_fft=512, hop_length=240, n_mels=64, mic_positions_m=TETRA_M, srp_phat=True,
+           srp_elevations_deg=(-40, -20, 0, 20, 40))
+
+
 def noise(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
@@ -156,15 +162,10 @@ def test_bad_audio_is_rejected():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
-    features = SpatialFeatures(SpatialFeatureConfig(**SMALL, ild=True, gcc_phat=True))
+    features = SpatialFeatures(SpatialFeatureConfig(**SMALL, ild=True, gcc_phat=True, srp_phat=True,
+                                                    mic_positions_m=TETRA_M))
     x = noise(2, 4, 8000)
     torch.testing.assert_close(features.cuda()(x.cuda()).cpu(), features.cpu()(x), rtol=1e-4, atol=1e-3)
-
-
-TETRA_M = [[0.0243, 0.0243, 0.0242], [0.0243, -0.0243, -0.0242], [-0.0243, 0.0243, -0.0242],
-           [-0.0243, -0.0243, 0.0242]]  # DCASE MIC tetrahedron, 4.2 cm radius
-SRP = dict(fs_hz=24000, n_fft=512, hop_length=240, n_mels=64, mic_positions_m=TETRA_M, srp_phat=True,
-           srp_elevations_deg=(-40, -20, 0, 20, 40))
 
 
 def plane_waves(directions, num_samples, fs_hz, seed=0):

@@ -75,6 +75,8 @@ class SpatialFeatureConfig:
     Defaults follow Spatial-AST at paper scale (32 kHz, STFT 1024/320, 128 mel bands); use
     ``fs_hz=16000`` for CPU-scale datasets. ``pairs`` is ``"all"`` (every channel pair (i, j) with
     i < j, in lexicographic order) or an explicit sequence of (i, j) channel index pairs.
+    ``srp_phat`` needs ``mic_positions_m``, one (x, y, z) position in metres per channel in the
+    listener frame (x front, y left, z up), as a free-field microphone array; not for heads.
     """
 
     fs_hz: int = 32000

@@ -2,6 +2,7 @@
 
 import math
 
+import pyroomacoustics as pra
 import pytest
 import torch
 
@@ -140,7 +141,9 @@ def test_config_round_trip_through_dict():
 @pytest.mark.parametrize("field, value", [
     ("fs_hz", 0), ("n_fft", 1), ("hop_length", 2048), ("n_mels", 600), ("f_min_hz", -1.0), ("f_min_hz", "50"),
     ("f_max_hz", 9000.0), ("mel_scale", "bark"), ("pairs", "some"), ("pairs", [(0, 0)]),
-    ("pairs", [(0, 1), (1, 0)]), ("pairs", []), ("ipd", "yes"), ("gcc_max_lag", 64),
+    ("pairs", [(0, 1), (1, 0)]), ("pairs", []), ("ipd", "yes"), ("gcc_max_lag", 64), ("srp_phat", 1),
+    ("mic_positions_m", [(0.0, 0.0)]), ("srp_elevations_deg", [100.0]), ("srp_elevations_deg", []),
+    ("srp_freq_range_hz", (3000.0, 200.0)), ("srp_freq_range_hz", (0.0, 9000.0)),
 ])
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -194,7 +197,6 @@ def test_srp_phat_peaks_at_the_plane_wave_direction(azimuth, elevation):
 
 
 def test_srp_phat_map_matches_pyroomacoustics():
-    pra = pytest.importorskip("pyroomacoustics")
     config = SpatialFeatureConfig(**SRP)
     audio = plane_waves([(60.0, 20.0), (-120.0, -40.0)], 24000, 24000)
     ours = SpatialFeatures(config)(audio)[0, -5:].mean(-1)  # (5 elevations, 64 azimuths)

@@ -14,6 +14,7 @@ import argparse
 import numpy as np
 
 from spatial_alm.data import SpatialSceneDataset
+from spatial_alm.data.reader import scene_table
 from spatial_alm.data.schema import read_index
 from spatial_alm.evaluation import metrics
 from spatial_alm.evaluation.encoder_report import predict, run_baselines
@@ -40,7 +41,7 @@ def main() -> None:
         raise SystemExit(f"{args.data}: receiver {index.receiver!r} is not a microphone array; SRP-PHAT needs one")
     pred = predict(SpatialEncoderModel.from_pretrained(args.checkpoint), dataset)
     srp = run_baselines(dataset, receiver.array, ["srp_phat"], index.fs_hz)["srp_phat"]  # (N, 2)
-    num_sources = np.array([sum(1 for label in dataset[i]["labels"] if label) for i in range(len(dataset))])
+    num_sources = scene_table(args.data)["num_sources"].astype(int)
     truth = pred["true_az"], pred["true_el"]
 
     print("| sources | scenes | encoder DoA acc@20 / azimuth acc@20 (%) | SRP-PHAT DoA acc@20 / azimuth acc@20 (%) |")

@@ -148,7 +148,7 @@ class SpatialFeatureConfig:
         if self.srp_phat and positions is None:
             _fail("mic_positions_m", positions, "the (C, 3) microphone positions when srp_phat is on "
                   "(pretrain-encoder fills them from the dataset's microphone array)")
-        if self.srp_phat and not (self.srp_freq_bins().numel()):
+        if self.srp_phat and not self.srp_freq_bins().numel():
             _fail("srp_freq_range_hz", band, f"a band holding at least one STFT bin of n_fft={self.n_fft}")
 
     def srp_freq_bins(self) -> torch.Tensor:
@@ -306,7 +306,8 @@ def srp_phat(unit_cross: torch.Tensor, config: SpatialFeatureConfig, pairs: list
     bins = config.srp_freq_bins().to(unit_cross.device)
     steering = srp_steering(config, pairs, unit_cross.device)  # (P, F_band, D)
     cross = unit_cross.index_select(-2, bins).to(torch.complex64)  # (B, P, F_band, frames)
-    power = torch.einsum("bpft,pfd->bdt", cross, steering).real / steering[..., 0].numel()  # (B, D, frames)
+    num_pairs, num_bins, _ = steering.shape
+    power = torch.einsum("bpft,pfd->bdt", cross, steering).real / (num_pairs * num_bins)  # (B, D, frames)
     return power.unflatten(1, (len(config.srp_elevations_deg), config.n_mels))
 
 

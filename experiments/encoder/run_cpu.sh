@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The encoder experiments of experiments/results/ on a 2-core CPU, start to end (about 2 hours).
-# Each stage is skipped when its output exists (the simulate and pretrain commands also resume).
+# The encoder experiments of experiments/results/ on a 2-core CPU, start to end (about 3.5 hours).
+# Run again after an interruption: the simulate and pretrain commands resume from what exists; evaluations rerun.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
@@ -25,3 +25,11 @@ spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra/model --data $OUT/t
 # 4. array encoder with a 16-map fusion stem, SRP-PHAT planes and elevation weighted as azimuth (same data and budget)
 spatial-alm pretrain-encoder --data $OUT/tetra_train --config experiments/encoder/tetra_array_srp.yaml --out $OUT/encoder_tetra_srp_el1
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_el1/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array_srp_el1
+
+# 5. the same encoder on 8000 training scenes (scenes 0-1999 are those of step 3), also scored on 1000 more test scenes
+spatial-alm simulate --recipe simulation/tetra_array.yaml --set duration_s=2.0 --out $OUT/tetra_train8k --num-scenes 8000 --num-shards 16 --workers 2 --seed 0
+spatial-alm simulate --recipe simulation/tetra_array.yaml --set duration_s=2.0 --out $OUT/tetra_test1k --num-scenes 1000 --num-shards 4 --workers 2 --seed 2
+spatial-alm pretrain-encoder --data $OUT/tetra_train8k --config experiments/encoder/tetra_array_srp.yaml --set epochs=6 --out $OUT/encoder_tetra_srp_8k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_8k/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array_srp_8k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_8k/model --data $OUT/tetra_test1k --out $RESULTS/encoder_tetra_array_srp_8k_test1k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_el1/model --data $OUT/tetra_test1k --out $RESULTS/encoder_tetra_array_srp_el1_test1k --baselines

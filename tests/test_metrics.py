@@ -15,6 +15,7 @@ from spatial_alm.evaluation import (
     lateral_accuracy,
     lateral_angle_deg,
     lateral_error_deg,
+    mcnemar_exact,
     mean_angular_error,
     seld_metrics,
     yes_no_accuracy,
@@ -59,6 +60,18 @@ def test_doa_accuracy_counts_exactly_20_degrees_as_correct():
     assert doa_accuracy([0.0], [-20.0], [0.0], [0.0]) == 100.0
     assert doa_accuracy([20.5], [0.0], [0.0], [0.0]) == 0.0
     assert doa_error_rate([20.5, 10.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]) == 50.0
+
+
+def test_mcnemar_exact_matches_the_hand_computed_binomial_tail():
+    # A right / B wrong on 1 item, B right / A wrong on 5: p = 2 * (C(6,0) + C(6,1)) / 2^6 = 14 / 64
+    a = [True, True, False, False, False, False, False]
+    b = [True, False, True, True, True, True, True]
+    assert mcnemar_exact(a, b) == {"a_only": 1, "b_only": 5, "p_value": pytest.approx(14 / 64)}
+    assert mcnemar_exact(b, a)["p_value"] == pytest.approx(mcnemar_exact(a, b)["p_value"])
+    # concordant items carry no evidence; none discordant gives p = 1
+    assert mcnemar_exact([True, False], [True, False]) == {"a_only": 0, "b_only": 0, "p_value": 1.0}
+    with pytest.raises(ValueError):
+        mcnemar_exact([True], [True, False])
 
 
 def test_azimuth_wraps_around_and_poles_ignore_azimuth():

@@ -81,6 +81,10 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     enc = saved["localisation"]["encoder"]["all"]
     assert 0 <= enc["doa_accuracy_20deg"] <= 100 and 0 <= enc["mean_angular_error_deg"] <= 180
     assert "gcc_phat_woodworth" in report["localisation"]
+    paired = saved["paired_doa_20deg"]["gcc_phat_woodworth"]["all"]
+    enc_right = round(enc["doa_accuracy_20deg"] * 24 / 100)
+    base_right = round(saved["localisation"]["gcc_phat_woodworth"]["all"]["doa_accuracy_20deg"] * 24 / 100)
+    assert paired["a_only"] - paired["b_only"] == enc_right - base_right and 0 <= paired["p_value"] <= 1
     assert math.isfinite(saved["detection_map"]) and math.isfinite(saved["distance_error_rate"])
     for name in ("report.md", "azimuth_scatter.png", "error_histogram.png", "polar_error.png"):
         assert (tmp_path / "eval" / name).stat().st_size > 0

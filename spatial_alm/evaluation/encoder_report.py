@@ -5,7 +5,8 @@ primary (loudest) source, as it was trained (BAT's protocol). Baselines run on t
 SRP-PHAT and MUSIC for microphone arrays, GCC-PHAT + Woodworth (lateral angle, front/back
 ambiguous by construction) for heads. Every localisation metric is reported overall and per
 reverberation band, and the lateral (front/back-folded) error is reported for all methods so that a
-head's front/back confusions are visible rather than hidden.
+head's front/back confusions are visible rather than hidden. The encoder and each baseline are also
+compared scene by scene (DoA within 20 degrees, exact McNemar test), overall and per band.
 """
 
 from __future__ import annotations
@@ -141,6 +142,13 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
             return localisation_metrics(az[sel], el[sel], truth[0][sel], truth[1][sel])
 
         localisation[name] = {"all": localisation_metrics(az, el, *truth), **_by_band(rt60, band)}
+    correct = {name: metrics.doa_correct(az, el, *truth) for name, (az, el) in rows.items()}
+    paired = {}
+    for name in names:
+        def versus(sel, baseline=correct[name]):
+            return metrics.mcnemar_exact(correct["encoder"][sel], baseline[sel])
+
+        paired[name] = {"all": versus(np.ones(len(rt60), dtype=bool)), **_by_band(rt60, versus)}
     chance = _chance_row(pred, seed=0)
     report = {
         "model_dir": str(model_dir),
@@ -151,6 +159,7 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
         "distance_error_rate": metrics.distance_error_rate(pred["pred_dist"], pred["true_dist"]),
         "seld": metrics.seld_metrics(_predicted_events(pred, model.class_names), pred["events"]),
         "localisation": localisation,
+        "paired_doa_20deg": paired,
         "chance": chance,
         "wall_time_s": time.perf_counter() - started,
     }
@@ -206,6 +215,13 @@ def markdown_report(report: dict) -> str:
             lines.append(f"| {name} | {band} | {values['doa_accuracy_20deg']:.1f} | "
                          f"{values['mean_angular_error_deg']:.1f} | {values['lateral_error_deg']:.1f} | "
                          f"{values['lateral_accuracy_20deg']:.1f} |")
+    if report["paired_doa_20deg"]:
+        lines += ["", "## Encoder vs each baseline on the same scenes (DoA within 20 deg, exact McNemar test)", "",
+                  "| baseline | scenes | only the encoder right | only the baseline right | p-value |",
+                  "|---|---|---|---|---|"]
+        for name, bands in report["paired_doa_20deg"].items():
+            for band, test in bands.items():
+                lines.append(f"| {name} | {band} | {test['a_only']} | {test['b_only']} | {test['p_value']:.2g} |")
     lines += ["", "Plots: `azimuth_scatter.png` (predicted vs true azimuth), `error_histogram.png`, "
                   "`polar_error.png` (mean angular error by true azimuth).", ""]
     return "\n".join(lines)

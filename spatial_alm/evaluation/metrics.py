@@ -16,6 +16,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import binomtest
 
 from spatial_alm.coordinates import great_circle_deg
 
@@ -100,13 +101,32 @@ def detection_map(scores, targets) -> float:
 
 def doa_accuracy(pred_az, pred_el, true_az, true_el, threshold_deg: float = DOA_THRESHOLD_DEG) -> float:
     """Percent of predictions within ``threshold_deg`` degrees great-circle error (boundary included)."""
-    errors = _angular_errors(pred_az, pred_el, true_az, true_el)
-    return 100.0 * float(np.mean(errors <= threshold_deg + ROUNDING_SLACK))
+    return 100.0 * float(np.mean(doa_correct(pred_az, pred_el, true_az, true_el, threshold_deg)))
 
 
 def doa_error_rate(pred_az, pred_el, true_az, true_el, threshold_deg: float = DOA_THRESHOLD_DEG) -> float:
     """Percent of predictions more than ``threshold_deg`` off (Spatial-AST's "DoA error rate at 20 degrees")."""
     return 100.0 - doa_accuracy(pred_az, pred_el, true_az, true_el, threshold_deg)
+
+
+def doa_correct(pred_az, pred_el, true_az, true_el, threshold_deg: float = DOA_THRESHOLD_DEG) -> np.ndarray:
+    """(N,) bool: prediction within ``threshold_deg`` degrees great-circle error (unparsed: False)."""
+    return _angular_errors(pred_az, pred_el, true_az, true_el) <= threshold_deg + ROUNDING_SLACK
+
+
+def mcnemar_exact(correct_a, correct_b) -> dict:
+    """Exact McNemar test of two methods scored right/wrong on the same N items.
+
+    Only the discordant items count: ``a_only`` (A right, B wrong) and ``b_only``; under the null
+    hypothesis of equal accuracy each is Binomial(a_only + b_only, 1/2). Returns the counts and the
+    two-sided ``p_value`` (1.0 when no item is discordant).
+    """
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    _check_same_size("correct_a", a, "correct_b", b)
+    a_only, b_only = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    p_value = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
+    return {"a_only": a_only, "b_only": b_only, "p_value": float(p_value)}
 
 
 def mean_angular_error(pred_az, pred_el, true_az, true_el) -> float:

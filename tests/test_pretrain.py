@@ -1,14 +1,17 @@
 """Encoder pretraining, resume and evaluation on a toy dataset rendered by the real pipeline."""
 
+import csv
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from spatial_alm.cli import main
 from spatial_alm.evaluation.encoder_report import evaluate_encoder
+from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.models.encoder import _cross_entropy
 from spatial_alm.scenes.recipe import ReceiverConfig
 from spatial_alm.training.common import split_indices
@@ -86,6 +89,16 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     base_right = round(saved["localisation"]["gcc_phat_woodworth"]["all"]["doa_accuracy_20deg"] * 24 / 100)
     assert paired["a_only"] - paired["b_only"] == enc_right - base_right and 0 <= paired["p_value"] <= 1
     assert math.isfinite(saved["detection_map"]) and math.isfinite(saved["distance_error_rate"])
+    # the per-scene file gives back the reported accuracies when scored independently (values are
+    # rounded to 0.01 deg, which may move one scene across the 20-degree boundary)
+    with open(tmp_path / "eval" / "predictions.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 24
+    column = {key: np.array([float(row[key]) for row in table]) for key in table[0]}
+    truth = column["true_azimuth_deg"], column["true_elevation_deg"]
+    for name in ("encoder", "gcc_phat_woodworth"):
+        assert doa_accuracy(column[f"{name}_azimuth_deg"], column[f"{name}_elevation_deg"], *truth) == pytest.approx(
+            saved["localisation"][name]["all"]["doa_accuracy_20deg"], abs=100 / 24)
     for name in ("report.md", "azimuth_scatter.png", "error_histogram.png", "polar_error.png"):
         assert (tmp_path / "eval" / name).stat().st_size > 0
 

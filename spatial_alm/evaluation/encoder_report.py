@@ -6,11 +6,13 @@ SRP-PHAT and MUSIC for microphone arrays, GCC-PHAT + Woodworth (lateral angle, f
 ambiguous by construction) for heads. Every localisation metric is reported overall and per
 reverberation band, and the lateral (front/back-folded) error is reported for all methods so that a
 head's front/back confusions are visible rather than hidden. The encoder and each baseline are also
-compared scene by scene (DoA within 20 degrees, exact McNemar test), overall and per band.
+compared scene by scene (DoA within 20 degrees, exact McNemar test), overall and per band, and every
+method's prediction per scene is kept in ``predictions.csv`` for further analysis.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from pathlib import Path
@@ -165,8 +167,24 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(markdown_report(report))
+    write_predictions(out_dir / "predictions.csv", pred, rt60, rows)
     plot_localisation(rows, truth, out_dir)
     return report
+
+
+def write_predictions(path: Path, pred: dict, rt60: np.ndarray, rows: dict) -> None:
+    """One CSV row per scene (dataset order): RT60 (s), number of sources, the primary source's true
+    azimuth / elevation (deg) and distance (m), the encoder's distance, and each method's azimuth and
+    elevation (deg)."""
+    header = ["scene", "rt60_s", "num_sources", "true_azimuth_deg", "true_elevation_deg", "true_distance_m",
+              "encoder_distance_m"] + [f"{name}_{key}_deg" for name in rows for key in ("azimuth", "elevation")]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for i in range(len(rt60)):
+            writer.writerow([i, f"{rt60[i]:.3f}", len(pred["events"][i]), f"{pred['true_az'][i]:.2f}",
+                             f"{pred['true_el'][i]:.2f}", f"{pred['true_dist'][i]:.2f}", f"{pred['pred_dist'][i]:.2f}"]
+                            + [f"{values[i]:.2f}" for az, el in rows.values() for values in (az, el)])
 
 
 def _predicted_events(pred: dict, class_names: list[str]) -> list[list[tuple]]:
@@ -223,7 +241,8 @@ def markdown_report(report: dict) -> str:
             for band, test in bands.items():
                 lines.append(f"| {name} | {band} | {test['a_only']} | {test['b_only']} | {test['p_value']:.2g} |")
     lines += ["", "Plots: `azimuth_scatter.png` (predicted vs true azimuth), `error_histogram.png`, "
-                  "`polar_error.png` (mean angular error by true azimuth).", ""]
+                  "`polar_error.png` (mean angular error by true azimuth). Per-scene predictions of every method: "
+                  "`predictions.csv`.", ""]
     return "\n".join(lines)
 
 

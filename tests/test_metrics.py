@@ -18,6 +18,7 @@ from spatial_alm.evaluation import (
     mcnemar_exact,
     mean_angular_error,
     seld_metrics,
+    wilcoxon_paired,
     yes_no_accuracy,
 )
 
@@ -72,6 +73,14 @@ def test_mcnemar_exact_matches_the_hand_computed_binomial_tail():
     assert mcnemar_exact([True, False], [True, False]) == {"a_only": 0, "b_only": 0, "p_value": 1.0}
     with pytest.raises(ValueError):
         mcnemar_exact([True], [True, False])
+
+
+def test_wilcoxon_paired_matches_the_exact_signed_rank_tail():
+    # five differences, all positive: of the 2^5 equally likely sign patterns only "all +" and "all -"
+    # are as extreme, so the exact two-sided p is 2 / 32
+    test = wilcoxon_paired([2.0, 4.0, 6.0, 8.0, 10.0, np.nan], [1.0, 2.0, 3.0, 4.0, 5.0, 1.0])
+    assert test == {"mean_difference": 3.0, "pairs": 5, "p_value": pytest.approx(2 / 32)}
+    assert wilcoxon_paired([1.0, 2.0], [1.0, 2.0])["p_value"] == 1.0
 
 
 def test_azimuth_wraps_around_and_poles_ignore_azimuth():

@@ -88,6 +88,9 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     enc_right = round(enc["doa_accuracy_20deg"] * 24 / 100)
     base_right = round(saved["localisation"]["gcc_phat_woodworth"]["all"]["doa_accuracy_20deg"] * 24 / 100)
     assert paired["a_only"] - paired["b_only"] == enc_right - base_right and 0 <= paired["p_value"] <= 1
+    lateral = saved["paired_lateral_error"]["gcc_phat_woodworth"]["all"]
+    assert lateral["mean_difference"] == pytest.approx(
+        enc["lateral_error_deg"] - saved["localisation"]["gcc_phat_woodworth"]["all"]["lateral_error_deg"])
     assert math.isfinite(saved["detection_map"]) and math.isfinite(saved["distance_error_rate"])
     # the per-scene file gives back the reported accuracies when scored independently (values are
     # rounded to 0.01 deg, which may move one scene across the 20-degree boundary)

@@ -5,8 +5,8 @@ plots (predicted vs true azimuth, error histogram, polar error by direction). Me
 DoA accuracy at 20 degrees (great circle), mean angular error, lateral (front/back-folded) error,
 distance error rate (0.5 m), DCASE SELD (clip-level), all beside a random-answer row, and
 localisation per reverberation band for the encoder and the baselines (SRP-PHAT and MUSIC for arrays,
-GCC-PHAT + Woodworth for heads), with a scene-by-scene test of the encoder against each baseline
-(exact McNemar test on DoA within 20 degrees).
+GCC-PHAT + Woodworth for heads), with scene-by-scene tests of the encoder against each baseline
+(exact McNemar test on DoA within 20 degrees, Wilcoxon signed-rank test on the lateral error).
 
 Example:
     spatial-alm evaluate-encoder --checkpoint out/encoder_tiny/model --data out/tiny_test --out out/eval_tiny

@@ -20,9 +20,11 @@ from spatial_alm.evaluation.metrics import (
     lateral_accuracy,
     lateral_angle_deg,
     lateral_error_deg,
+    lateral_errors_deg,
     mcnemar_exact,
     mean_angular_error,
     seld_metrics,
+    wilcoxon_paired,
     yes_no_accuracy,
 )
 
@@ -42,9 +44,11 @@ __all__ = [
     "lateral_accuracy",
     "lateral_angle_deg",
     "lateral_error_deg",
+    "lateral_errors_deg",
     "mcnemar_exact",
     "mean_angular_error",
     "seld_metrics",
+    "wilcoxon_paired",
     "woodworth_itd_s",
     "woodworth_lateral_deg",
     "yes_no_accuracy",

@@ -6,7 +6,8 @@ SRP-PHAT and MUSIC for microphone arrays, GCC-PHAT + Woodworth (lateral angle, f
 ambiguous by construction) for heads. Every localisation metric is reported overall and per
 reverberation band, and the lateral (front/back-folded) error is reported for all methods so that a
 head's front/back confusions are visible rather than hidden. The encoder and each baseline are also
-compared scene by scene (DoA within 20 degrees, exact McNemar test), overall and per band, and every
+compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon signed-rank
+test), overall and per band, and every
 method's prediction per scene is kept in ``predictions.csv`` for further analysis.
 """
 
@@ -145,12 +146,18 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
 
         localisation[name] = {"all": localisation_metrics(az, el, *truth), **_by_band(rt60, band)}
     correct = {name: metrics.doa_correct(az, el, *truth) for name, (az, el) in rows.items()}
-    paired = {}
+    lateral = {name: metrics.lateral_errors_deg(az, el, *truth) for name, (az, el) in rows.items()}
+    everything = np.ones(len(rt60), dtype=bool)
+    paired, paired_lateral = {}, {}
     for name in names:
         def versus(sel, baseline=correct[name]):
             return metrics.mcnemar_exact(correct["encoder"][sel], baseline[sel])
 
-        paired[name] = {"all": versus(np.ones(len(rt60), dtype=bool)), **_by_band(rt60, versus)}
+        def versus_lateral(sel, baseline=lateral[name]):
+            return metrics.wilcoxon_paired(lateral["encoder"][sel], baseline[sel])
+
+        paired[name] = {"all": versus(everything), **_by_band(rt60, versus)}
+        paired_lateral[name] = {"all": versus_lateral(everything), **_by_band(rt60, versus_lateral)}
     chance = _chance_row(pred, seed=0)
     report = {
         "model_dir": str(model_dir),
@@ -162,6 +169,7 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
         "seld": metrics.seld_metrics(_predicted_events(pred, model.class_names), pred["events"]),
         "localisation": localisation,
         "paired_doa_20deg": paired,
+        "paired_lateral_error": paired_lateral,
         "chance": chance,
         "wall_time_s": time.perf_counter() - started,
     }
@@ -240,6 +248,12 @@ def markdown_report(report: dict) -> str:
         for name, bands in report["paired_doa_20deg"].items():
             for band, test in bands.items():
                 lines.append(f"| {name} | {band} | {test['a_only']} | {test['b_only']} | {test['p_value']:.2g} |")
+        lines += ["", "Lateral error, scene by scene (Wilcoxon signed-rank test; negative difference: the encoder "
+                      "errs less):", "", "| baseline | scenes | mean difference, encoder - baseline (deg) | p-value |",
+                  "|---|---|---|---|"]
+        for name, bands in report["paired_lateral_error"].items():
+            for band, test in bands.items():
+                lines.append(f"| {name} | {band} | {test['mean_difference']:+.1f} | {test['p_value']:.2g} |")
     lines += ["", "Plots: `azimuth_scatter.png` (predicted vs true azimuth), `error_histogram.png`, "
                   "`polar_error.png` (mean angular error by true azimuth). Per-scene predictions of every method: "
                   "`predictions.csv`.", ""]

@@ -16,7 +16,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import binomtest
+from scipy.stats import binomtest, wilcoxon
 
 from spatial_alm.coordinates import great_circle_deg
 
@@ -129,6 +129,21 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     return {"a_only": a_only, "b_only": b_only, "p_value": float(p_value)}
 
 
+def wilcoxon_paired(errors_a, errors_b) -> dict:
+    """Wilcoxon signed-rank test of two methods' errors on the same N items (pairs with a NaN dropped).
+
+    Returns ``mean_difference`` (mean of a - b: negative when A errs less), the number of ``pairs`` and
+    the two-sided ``p_value`` (1.0 when every difference is zero).
+    """
+    a = np.asarray(errors_a, dtype=np.float64)
+    b = np.asarray(errors_b, dtype=np.float64)
+    _check_same_size("errors_a", a, "errors_b", b)
+    diff = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    p_value = float(wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
+    return {"mean_difference": float(diff.mean()) if diff.size else float("nan"), "pairs": int(diff.size),
+            "p_value": p_value}
+
+
 def mean_angular_error(pred_az, pred_el, true_az, true_el) -> float:
     """Mean great-circle error in degrees over the parsed predictions (NaN if none is parsed)."""
     errors = _angular_errors(pred_az, pred_el, true_az, true_el)
@@ -142,7 +157,8 @@ def lateral_angle_deg(azimuth_deg, elevation_deg) -> np.ndarray:
     return np.rad2deg(np.arcsin(np.clip(np.cos(el) * np.sin(az), -1.0, 1.0)))
 
 
-def _lateral_errors(pred_az, pred_el, true_az, true_el) -> np.ndarray:
+def lateral_errors_deg(pred_az, pred_el, true_az, true_el) -> np.ndarray:
+    """(N,) absolute lateral-angle error per item in degrees (NaN where the prediction is missing)."""
     p_az, p_el = _directions("pred", pred_az, pred_el, allow_missing=True)
     t_az, t_el = _directions("true", true_az, true_el, allow_missing=False)
     _check_same_size("pred", p_az, "true", t_az)
@@ -155,14 +171,14 @@ def lateral_error_deg(pred_az, pred_el, true_az, true_el) -> float:
     Directions mirrored front-to-back (azimuth 30 and 150) have the same lateral angle, so two-channel
     methods that cannot tell front from back are scored only on what they can resolve.
     """
-    errors = _lateral_errors(pred_az, pred_el, true_az, true_el)
+    errors = lateral_errors_deg(pred_az, pred_el, true_az, true_el)
     return float(np.nanmean(errors)) if np.isfinite(errors).any() else float("nan")
 
 
 def lateral_accuracy(pred_az, pred_el, true_az, true_el, threshold_deg: float = DOA_THRESHOLD_DEG) -> float:
     """Percent of predictions whose lateral angle is within ``threshold_deg`` (front/back folded;
     unparsed predictions are wrong): :func:`doa_accuracy` for receivers blind to front and back."""
-    errors = _lateral_errors(pred_az, pred_el, true_az, true_el)
+    errors = lateral_errors_deg(pred_az, pred_el, true_az, true_el)
     return 100.0 * float(np.mean(np.nan_to_num(errors, nan=np.inf) <= threshold_deg + ROUNDING_SLACK))
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The encoder experiments of experiments/results/ on a 2-core CPU, start to end (about 3.5 hours).
+# The encoder experiments of experiments/results/ on a 2-core CPU, start to end (about 4 hours).
 # Run again after an interruption: the simulate and pretrain commands resume from what exists; evaluations rerun.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,3 +33,13 @@ spatial-alm pretrain-encoder --data $OUT/tetra_train8k --config experiments/enco
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_8k/model --data $OUT/tetra_test --out $RESULTS/encoder_tetra_array_srp_8k
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_8k/model --data $OUT/tetra_test1k --out $RESULTS/encoder_tetra_array_srp_8k_test1k
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tetra_srp_el1/model --data $OUT/tetra_test1k --out $RESULTS/encoder_tetra_array_srp_el1_test1k --baselines
+
+# 6. binaural: channel swaps, swaps + 16-map stem, and all three encoders on 1000 more test scenes (seed 2)
+spatial-alm simulate --recipe simulation/tiny_binaural.yaml --out $OUT/tiny_test1k --num-scenes 1000 --num-shards 4 --workers 2 --seed 2
+spatial-alm pretrain-encoder --data $OUT/tiny_train --config experiments/encoder/tiny_binaural.yaml --set channel_swap=true --out $OUT/encoder_tiny_swap
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap/model --data $OUT/tiny_test --out $RESULTS/encoder_tiny_binaural_swap
+spatial-alm pretrain-encoder --data $OUT/tiny_train --config experiments/encoder/tiny_binaural.yaml --set channel_swap=true --set encoder.stem_channels=16 --out $OUT/encoder_tiny_swap_stem16
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap_stem16/model --data $OUT/tiny_test --out $RESULTS/encoder_tiny_binaural_swap_stem16
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny/model --data $OUT/tiny_test1k --out $RESULTS/encoder_tiny_binaural_test1k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap/model --data $OUT/tiny_test1k --out $RESULTS/encoder_tiny_binaural_swap_test1k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap_stem16/model --data $OUT/tiny_test1k --out $RESULTS/encoder_tiny_binaural_swap_stem16_test1k

@@ -81,6 +81,8 @@ def test_wilcoxon_paired_matches_the_exact_signed_rank_tail():
     test = wilcoxon_paired([2.0, 4.0, 6.0, 8.0, 10.0, np.nan], [1.0, 2.0, 3.0, 4.0, 5.0, 1.0])
     assert test == {"mean_difference": 3.0, "pairs": 5, "p_value": pytest.approx(2 / 32)}
     assert wilcoxon_paired([1.0, 2.0], [1.0, 2.0])["p_value"] == 1.0
+    with pytest.raises(ValueError):
+        wilcoxon_paired([1.0], [1.0, 2.0])
 
 
 def test_azimuth_wraps_around_and_poles_ignore_azimuth():

@@ -6,9 +6,9 @@ SRP-PHAT and MUSIC for microphone arrays, GCC-PHAT + Woodworth (lateral angle, f
 ambiguous by construction) for heads. Every localisation metric is reported overall and per
 reverberation band, and the lateral (front/back-folded) error is reported for all methods so that a
 head's front/back confusions are visible rather than hidden. The encoder and each baseline are also
-compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon signed-rank
-test), overall and per band, and every
-method's prediction per scene is kept in ``predictions.csv`` for further analysis.
+compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon
+signed-rank test), overall and per band, and every method's prediction per scene is kept in
+``predictions.csv`` for further analysis.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -9,10 +10,11 @@ from conftest import REPO_ROOT
 from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
-from spatial_alm.data import dataset_info
+from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
-from spatial_alm.training.finetune import FinetuneConfig, finetune, read_qa_table
+from spatial_alm.qa.templates import REGION_PHRASES, canonical_label
+from spatial_alm.training.finetune import FinetuneConfig, RedrawSampler, finetune, read_qa_table
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -124,11 +126,58 @@ def test_lora_trains_only_adapters_and_projector(toy_dataset, toy_encoder, tmp_p
     assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # adapters moved off their zero init
 
 
+def _probe_truth(question: str, labels: list[str], azimuth_deg, elevation_deg, vocabulary) -> bool:
+    """Hand check of a negative probe from the metadata: is the named class in the named region?"""
+    (label,) = [c for c in vocabulary if f" {canonical_label(c)} " in f" {question[:-1]} "]
+    (region,) = [r for r, phrase in REGION_PHRASES.items() if phrase in question]
+    inside = {"left": lambda az, el: 0 < az < 180, "right": lambda az, el: -180 < az < 0,
+              "front": lambda az, el: abs(az) < 90, "behind": lambda az, el: abs(az) > 90,
+              "above": lambda az, el: el > 0, "below": lambda az, el: el < 0}[region]
+    return any(canonical_label(lab) == canonical_label(label) and inside(az, el)
+               for lab, az, el in zip(labels, azimuth_deg, elevation_deg))
+
+
+def test_redrawn_questions_are_new_and_true(toy_dataset):
+    stored = SpatialQADataset(toy_dataset)
+    vocabulary = dataset_info(toy_dataset)["class_counts"]
+    redrawn = RedrawnQADataset(toy_dataset, label_vocabulary=vocabulary)
+    negatives = np.flatnonzero(np.asarray(read_qa_table(toy_dataset)["question_type"]) == "negative")
+    assert len(negatives) >= 4
+    questions = set()
+    for j in negatives[:4]:
+        scene = stored.reader.sources(stored[int(j)]["scene_index"])
+        for seed in range(8):
+            item = redrawn[int(j), seed]
+            assert item["question_type"] == "negative" and item["scene_index"] == stored[int(j)]["scene_index"]
+            truth = _probe_truth(item["question"], scene["source_label"], scene["source_azimuth_deg"],
+                                 scene["source_elevation_deg"], vocabulary)
+            assert item["answer"] == ("yes" if truth else "no") and item["target"] == {"yes": truth}
+            questions.add(item["question"])
+        assert redrawn[int(j), 3]["question"] == redrawn[int(j), 3]["question"]  # the seed fixes the draw
+    assert len(questions) > 8  # more distinct questions than the 4 stored ones
+    counts = np.flatnonzero(np.asarray(read_qa_table(toy_dataset)["question_type"]) == "count")
+    for j in counts[:3]:
+        scene = stored.reader.sources(stored[int(j)]["scene_index"])
+        assert redrawn[int(j), 5]["answer"] == str(scene["num_sources"])
+
+
+def test_redraw_sampler_shuffles_reproducibly():
+    indices, generator = np.array([3, 7, 11, 20, 21]), torch.Generator()
+    sampler = RedrawSampler(indices, generator)
+    generator.manual_seed(5)
+    first = list(sampler)
+    assert sorted(j for j, _ in first) == indices.tolist() and len(sampler) == 5
+    assert list(sampler) != first  # the next pass: new order or new seeds
+    generator.manual_seed(5)
+    assert list(sampler) == first  # re-seeded (as after a resume): the same questions
+
+
 def test_cli_finetune(toy_dataset, toy_encoder, tmp_path, capsys):
     config = tmp_path / "toy.yaml"
     config.write_text(yaml.safe_dump({**TOY, "stages": [2]}))
     argv = ["finetune", "--data", str(toy_dataset), "--encoder", str(toy_encoder), "--config", str(config),
-            "--out", str(tmp_path / "run"), "--set", "stage2_epochs=1", "--set", "projector.type=linear"]
+            "--out", str(tmp_path / "run"), "--set", "stage2_epochs=1", "--set", "projector.type=linear",
+            "--set", "redraw_questions=true"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert json.loads(out[out.index("{\n"):])["last_epoch"]["phase"] == "stage2-III"

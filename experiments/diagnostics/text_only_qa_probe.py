@@ -67,6 +67,7 @@ def accuracy(model, tokenizer, examples: list[tuple[str, str, str]]) -> dict[str
     """Percent of exact-match greedy answers, by question type."""
     model.eval()
     batch = build_batch(tokenizer, [text for text, _, _ in examples], num_audio_tokens=1)
+    batch = {key: value.to(model.device) for key, value in batch.items()}
     out = model.generate(**batch, max_new_tokens=32, do_sample=False, pad_token_id=tokenizer.pad_token_id,
                          eos_token_id=tokenizer.eos_token_id)
     generated = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -93,6 +94,7 @@ def main():
     parser.add_argument("--eval-questions", type=int, default=200)
     parser.add_argument("--val-fraction", type=float, default=0.1, help="as in the fine-tuning config")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -107,7 +109,7 @@ def main():
     descriptions = [make_qa("description", meta, rng).answer for meta in train_metas]
     tokenizer = train_tokenizer([build_prompt(q) for q in qa["question"]] + list(qa["answer"]) + descriptions)
     model = LlamaForCausalLM(small_llama_config(len(tokenizer), hidden_size=args.hidden_size,
-                                                num_layers=args.num_layers, num_heads=args.num_heads))
+                                                num_layers=args.num_layers, num_heads=args.num_heads)).to(args.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     test_examples = draw_examples(test_metas, args.eval_questions, types, vocabulary, np.random.default_rng(1))
     print(f"{len(train_metas)} training scenes, {len(test_metas)} test scenes, types {types}, "
@@ -116,6 +118,7 @@ def main():
     for step in range(1, args.steps + 1):
         batch = training_batch(tokenizer, draw_examples(train_metas, args.batch_size, types, vocabulary, rng),
                                 args.prompt_loss)
+        batch = {key: value.to(args.device) for key, value in batch.items()}
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()

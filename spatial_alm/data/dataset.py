@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from spatial_alm.data.reader import DatasetReader
+from spatial_alm.qa import make_qa
 
 
 class SpatialSceneDataset(Dataset):
@@ -72,4 +73,31 @@ class SpatialQADataset(Dataset):
         item["audio"] = torch.from_numpy(self.reader.audio(item["scene_index"]))
         if item["source_index"] is None:
             item["source_index"] = -1
+        return item
+
+
+class RedrawnQADataset(SpatialQADataset):
+    """:class:`SpatialQADataset` indexed by ``(j, seed)``: pair ``j`` with its question drawn anew.
+
+    A fine-tuning augmentation: ``make_qa`` of the stored pair's type about the same scene, with
+    ``numpy.random.default_rng(seed)``, picks a new template, named source, relation, probed class and
+    region, and yes/no draw, so training sees more distinct questions than the dataset stores. Answer,
+    target and source index come with the new question (true by construction). The stored pair is kept
+    when the scene offers no question of that type on this draw. ``label_vocabulary``: classes that
+    negative probes may name when absent from the scene (e.g. every class of the dataset).
+    """
+
+    def __init__(self, out_dir: str | Path, label_vocabulary: Iterable[str],
+                 question_types: Iterable[str] | None = None):
+        super().__init__(out_dir, question_types)
+        self.label_vocabulary = tuple(label_vocabulary)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        j, seed = key
+        item = super().__getitem__(j)
+        pair = make_qa(item["question_type"], self.reader.meta(item["scene_index"]), np.random.default_rng(seed),
+                       label_vocabulary=self.label_vocabulary)
+        if pair is not None:
+            item.update(question=pair.question, answer=pair.answer, target=pair.target,
+                        source_index=-1 if pair.source_index is None else pair.source_index)
         return item

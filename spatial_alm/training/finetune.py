@@ -38,12 +38,12 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Sampler, Subset
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
 from spatial_alm.config import dataclass_from_dict, load_yaml, merge_overrides
-from spatial_alm.data import SpatialQADataset, dataset_info
+from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
@@ -89,6 +89,7 @@ class FinetuneConfig:
     grad_clip: float = 1.0
     gradient_accumulation_steps: int = 1
     val_fraction: float = 0.1
+    redraw_questions: bool = False  # each epoch, draw every training question anew from its scene (same type)
     max_new_tokens: int = 48  # greedy decoding of the validation samples
     num_workers: int = 0
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA, else no), "no", "bf16", "fp16"
@@ -153,6 +154,23 @@ def read_qa_table(data_dir: str | Path) -> dict[str, np.ndarray]:
                 columns[name].append(f[key].asstr()[...])
             columns["scene_index"].append(f["scene_index"][...][f["qa_scene"][...]])
     return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}
+
+
+class RedrawSampler(Sampler):
+    """Shuffled ``(qa_index, seed)`` keys over ``indices`` for :class:`RedrawnQADataset`: each pass a
+    new order and a new question seed per pair, both drawn from ``generator`` (the training loop
+    re-seeds it every epoch, so a resumed epoch draws the same questions)."""
+
+    def __init__(self, indices: np.ndarray, generator: torch.Generator):
+        self.indices, self.generator = indices, generator
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.indices), generator=self.generator).tolist()
+        seeds = torch.randint(2**62, (len(self.indices),), generator=self.generator).tolist()
+        return iter([(int(self.indices[i]), seed) for i, seed in zip(order, seeds)])
 
 
 def collate_qa(items: list[dict]) -> dict:
@@ -265,6 +283,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     train_scenes, val_scenes = split_indices(info["num_scenes"], config.val_fraction, config.seed)
     in_train = np.isin(qa["scene_index"], train_scenes)
     dataset = SpatialQADataset(data_dir)
+    if config.redraw_questions:  # negative probes may name any class of the dataset when absent
+        train_dataset = RedrawnQADataset(data_dir, label_vocabulary=info["class_counts"])
 
     checkpoint, start_phase, start_epoch, state = _resume_point(out_dir, phases) if resume else (None, 0, 0, None)
     history, earlier_s, step = [], 0.0, 0
@@ -310,8 +330,13 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
             enter_stage2(model, config)
         parameters[plan["name"]] = trainable_parameter_summary(model)
         generator = torch.Generator().manual_seed(config.seed + p_index)
-        train_loader = DataLoader(Subset(dataset, plan["train_idx"]), shuffle=True, generator=generator,
-                                  drop_last=len(plan["train_idx"]) > config.batch_size, **loader_args)
+        drop_last = len(plan["train_idx"]) > config.batch_size
+        if config.redraw_questions:
+            train_loader = DataLoader(train_dataset, sampler=RedrawSampler(plan["train_idx"], generator),
+                                      drop_last=drop_last, **loader_args)
+        else:
+            train_loader = DataLoader(Subset(dataset, plan["train_idx"]), shuffle=True, generator=generator,
+                                      drop_last=drop_last, **loader_args)
         val_loader = DataLoader(Subset(dataset, plan["val_idx"]), shuffle=False, **loader_args)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                       weight_decay=config.weight_decay)

@@ -14,6 +14,7 @@ from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa.templates import REGION_PHRASES, canonical_label
+from spatial_alm.training.common import split_indices
 from spatial_alm.training.finetune import FinetuneConfig, RedrawSampler, finetune, read_qa_table
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
@@ -56,6 +57,10 @@ def test_config_validation_names_the_field():
         FinetuneConfig(stage2_curriculum=["IV"])
     with pytest.raises(ValueError, match="type"):
         FinetuneConfig(projector={"type": "transformer"})
+    with pytest.raises(ValueError, match="oversample_types.*integer >= 1"):
+        FinetuneConfig(oversample_types={"negative": 0})
+    with pytest.raises(ValueError, match="oversample_types"):
+        FinetuneConfig(oversample_types={"F": 2})
     phases = FinetuneConfig(stage2_epochs=2).phases()
     assert [(p["name"], p["epochs"]) for p in phases] == [("stage1-I", 1), ("stage2-I", 2), ("stage2-II", 2),
                                                           ("stage2-III", 2)]
@@ -177,10 +182,16 @@ def test_cli_finetune(toy_dataset, toy_encoder, tmp_path, capsys):
     config.write_text(yaml.safe_dump({**TOY, "stages": [2]}))
     argv = ["finetune", "--data", str(toy_dataset), "--encoder", str(toy_encoder), "--config", str(config),
             "--out", str(tmp_path / "run"), "--set", "stage2_epochs=1", "--set", "projector.type=linear",
-            "--set", "redraw_questions=true"]
+            "--set", "redraw_questions=true", "--set", "oversample_types={negative: 3}"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert json.loads(out[out.index("{\n"):])["last_epoch"]["phase"] == "stage2-III"
+    (phase,) = json.loads((tmp_path / "run" / "summary.json").read_text())["phases"]
+    qa, info = read_qa_table(toy_dataset), dataset_info(toy_dataset)
+    train_scenes, _ = split_indices(info["num_scenes"], TOY["val_fraction"], 0)
+    in_train = np.isin(qa["scene_index"], train_scenes)
+    negatives = int(np.sum(in_train & (qa["question_type"] == "negative")))
+    assert negatives > 0 and phase["train_qa"] == int(in_train.sum()) + 2 * negatives  # 3 uses per negative
     assert json.loads((tmp_path / "run" / "model" / "audio_llm.json").read_text())["projector"]["type"] == "linear"
     assert main([*argv, "--set", "stages=[3]"]) == 2  # a bad config value is a clear error, no traceback
     assert "stages" in capsys.readouterr().err

@@ -49,7 +49,7 @@ from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_pr
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
-from spatial_alm.qa import types_for_stage
+from spatial_alm.qa import QUESTION_TYPES, types_for_stage
 from spatial_alm.training.common import (
     CHECKPOINT_DIR,
     KEEP_CHECKPOINTS,
@@ -90,6 +90,7 @@ class FinetuneConfig:
     gradient_accumulation_steps: int = 1
     val_fraction: float = 0.1
     redraw_questions: bool = False  # each epoch, draw every training question anew from its scene (same type)
+    oversample_types: dict = field(default_factory=dict)  # type -> times its training pairs are used per epoch
     max_new_tokens: int = 48  # greedy decoding of the validation samples
     num_workers: int = 0
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA, else no), "no", "bf16", "fp16"
@@ -109,6 +110,10 @@ class FinetuneConfig:
             "tokenizer_vocab_size": (self.tokenizer_vocab_size >= 300, ">= 300"),
             "max_new_tokens": (self.max_new_tokens >= 1, ">= 1"),
             **optimisation_checks(self),
+            "oversample_types": (isinstance(self.oversample_types, dict)
+                                 and set(self.oversample_types) <= set(QUESTION_TYPES)
+                                 and all(isinstance(k, int) and k >= 1 for k in self.oversample_types.values()),
+                                 f"question type ({', '.join(QUESTION_TYPES)}) -> integer >= 1"),
             "lora": (set(self.lora) <= {"r", "alpha", "dropout", "target_modules"}, "keys r, alpha, dropout, "
                      "target_modules"),
         }
@@ -311,6 +316,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     for phase in phases:
         wanted = np.isin(qa["question_type"], types_for_stage(phase["curriculum"]))
         train_idx, val_idx = np.flatnonzero(wanted & in_train), np.flatnonzero(wanted & ~in_train)
+        uses = [config.oversample_types.get(str(t), 1) for t in qa["question_type"][train_idx]]
+        train_idx = np.repeat(train_idx, uses)  # oversampled types: each use a new draw with redraw_questions
         if len(train_idx) == 0 or len(val_idx) == 0:
             raise ValueError(f"phase {phase['name']}: {len(train_idx)} training and {len(val_idx)} validation QA "
                              f"pairs of types {types_for_stage(phase['curriculum'])}; allowed: at least one of each "

@@ -135,7 +135,11 @@ def test_distance_error_rate_boundary_is_correct():
 
 def test_yes_no_accuracy_counts_unparseable_as_wrong():
     result = yes_no_accuracy([True, False, None, True], [True, True, False, True])
-    assert result == {"accuracy": 50.0, "unparseable": 1, "total": 4}
+    # truth yes: 2 of 3 right; truth no: 0 of 1 (unparseable) -> balanced (66.7 + 0) / 2
+    assert result == pytest.approx({"accuracy": 50.0, "balanced_accuracy": 100.0 / 3, "answered_yes": 50.0,
+                                    "unparseable": 1, "total": 4})
+    constant = yes_no_accuracy([False] * 4, [True, False, False, False])  # always "no": 75 % right, balanced 50
+    assert constant["accuracy"] == 75.0 and constant["balanced_accuracy"] == 50.0 and constant["answered_yes"] == 0
     assert yes_no_accuracy([np.bool_(True)], [True])["accuracy"] == 100.0
     with pytest.raises(ValueError, match="pred contains 'yes'"):
         yes_no_accuracy(["yes"], [True])

@@ -55,10 +55,13 @@ def test_perfect_answers_score_perfectly_and_random_is_valid(toy_dataset):
         guesses.append({**item, "prediction": parse_answer(item["question_type"], guess, vocabulary=vocabulary)})
     table = score_records(records, vocabulary)
     assert {"A", "B", "E"} <= set(table)
-    for row in table.values():
+    for question_type, row in table.items():
         assert row["unparseable"] == 0
         for name, value in row["metrics"].items():
-            if name.startswith("der") or name.startswith("mean_"):
+            if name == "answered_yes":  # perfect answers say yes as often as the truth
+                truths = [r["target"]["yes"] for r in records if r["question_type"] == question_type]
+                assert value == pytest.approx(100.0 * np.mean(truths)), question_type
+            elif name.startswith("der") or name.startswith("mean_"):
                 assert value == pytest.approx(0.0, abs=1e-6), name
             else:
                 assert value == pytest.approx(100.0), name
@@ -82,8 +85,9 @@ def test_yes_no_scores_per_axis():
                record("Is the dog in front of the bell?", True, True),
                record("Is the dog closer to you than the bell?", False, False)]
     metrics = score_records(records, ["dog", "bell"])["E"]["metrics"]
-    assert metrics == {"accuracy": 75.0, "accuracy_left_right": 50.0, "accuracy_front_back": 100.0,
-                       "accuracy_distance": 100.0}
+    # truth yes: 2 of 2 right; truth no: 1 of 2 -> balanced 75; 3 of 4 answers are yes
+    assert metrics == {"accuracy": 75.0, "balanced_accuracy": 75.0, "answered_yes": 75.0,
+                       "accuracy_left_right": 50.0, "accuracy_front_back": 100.0, "accuracy_distance": 100.0}
 
 
 def test_encoder_head_prediction_answers_what_the_heads_can():

@@ -200,9 +200,12 @@ def distance_accuracy(pred_m, true_m, tolerance_m: float = DISTANCE_TOLERANCE_M)
 
 
 def yes_no_accuracy(pred: Sequence[bool | None], true: Sequence[bool]) -> dict:
-    """Yes/no reasoning answers: {"accuracy": percent, "unparseable": count of None, "total": N}.
+    """Yes/no reasoning answers: {"accuracy", "balanced_accuracy", "answered_yes" (percent), "unparseable"
+    (count of None), "total" (N)}.
 
-    None (an answer without yes or no) counts as wrong.
+    None (an answer without yes or no) counts as wrong. Balanced accuracy is the mean over the true
+    answers present (yes, no) of the percent right among them: 50 for any constant answer, whatever
+    the share of yes in the truth. ``answered_yes``: percent of all answers that are yes.
     """
     if len(pred) != len(true) or len(true) == 0:
         raise ValueError(f"pred and true must hold the same number (>= 1) of answers, got {len(pred)} and {len(true)}")
@@ -210,9 +213,12 @@ def yes_no_accuracy(pred: Sequence[bool | None], true: Sequence[bool]) -> dict:
         bad = [v for v in values if not (isinstance(v, (bool, np.bool_)) or (v is None and name == "pred"))]
         if bad:
             raise ValueError(f"{name} contains {bad[0]!r}; allowed: {allowed}")
-    correct = sum(p is not None and bool(p) == bool(t) for p, t in zip(pred, true))
-    unparseable = sum(p is None for p in pred)
-    return {"accuracy": 100.0 * correct / len(true), "unparseable": unparseable, "total": len(true)}
+    right = [p is not None and bool(p) == bool(t) for p, t in zip(pred, true)]
+    recalls = [np.mean([r for r, t in zip(right, true) if bool(t) == answer])
+               for answer in (True, False) if any(bool(t) == answer for t in true)]
+    return {"accuracy": 100.0 * sum(right) / len(true), "balanced_accuracy": 100.0 * float(np.mean(recalls)),
+            "answered_yes": 100.0 * sum(p is not None and bool(p) for p in pred) / len(true),
+            "unparseable": sum(p is None for p in pred), "total": len(true)}
 
 
 def _check_events(name: str, scenes: Sequence[Sequence[Event]]) -> None:

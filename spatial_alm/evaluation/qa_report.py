@@ -11,7 +11,8 @@ labels       A, C                          detection mAP (%; score 1 for every c
 direction    B, D                          DoA accuracy at 20 degrees (%), DER at 0.5 m (%), mean
                                            angular error (degrees, parsed answers only)
 yes_no       E, negative                   accuracy (%), also per axis asked about: left/right,
-                                           front/back, above/below and (E) distance
+                                           front/back, above/below and (E) distance; balanced
+                                           accuracy (50 for any constant answer), % answered yes
 count        count                         accuracy (%)
 elevation    elevation                     accuracy within 20 degrees (%), mean absolute error
 room         room                          size and reverberation class accuracy (%)
@@ -105,16 +106,16 @@ def axis_of(question: str) -> str | None:
     return next((axis for phrase, axis in AXIS_PHRASES.items() if phrase in text), None)
 
 
-def _yes_no_accuracy(records: list[dict]) -> float:
-    return yes_no_accuracy([r["prediction"].get("yes") for r in records],
-                           [bool(r["target"]["yes"]) for r in records])["accuracy"]
+def _yes_no_scores(records: list[dict]) -> dict:
+    return yes_no_accuracy([r["prediction"].get("yes") for r in records], [bool(r["target"]["yes"]) for r in records])
 
 
 def _score_yes_no(records: list[dict], vocabulary: list[str]) -> dict:
-    out = {"accuracy": _yes_no_accuracy(records)}
+    overall = _yes_no_scores(records)
+    out = {name: overall[name] for name in ("accuracy", "balanced_accuracy", "answered_yes")}
     axes = [axis_of(r["question"]) for r in records]
     for axis in sorted({a for a in axes if a is not None}):
-        out[f"accuracy_{axis}"] = _yes_no_accuracy([r for r, a in zip(records, axes) if a == axis])
+        out[f"accuracy_{axis}"] = _yes_no_scores([r for r, a in zip(records, axes) if a == axis])["accuracy"]
     return out
 
 

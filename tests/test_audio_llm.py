@@ -226,6 +226,29 @@ def test_model_embed_and_placeholder_count(tokenizer):
         model(audio, **wrong)
 
 
+def test_class_name_token_is_the_heard_classes_in_word_space(tokenizer):
+    model = builtin_model(tokenizer, class_name_token=True).eval()
+    audio = toy_audio()
+    assert model.num_audio_tokens(audio.shape[-1]) == QFORMER.num_queries + 1
+    probs = model.encoder.predict(audio).class_probs  # (B, K) through the encoder's own head path
+    embedding = model.llm.get_input_embeddings().weight
+    expected = torch.zeros(audio.shape[0], embedding.shape[1])
+    for k, label in enumerate(LABELS):  # "door knock" is two words: the mean of their token vectors
+        ids = tokenizer(label, add_special_tokens=False).input_ids
+        assert ids == tokenizer(f"is there a {label}", add_special_tokens=False).input_ids[-len(ids):]
+        expected += probs[:, k:k + 1] * embedding[ids].mean(dim=0)
+    audio_embeds = model.audio_embeddings(audio)
+    assert audio_embeds.shape[1] == QFORMER.num_queries + 1
+    assert torch.allclose(audio_embeds[:, -1], expected, atol=1e-6)
+    assert torch.allclose(audio_embeds[:, :-1], builtin_model(tokenizer).eval().audio_embeddings(audio))
+    batch = model.prepare_batch(audio, QUESTIONS, ANSWERS)
+    assert torch.isfinite(model(**batch).loss)
+    no_names = toy_encoder()
+    no_names.class_names = None
+    with pytest.raises(ValueError, match="class_names"):
+        AudioLLM(no_names, toy_llm(len(tokenizer)), tokenizer, QFORMER, class_name_token=True)
+
+
 # --- local checkpoints and LoRA -------------------------------------------------------------------
 
 def test_load_llm_adds_tokens_deterministically(checkpoint, tmp_path):
@@ -359,6 +382,13 @@ def test_save_load_builtin_full_finetune(tokenizer, tmp_path):
     assert config["base_llm"] == "builtin" and config["llm_saved"] and config["lora"] is None
     assert config["num_audio_tokens"] == 4 and config["projector"]["type"] == "qformer"
     assert load_llm(tmp_path / "run" / "llm")[0].config.hidden_size == 32  # llm/ is a checkpoint itself
+
+
+def test_save_load_class_name_token(tokenizer, tmp_path):
+    model = builtin_model(tokenizer, full_finetune_llm=True, class_name_token=True)
+    train_steps(model, model.prepare_batch(toy_audio(), QUESTIONS, ANSWERS), steps=1)
+    config = assert_same_logits(model, tmp_path)
+    assert config["class_name_token"] is True and config["num_audio_tokens"] == QFORMER.num_queries + 1
 
 
 def test_save_load_instruction_aware_projector(tokenizer, tmp_path):

@@ -41,7 +41,8 @@ def main():
     args = parser.parse_args()
     if not args.report and not args.csv:
         parser.error("give at least one --report or --csv")
-    rows = [row for d in args.report for row in rows_from_report(d)] + [row for p in args.csv for row in rows_from_csv(p)]
+    rows = [row for d in args.report for row in rows_from_report(d)]
+    rows += [row for path in args.csv for row in rows_from_csv(path)]
     print("| run | type | questions | accuracy | balanced accuracy | answered yes | truth yes |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for run in dict.fromkeys(r[0] for r in rows):

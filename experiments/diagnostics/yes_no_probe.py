@@ -2,11 +2,16 @@
 
 Continues training a saved AudioLLM (all of the LLM and the projector, encoder frozen) on the
 training scenes' questions of the given types only, printing the mean loss per 50 steps beside
-ln 2 / 2 (a yes/no answer is one token plus eos: the loss of a coin flip), then the exact-match
-accuracy of greedy answers on the test set's questions of those types. The model on disk is not changed.
+ln 2 / 2 (a yes/no answer is one token plus eos: the loss of a coin flip), then the accuracy, balanced
+accuracy (50 for any constant answer) and share answered yes of greedy answers on the test set's
+questions of those types. ``--redraw`` draws every training question anew from its scene's metadata
+at each use (the fine-tuning option ``redraw_questions``) instead of cycling the stored ones. The
+model on disk is not changed.
 
     python experiments/diagnostics/yes_no_probe.py --model out/llm_tiny4/model --train out/tiny_train \
         --test out/tiny_test --types negative --steps 300
+    python experiments/diagnostics/yes_no_probe.py --model out/llm_tiny4/model --train out/tiny_train \
+        --test out/tiny_test --types negative --redraw --batch-size 64 --steps 1500 --eval-every 500
 """
 
 import argparse
@@ -16,20 +21,27 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from spatial_alm.data import SpatialQADataset, dataset_info
+from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
+from spatial_alm.evaluation.metrics import yes_no_accuracy
 from spatial_alm.models.audio_llm import AudioLLM
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import collate_qa, read_qa_table
+from spatial_alm.training.finetune import RedrawSampler, collate_qa, read_qa_table
 
 
-def accuracy(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray) -> float:
+@torch.no_grad()
+def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str) -> str:
+    """Accuracy, balanced accuracy and share answered yes of greedy answers, as text."""
     model.eval()
-    right = 0
-    for batch in DataLoader(Subset(dataset, indices), batch_size=32, collate_fn=collate_qa):
-        answers = model.generate(batch["audio"], batch["questions"], max_new_tokens=2)
-        right += sum(answer == truth for answer, truth in zip(answers, batch["answers"]))
+    predicted, truth = [], []
+    for batch in DataLoader(Subset(dataset, indices), batch_size=64, collate_fn=collate_qa):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            answers = model.generate(batch["audio"].to(device), batch["questions"], max_new_tokens=2)
+        predicted += [{"yes": True, "no": False}.get(answer.strip().lower()) for answer in answers]
+        truth += [answer == "yes" for answer in batch["answers"]]
     model.train()
-    return 100.0 * right / len(indices)
+    result = yes_no_accuracy(predicted, truth)
+    return (f"accuracy {result['accuracy']:.1f} %, balanced {result['balanced_accuracy']:.1f} %, "
+            f"answered yes {result['answered_yes']:.0f} %")
 
 
 def main():
@@ -40,12 +52,24 @@ def main():
     parser.add_argument("--types", default="negative", help="comma-separated yes/no question types")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--redraw", action="store_true", help="a new question from the scene at every use")
+    parser.add_argument("--eval-every", type=int, default=0, help="steps between test scores (0: only at the end)")
+    parser.add_argument("--num-workers", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--class-name-token", action="store_true",
+                        help="add the class-name token (AudioLLM class_name_token) to a model trained without it")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="as in the fine-tuning config")
     parser.add_argument("--seed", type=int, default=0, help="as in the fine-tuning config (train split)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     types = args.types.split(",")
-    model = AudioLLM.from_pretrained(args.model).train()
+    model = AudioLLM.from_pretrained(args.model)
+    if args.class_name_token and not model.class_name_token:
+        projector = model.projector
+        model = AudioLLM(model.encoder, model.llm, model.tokenizer, model.projector_config, class_name_token=True)
+        model.projector = projector
+    model = model.to(args.device).train()
     model.full_finetune_llm = True
     model.llm.requires_grad_(True)
     train_qa, test_qa = read_qa_table(args.train), read_qa_table(args.test)
@@ -53,15 +77,24 @@ def main():
     wanted = np.isin(train_qa["question_type"], types) & np.isin(train_qa["scene_index"], train_scenes)
     train_idx = np.flatnonzero(wanted)
     test_idx = np.flatnonzero(np.isin(test_qa["question_type"], types))
-    train_set, test_set = SpatialQADataset(args.train), SpatialQADataset(args.test)
-    print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}")
-    print(f"test accuracy before: {accuracy(model, test_set, test_idx):.1f} %")
+    test_set, generator = SpatialQADataset(args.test), torch.Generator().manual_seed(args.seed)
+    if args.redraw:
+        train_set = RedrawnQADataset(args.train, label_vocabulary=dataset_info(args.train)["class_counts"])
+        loader_args = {"sampler": RedrawSampler(train_idx, generator)}
+    else:
+        train_set = Subset(SpatialQADataset(args.train), train_idx)
+        loader_args = {"shuffle": True, "generator": generator}
+    print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}, redraw {args.redraw}")
+    print(f"test before: {scores(model, test_set, test_idx, args.device)}", flush=True)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    generator, losses = torch.Generator().manual_seed(args.seed), []
+    loader = DataLoader(train_set, batch_size=args.batch_size, collate_fn=collate_qa, num_workers=args.num_workers,
+                        persistent_workers=args.num_workers > 0, **loader_args)
+    losses = []
     while len(losses) < args.steps:
-        for batch in DataLoader(Subset(train_set, train_idx), batch_size=16, shuffle=True, generator=generator,
-                                collate_fn=collate_qa):
-            loss = model(**model.prepare_batch(batch["audio"], batch["questions"], batch["answers"])).loss
+        for batch in loader:
+            with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == "cuda"):
+                loss = model(**model.prepare_batch(batch["audio"].to(args.device), batch["questions"],
+                                                   batch["answers"])).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -70,9 +103,11 @@ def main():
             if len(losses) % 50 == 0:
                 print(f"step {len(losses)}: mean loss {np.mean(losses[-50:]):.3f} (ln 2 / 2 = {math.log(2) / 2:.3f})",
                       flush=True)
+            if args.eval_every and len(losses) % args.eval_every == 0 and len(losses) < args.steps:
+                print(f"test at step {len(losses)}: {scores(model, test_set, test_idx, args.device)}", flush=True)
             if len(losses) == args.steps:
                 break
-    print(f"test accuracy after: {accuracy(model, test_set, test_idx):.1f} %")
+    print(f"test after {len(losses)} steps: {scores(model, test_set, test_idx, args.device)}")
 
 
 if __name__ == "__main__":

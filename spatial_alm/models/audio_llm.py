@@ -3,6 +3,8 @@
 Data path (B clips, C channels, T samples, L prompt+answer tokens, Q audio tokens, D = LLM width)::
 
     audio (B, C, T) -> encoder.encode -> tokens (B, N, D_enc) -> projector -> audio_embeds (B, Q, D)
+    [class_name_token: + one embedding sum_k p_k * name_k (B, 1, D), so Q grows by one; p_k: the encoder's
+     class probabilities, name_k: the mean LLM input embedding of class k's name tokens]
     input_ids (B, L) with Q <audio> placeholders -> llm.get_input_embeddings() -> text_embeds (B, L, D)
     inputs_embeds = audio_scatter + text_embeds * ~mask  (mask: input_ids == <audio> id; SLAM-LLM's splice)
     llm(inputs_embeds, attention_mask, labels) -> loss, logits (B, L, vocab)
@@ -43,6 +45,7 @@ from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.projector import ProjectorConfig, build_projector
 from spatial_alm.models.targets import IGNORE_INDEX
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm
+from spatial_alm.qa.templates import canonical_label
 
 PROMPT_TEMPLATE = "USER: " + AUDIO_TOKEN + " {question}\nASSISTANT: "
 PROMPT_FORMAT_VERSION = 1  # bump when PROMPT_TEMPLATE or build_batch changes
@@ -134,7 +137,7 @@ class AudioLLM(nn.Module):
 
     def __init__(self, encoder: SpatialEncoderModel, llm: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast,
                  projector_config: ProjectorConfig | None = None, train_encoder: bool = False,
-                 full_finetune_llm: bool = False):
+                 full_finetune_llm: bool = False, class_name_token: bool = False):
         super().__init__()
         vocab_rows = llm.get_input_embeddings().weight.shape[0]
         if len(tokenizer) > vocab_rows:
@@ -151,6 +154,17 @@ class AudioLLM(nn.Module):
         self.train_encoder = train_encoder
         self.full_finetune_llm = full_finetune_llm
         self.lora: dict | None = None  # LoRA settings once apply_lora ran
+        self.class_name_token = class_name_token
+        if class_name_token:
+            if encoder.class_names is None:
+                raise ValueError("class_name_token = True; allowed only with an encoder that has class_names")
+            names = [tokenizer(canonical_label(name), add_special_tokens=False).input_ids  # as in questions
+                     for name in encoder.class_names]
+            width = max(len(ids) for ids in names)
+            self.register_buffer("class_name_ids", torch.tensor([ids + [0] * (width - len(ids)) for ids in names]),
+                                 persistent=False)  # (K, width) token ids of each class name
+            self.register_buffer("class_name_mask", torch.tensor([[1.0] * len(ids) + [0.0] * (width - len(ids))
+                                                                  for ids in names]), persistent=False)
         self.base_llm = str(Path(llm.name_or_path).resolve()) if llm.name_or_path and Path(llm.name_or_path).is_dir() \
             else BUILTIN
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
@@ -168,17 +182,33 @@ class AudioLLM(nn.Module):
     def num_audio_tokens(self, num_samples: int) -> int:
         """Q, the audio embeddings of a clip of ``num_samples`` samples."""
         frames = self.encoder.features.config.num_frames(num_samples)
-        return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames))
+        return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames)) \
+            + int(self.class_name_token)
+
+    def class_name_embedding(self, class_probs: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, K) -> sum_k p_k * (mean LLM input embedding of class k's name tokens),
+        (B, D): what was heard, written in the LLM's word space (``class_name_token``)."""
+        token_embeds = self.llm.get_input_embeddings()(self.class_name_ids)  # (K, width, D)
+        mask = self.class_name_mask.to(token_embeds.dtype)[..., None]
+        names = (token_embeds * mask).sum(dim=1) / mask.sum(dim=1)  # (K, D)
+        return class_probs.to(names.dtype) @ names
 
     def audio_embeddings(self, audio: torch.Tensor, instruction: torch.Tensor | None = None,
                          instruction_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Audio (B, C, T) -> audio embeddings (B, Q, D). An instruction-aware projector also reads the
         prompt's text embeddings ``instruction`` (B, L, D) where ``instruction_mask`` (B, L) is True."""
         with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
-            tokens = self.encoder.encode(audio).tokens  # (B, N, D_enc)
+            encoded = self.encoder.encode(audio)  # tokens (B, N, D_enc)
+            class_probs = torch.sigmoid(self.encoder.heads.class_head(encoded.cls_class)) \
+                if self.class_name_token else None  # (B, K)
         if self.projector_config.instruction_aware:
-            return self.projector(tokens, instruction, instruction_mask)
-        return self.projector(tokens)
+            audio_embeds = self.projector(encoded.tokens, instruction, instruction_mask)
+        else:
+            audio_embeds = self.projector(encoded.tokens)
+        if class_probs is None:
+            return audio_embeds
+        name_embeds = self.class_name_embedding(class_probs)[:, None].to(audio_embeds.dtype)
+        return torch.cat([audio_embeds, name_embeds], dim=1)
 
     def embed(self, audio: torch.Tensor, input_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
         """inputs_embeds (B, L, D): text embeddings of ``input_ids`` (B, L) with the audio embeddings of
@@ -224,9 +254,10 @@ class AudioLLM(nn.Module):
         q = self.projector_config.num_queries if self.projector_config.type == "qformer" else None
         return {"model_type": MODEL_TYPE, "prompt_format_version": PROMPT_FORMAT_VERSION,
                 "prompt_template": PROMPT_TEMPLATE, "projector": self.projector_config.to_dict(),
-                "num_audio_tokens": q,  # None: one per encoder token, depends on the clip length
+                "num_audio_tokens": None if q is None else q + int(self.class_name_token),  # None: per clip length
                 "base_llm": self.base_llm, "llm_saved": self._saves_llm(), "train_encoder": self.train_encoder,
-                "full_finetune_llm": self.full_finetune_llm, "lora": self.lora}
+                "full_finetune_llm": self.full_finetune_llm, "lora": self.lora,
+                "class_name_token": self.class_name_token}
 
     def _saves_llm(self) -> bool:
         return self.base_llm == BUILTIN or self.full_finetune_llm
@@ -274,7 +305,8 @@ class AudioLLM(nn.Module):
                                  f"special tokens; allowed: the saved tokenizer's {len(tokenizer)}")
         model = cls(SpatialEncoderModel.from_pretrained(directory / "encoder"), llm, tokenizer,
                     ProjectorConfig.from_dict(config["projector"]), train_encoder=config["train_encoder"],
-                    full_finetune_llm=config["full_finetune_llm"])
+                    full_finetune_llm=config["full_finetune_llm"],
+                    class_name_token=config.get("class_name_token", False))
         model.base_llm = config["base_llm"]  # the recorded base, not the folder the weights were read from
         model.projector.load_state_dict(load_file(directory / PROJECTOR_WEIGHTS))
         if config["lora"] is not None:

@@ -77,6 +77,7 @@ class FinetuneConfig:
     lora: dict = field(default_factory=lambda: {"r": 8, "alpha": 32, "dropout": 0.05,
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
+    class_name_token: bool = False  # one more audio token: the encoder's class probabilities x name embeddings
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
     stage1_curriculum: str = "I"  # question types of stage 1 (projector only)
     stage1_epochs: int = 1
@@ -197,7 +198,7 @@ def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[st
     else:
         llm, tokenizer = load_llm(config.llm)
     return AudioLLM(encoder, llm, tokenizer, ProjectorConfig.from_dict(config.projector),
-                    train_encoder=config.train_encoder)
+                    train_encoder=config.train_encoder, class_name_token=config.class_name_token)
 
 
 def enter_stage2(model: AudioLLM, config: FinetuneConfig) -> None:

@@ -21,6 +21,9 @@ with a validation loss on the phase's question types and a checkpoint in ``out_d
 (the AudioLLM directory of that moment, optimizer and scheduler state, progress). Calling
 :func:`finetune` again on the same ``out_dir`` resumes after the last finished epoch, also when the
 config now asks for more epochs. The final model is ``out_dir/model`` (``AudioLLM.from_pretrained``).
+Training questions are the stored ones, or with ``redraw_questions`` new ones of the same type drawn
+from each scene's metadata every epoch (:class:`RedrawSampler`); ``oversample_types`` repeats chosen
+types' pairs within an epoch.
 Multi-GPU: launch the same command with ``torchrun`` or ``accelerate launch`` (DDP); bf16 on CUDA.
 """
 

@@ -13,7 +13,14 @@ from spatial_alm.cli import main
 from spatial_alm.commands.ask import ask, load_audio
 from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.evaluation.metrics import doa_accuracy
-from spatial_alm.evaluation.qa_report import axis_of, encoder_head_prediction, evaluate_qa, random_answer, score_records
+from spatial_alm.evaluation.qa_report import (
+    axis_of,
+    encoder_head_prediction,
+    evaluate_qa,
+    paired_vs_encoder_head,
+    random_answer,
+    score_records,
+)
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import small_llama_config, train_tokenizer
@@ -88,6 +95,26 @@ def test_yes_no_scores_per_axis():
     # truth yes: 2 of 2 right; truth no: 1 of 2 -> balanced 75; 3 of 4 answers are yes
     assert metrics == {"accuracy": 75.0, "balanced_accuracy": 75.0, "answered_yes": 75.0,
                        "accuracy_left_right": 50.0, "accuracy_front_back": 100.0, "accuracy_distance": 100.0}
+
+
+def test_paired_vs_encoder_head_counts_discordant_questions():
+    def record(question_type, truth_az, model_az, head_az):
+        target = {"azimuth_deg": truth_az, "elevation_deg": 0.0, "distance_m": 1.0}
+        def direction(az):
+            return {"parsed": az is not None, **({} if az is None else {"azimuth_deg": az, "elevation_deg": 0.0})}
+        return {"question_type": question_type, "target": target, "prediction": direction(model_az),
+                "encoder_prediction": direction(head_az)}
+
+    # B: model alone right on 3 (errors 10, 0, 15 deg vs head 40, 90, unparsed), both right on 1, head alone on 0
+    records = [record("B", 0.0, 10.0, 40.0), record("B", 90.0, 90.0, 0.0), record("B", -30.0, -15.0, None),
+               record("B", 0.0, 5.0, -5.0), record("D", 170.0, -175.0, 100.0), record("D", 0.0, 60.0, 0.0),
+               {"question_type": "A", "target": {"labels": ["dog"]}, "prediction": {"parsed": True},
+                "encoder_prediction": {"parsed": True}}]
+    paired = paired_vs_encoder_head(records)
+    assert set(paired) == {"B", "D"}
+    assert paired["B"] == {"questions": 4, "a_only": 3, "b_only": 0, "p_value": pytest.approx(0.25)}  # 2 * 0.5**3
+    # D: the model is right across the +-180 seam (15 deg), the head right on the other: 1 vs 1, p = 1
+    assert paired["D"] == {"questions": 2, "a_only": 1, "b_only": 1, "p_value": pytest.approx(1.0)}
 
 
 def test_encoder_head_prediction_answers_what_the_heads_can():

@@ -27,8 +27,9 @@ answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_h
 the most probable classes (A, C; the number above probability 0.5 for count) and the primary (loudest)
 source's direction, distance and elevation (B, D, elevation; with a class-direction head, D and
 elevation use the named class's direction vector) -- what the LLM reaches by reading the encoder
-well. Writes ``report.json`` (also every question, answer and parse), ``report.md`` and
-``scores.png``.
+well; on the direction types (B, D) the model and the head are also compared question by question
+(exact McNemar test, :func:`paired_vs_encoder_head`). Writes ``report.json`` (also every question,
+answer and parse), ``report.md`` and ``scores.png``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from spatial_alm.evaluation.metrics import (
     detection_map,
     distance_error_rate,
     doa_accuracy,
+    doa_correct,
+    mcnemar_exact,
     mean_angular_error,
     yes_no_accuracy,
 )
@@ -211,6 +214,28 @@ def score_records(records: list[dict], vocabulary: list[str]) -> dict:
     return table
 
 
+def _direction_correct(records: list[dict], key: str) -> np.ndarray:
+    """(N,) bool: the direction in ``record[key]`` within 20 degrees of the target (unparsed: False)."""
+    pred = {name: _nan_if_empty([r[key].get(name) for r in records]) for name in ("azimuth_deg", "elevation_deg")}
+    return doa_correct(pred["azimuth_deg"], pred["elevation_deg"],
+                       np.array([r["target"]["azimuth_deg"] for r in records], dtype=np.float64),
+                       np.array([r["target"]["elevation_deg"] for r in records], dtype=np.float64))
+
+
+def paired_vs_encoder_head(records: list[dict]) -> dict:
+    """Per direction type (B, D): exact McNemar test of DoA within 20 degrees, the model's answers
+    against the encoder head's on the same questions: ``{"questions", "a_only" (model alone right),
+    "b_only" (head alone right), "p_value"}``."""
+    out = {}
+    for question_type in sorted({r["question_type"] for r in records}):
+        subset = [r for r in records if r["question_type"] == question_type and r.get("encoder_prediction")]
+        if get_question_type(question_type).answer_format != "direction" or not subset:
+            continue
+        test = mcnemar_exact(_direction_correct(subset, "prediction"), _direction_correct(subset, "encoder_prediction"))
+        out[question_type] = {"questions": len(subset), **test}
+    return out
+
+
 ENCODER_HEAD_FORMATS = ("labels", "direction", "elevation", "count")
 
 
@@ -303,6 +328,7 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
               "random": score_records([{**r, "prediction": r["random_prediction"]} for r in records], vocabulary),
               "encoder_head": score_records([{**r, "prediction": r["encoder_prediction"]} for r in records
                                              if r["encoder_prediction"] is not None], vocabulary),
+              "paired_vs_encoder_head": paired_vs_encoder_head(records),
               "answers": records}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -342,6 +368,13 @@ def markdown_report(report: dict) -> str:
     lines += ["", "Metrics: mAP and accuracies in percent; DER = answers more than 0.5 m off (percent); DoA correct "
               "within 20 degrees great-circle error; yes/no accuracy also per axis asked about. Encoder head: "
               "the encoder's own class, direction and distance heads (primary source), where they can answer.", ""]
+    paired = report.get("paired_vs_encoder_head") or {}
+    if paired:
+        lines += ["Model vs encoder head on the same questions (exact McNemar test, DoA within 20 degrees):", "",
+                  "| type | questions | model alone right | head alone right | p |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {t} | {row['questions']} | {row['a_only']} | {row['b_only']} | {row['p_value']:.3g} |"
+                  for t, row in paired.items()]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -70,6 +70,7 @@ def test_every_template_of_every_type_parses_back_to_its_target():
                 if pair is None:
                     continue
                 assert "{" not in pair.question and pair.question == pair.question.strip()
+                assert qtype.templates[template_index].format(**pair.fields) == pair.question
                 assert parse_answer(name, pair.answer) == {"parsed": True, **pair.target}, pair
                 assert parse_answer(name, pair.answer, vocabulary=CLASSES) == {"parsed": True, **pair.target}
                 assert json.loads(json.dumps(pair.target)) == pair.target

@@ -72,6 +72,7 @@ class QAPair:
     answer: str
     target: dict  # JSON-serialisable; equals parse_answer(question_type, answer) minus "parsed"
     source_index: int | None  # source asked about (E: the first named; negative: the match); else None
+    fields: dict  # the template's placeholders, e.g. {"label_a", "label_b", "relation"} (not stored on disk)
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ def _make(qtype: QuestionType, ctx: _Context, rng: np.random.Generator,
         template_index = int(rng.integers(len(qtype.templates)))
     question = qtype.templates[template_index].format(**draft.fields)
     answer = ANSWER_FORMATS[qtype.answer_format](draft.target)
-    return QAPair(qtype.name, question, answer, draft.target, draft.source_index)
+    return QAPair(qtype.name, question, answer, draft.target, draft.source_index, draft.fields)
 
 
 def make_qa(question_type: str, scene: SceneMeta, rng: np.random.Generator, *,

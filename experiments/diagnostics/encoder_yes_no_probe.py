@@ -1,0 +1,198 @@
+"""Probe: do the frozen encoder's tokens hold the answers of the yes/no types, with no language in the way?
+
+The audio-LLM's yes/no types (E: "is the <a> to the left of the <b>?", negative: "is there a <c> to
+your left?") stay at chance. This probe asks whether the encoder's tokens carry the answers at all.
+A small transformer reads the encoder tokens of a scene (frozen, computed once) together with the
+question in structured form -- learned embeddings of the named class(es) and of the relation or
+region, no words -- and is trained with binary cross-entropy on questions drawn anew from each
+training scene's metadata at every use (the QA generator, as ``redraw_questions``). Scores on a
+held-out dataset: accuracy, balanced accuracy (50 for any constant answer) and share answered yes,
+overall, per axis (left/right, front/back, above/below, distance) and for negative probes per kind
+(yes; no with the class present elsewhere; no with the class absent).
+
+Read beside the LLM's report: what this probe reaches is available in the tokens; what it does not
+is missing there (or needs more data than the training set has), whatever the LLM. Front/back and
+above/below cannot be heard through a spherical head without pinnae (no spectral cues), so those
+axes should stay near 50 % on the sphere-head recipes.
+
+    python experiments/diagnostics/encoder_yes_no_probe.py --encoder out/encoder_tiny/model \
+        --train out/tiny_train --test out/tiny_test --steps 3000
+"""
+
+import argparse
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from spatial_alm.data import DatasetReader
+from spatial_alm.evaluation.metrics import yes_no_accuracy
+from spatial_alm.evaluation.qa_report import axis_of
+from spatial_alm.models.encoder import SpatialEncoderModel
+from spatial_alm.qa import canonical_label, make_qa
+from spatial_alm.qa.templates import REGION_PHRASES, RELATION_PHRASES
+
+# every relation phrase of type E and region phrase of negative probes gets one embedding row
+PHRASES = [phrase for pair in RELATION_PHRASES.values() for phrase in pair] + list(REGION_PHRASES.values())
+
+
+@torch.no_grad()
+def encoder_tokens(encoder: SpatialEncoderModel, reader: DatasetReader, batch_size: int) -> torch.Tensor:
+    """(S, 3 + N, D) frozen encoder tokens of every scene of ``reader``."""
+    encoder.eval()
+    out = []
+    for lo in tqdm(range(0, len(reader), batch_size), desc="encoder tokens", unit="batch"):
+        audio = torch.from_numpy(np.stack([reader.audio(i) for i in range(lo, min(lo + batch_size, len(reader)))]))
+        out.append(encoder.encode(audio).tokens)
+    return torch.cat(out)
+
+
+class QuestionSampler:
+    """Draws E / negative questions about a scene and encodes them as (class a, class b, phrase) ids."""
+
+    def __init__(self, class_names: list[str], types: list[str]):
+        self.class_names = [canonical_label(name) for name in class_names]
+        self.class_id = {name: k for k, name in enumerate(self.class_names)}
+        self.no_class = len(self.class_names)  # id of the missing second class of negative probes
+        self.types = types
+
+    def draw(self, meta, rng: np.random.Generator) -> dict | None:
+        """One question about ``meta`` of a random type, or None when the scene offers none of it."""
+        pair = make_qa(self.types[int(rng.integers(len(self.types)))], meta, rng, label_vocabulary=self.class_names)
+        if pair is None:
+            return None
+        fields = pair.fields
+        if pair.question_type == "E":
+            label_a, label_b, phrase, kind = fields["label_a"], fields["label_b"], fields["relation"], "E"
+            ids = (self.class_id[label_a], self.class_id[label_b])
+        else:
+            label_a, phrase = fields["a_label"].split(" ", 1)[1], fields["region"]
+            present = label_a in {canonical_label(s.label) for s in meta.sources}
+            kind = "yes" if pair.target["yes"] else "no, present elsewhere" if present else "no, class absent"
+            ids = (self.class_id[label_a], self.no_class)
+        return {"ids": (*ids, PHRASES.index(phrase)), "yes": bool(pair.target["yes"]), "type": pair.question_type,
+                "axis": axis_of(pair.question), "kind": kind}
+
+    def batch(self, metas: list, scene_indices: np.ndarray, rng: np.random.Generator) -> tuple[list[int], list[dict]]:
+        """Questions for ``scene_indices`` (scenes without one of the types are skipped) and their scenes."""
+        rows, questions = [], []
+        for i in scene_indices:
+            question = self.draw(metas[i], rng)
+            if question is not None:
+                rows.append(int(i))
+                questions.append(question)
+        return rows, questions
+
+
+class QuestionProbe(nn.Module):
+    """Three query tokens (class a, class b, phrase) + projected encoder tokens -> transformer -> yes logit."""
+
+    def __init__(self, token_dim: int, num_classes: int, width: int, depth: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.tokens_in = nn.Sequential(nn.LayerNorm(token_dim), nn.Linear(token_dim, width))
+        self.classes = nn.Embedding(num_classes + 1, width)  # last row: no second class
+        self.phrases = nn.Embedding(len(PHRASES), width)
+        self.slots = nn.Parameter(torch.randn(3, width) * 0.02)  # which query token is which
+        layer = nn.TransformerEncoderLayer(width, num_heads, 4 * width, dropout, batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, D), ids (B, 3) -> yes logits (B,)."""
+        query = torch.stack([self.classes(ids[:, 0]), self.classes(ids[:, 1]), self.phrases(ids[:, 2])], 1)
+        x = torch.cat([query + self.slots, self.tokens_in(tokens)], 1)
+        return self.out(self.norm(self.blocks(x)[:, 0])).squeeze(-1)
+
+
+@torch.no_grad()
+def score(probe: QuestionProbe, tokens: torch.Tensor, questions: list[dict], rows: list[int]) -> dict:
+    """yes_no_accuracy overall and per group ("E", "E left_right", "negative yes", ...)."""
+    probe.eval()
+    ids = torch.tensor([q["ids"] for q in questions])
+    logits = torch.cat([probe(tokens[rows[lo:lo + 512]], ids[lo:lo + 512]) for lo in range(0, len(rows), 512)])
+    probe.train()
+    groups = defaultdict(list)
+    for q, answer in zip(questions, (logits > 0).tolist()):
+        for group in (q["type"], f"{q['type']} {q['axis']}", f"{q['type']} {q['kind']}" if q["type"] != "E" else None):
+            if group is not None:
+                groups[group].append((answer, q["yes"]))
+    return {group: yes_no_accuracy(*zip(*pairs)) for group, pairs in sorted(groups.items())}
+
+
+def format_scores(scores: dict) -> str:
+    lines = [f"{'group':<34} {'n':>5} {'accuracy':>9} {'balanced':>9} {'answered yes':>13}"]
+    for group, s in scores.items():
+        lines.append(f"{group:<34} {s['total']:>5} {s['accuracy']:>8.1f}% {s['balanced_accuracy']:>8.1f}% "
+                     f"{s['answered_yes']:>12.0f}%")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", required=True, help="encoder directory (spatial-alm pretrain-encoder's model/)")
+    parser.add_argument("--train", required=True, help="dataset whose scenes train the probe")
+    parser.add_argument("--test", required=True, help="held-out dataset")
+    parser.add_argument("--types", default="E,negative", help="comma-separated yes/no question types")
+    parser.add_argument("--tokens", choices=("all", "cls"), default="all",
+                        help="all encoder tokens, or only the three CLS tokens the heads read")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--width", type=int, default=96)
+    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--test-questions", type=int, default=10, help="questions drawn per test scene")
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    torch.manual_seed(args.seed)
+    encoder = SpatialEncoderModel.from_pretrained(args.encoder)
+    if encoder.class_names is None:
+        parser.error(f"{args.encoder} has no class_names; the probe needs the class vocabulary")
+    sampler = QuestionSampler(list(encoder.class_names), args.types.split(","))
+    start = time.perf_counter()
+    data = {}
+    for split, path in (("train", args.train), ("test", args.test)):
+        reader = DatasetReader(path)
+        tokens = encoder_tokens(encoder, reader, 64)
+        data[split] = (tokens[:, :3] if args.tokens == "cls" else tokens, [reader.meta(i) for i in range(len(reader))])
+    train_tokens, train_metas = data["train"]
+    test_tokens, test_metas = data["test"]
+    rng = np.random.default_rng(args.seed + 1)
+    test_rows, test_questions = sampler.batch(test_metas, np.repeat(np.arange(len(test_metas)), args.test_questions),
+                                              rng)
+    print(f"tokens {tuple(train_tokens.shape)} train, {tuple(test_tokens.shape)} test "
+          f"({time.perf_counter() - start:.0f} s); {len(test_questions)} test questions")
+
+    probe = QuestionProbe(train_tokens.shape[-1], len(sampler.class_names), args.width, args.depth, 4, args.dropout)
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=args.lr, weight_decay=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
+    losses = []
+    for step in tqdm(range(1, args.steps + 1), desc="probe", unit="step"):
+        rows, questions = sampler.batch(train_metas, rng.integers(len(train_metas), size=args.batch_size), rng)
+        logits = probe(train_tokens[rows], torch.tensor([q["ids"] for q in questions]))
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([q["yes"] for q in questions],
+                                                                                   dtype=torch.float32))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        if step % args.eval_every == 0 or step == args.steps:
+            train_rows, train_questions = sampler.batch(train_metas, np.arange(len(train_metas)),
+                                                        np.random.default_rng(args.seed + 2))
+            train_score = score(probe, train_tokens, train_questions, train_rows)
+            summary = ", ".join(f"{t} {train_score[t]['balanced_accuracy']:.1f} %" for t in sampler.types)
+            tqdm.write(f"step {step}: loss {np.mean(losses[-100:]):.3f} (ln 2 = 0.693), "
+                       f"balanced on training scenes {summary}")
+            tqdm.write(format_scores(score(probe, test_tokens, test_questions, test_rows)))
+    print(f"wall time {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

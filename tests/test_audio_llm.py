@@ -226,6 +226,26 @@ def test_model_embed_and_placeholder_count(tokenizer):
         model(audio, **wrong)
 
 
+def test_audio_after_question_lets_the_audio_tokens_read_the_question(tokenizer):
+    """Causal attention: audio first, the LLM's states at the audio positions cannot depend on the
+    question; audio after the question, they do."""
+    audio = toy_audio(batch=1).repeat(2, 1, 1)
+    questions = ["Is the dog to the left of the bell?", "Is the siren to the left of the bell?"]
+    for after, expect_same in ((False, True), (True, False)):
+        model = builtin_model(tokenizer, audio_after_question=after).eval()
+        batch = model.prepare_batch(audio, questions)
+        ids = batch["input_ids"]
+        audio_at = (ids == model.audio_token_id).nonzero()[:, 1].view(2, -1)  # (B, Q) positions
+        question_at = (ids == tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" dog")[0])).nonzero()[0, 1]
+        assert (audio_at[0] > question_at).all() == after
+        with torch.no_grad():
+            embeds = model.embed(audio, ids, batch["attention_mask"].bool())
+            states = model.llm(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
+                               output_hidden_states=True).hidden_states[-1]
+        at_audio = [states[i, audio_at[i]] for i in range(2)]  # (Q, D) each; left padding shifts positions only
+        assert torch.allclose(at_audio[0], at_audio[1], atol=1e-5) == expect_same
+
+
 def test_class_name_token_is_the_heard_classes_in_word_space(tokenizer):
     model = builtin_model(tokenizer, class_name_token=True).eval()
     audio = toy_audio()
@@ -389,6 +409,13 @@ def test_save_load_class_name_token(tokenizer, tmp_path):
     train_steps(model, model.prepare_batch(toy_audio(), QUESTIONS, ANSWERS), steps=1)
     config = assert_same_logits(model, tmp_path)
     assert config["class_name_token"] is True and config["num_audio_tokens"] == QFORMER.num_queries + 1
+
+
+def test_save_load_audio_after_question(tokenizer, tmp_path):
+    model = builtin_model(tokenizer, full_finetune_llm=True, audio_after_question=True)
+    config = assert_same_logits(model, tmp_path)
+    assert config["audio_after_question"] is True and config["prompt_template"].index("{question}") < \
+        config["prompt_template"].index(AUDIO_TOKEN)
 
 
 def test_save_load_instruction_aware_projector(tokenizer, tmp_path):

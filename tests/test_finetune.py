@@ -115,13 +115,14 @@ def test_lora_trains_only_adapters_and_projector(toy_dataset, toy_encoder, tmp_p
     base.save_pretrained(tmp_path / "llama")
     tokenizer.save_pretrained(tmp_path / "llama")
     before = {k: v.clone() for k, v in base.state_dict().items()}
-    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "lora": {"r": 4, "alpha": 8}})
+    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "lora": {"r": 4, "alpha": 8},
+                                       "audio_after_question": True})
     summary = finetune(config, toy_dataset, toy_encoder, tmp_path / "run", llm_path=tmp_path / "llama",
                        progress=False)
     params = summary["trainable_parameters"]["stage2-III"]
     assert 0 < params["llm"]["trainable"] < params["llm"]["total"] and params["encoder"]["trainable"] == 0
     saved = json.loads((tmp_path / "run" / "model" / "audio_llm.json").read_text())
-    assert saved["lora"]["r"] == 4 and not saved["llm_saved"]
+    assert saved["lora"]["r"] == 4 and not saved["llm_saved"] and saved["audio_after_question"]
     model = AudioLLM.from_pretrained(tmp_path / "run" / "model")
     base_after = model.llm.get_base_model().state_dict()
     for name, value in before.items():  # base weights unchanged (LoRA layers renamed to base_layer)

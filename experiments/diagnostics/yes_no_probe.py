@@ -59,6 +59,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--class-name-token", action="store_true",
                         help="add the class-name token (AudioLLM class_name_token) to a model trained without it")
+    parser.add_argument("--audio-after-question", action="store_true",
+                        help="continue with the prompt order question-then-audio (AudioLLM audio_after_question)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="as in the fine-tuning config")
     parser.add_argument("--seed", type=int, default=0, help="as in the fine-tuning config (train split)")
     args = parser.parse_args()
@@ -69,6 +71,7 @@ def main():
         projector = model.projector
         model = AudioLLM(model.encoder, model.llm, model.tokenizer, model.projector_config, class_name_token=True)
         model.projector = projector
+    model.audio_after_question = model.audio_after_question or args.audio_after_question
     model = model.to(args.device).train()
     model.full_finetune_llm = True
     model.llm.requires_grad_(True)

@@ -9,12 +9,13 @@ Data path (B clips, C channels, T samples, L prompt+answer tokens, Q audio token
     inputs_embeds = audio_scatter + text_embeds * ~mask  (mask: input_ids == <audio> id; SLAM-LLM's splice)
     llm(inputs_embeds, attention_mask, labels) -> loss, logits (B, L, vocab)
 
-The prompt format is :data:`PROMPT_TEMPLATE`; the answer follows it and ends with the eos token
-(:func:`build_batch`). Trainable parts: the projector always; the encoder when ``train_encoder``
-(else frozen and kept in eval mode, so its BatchNorm statistics stay fixed); the LLM either fully
-(``full_finetune_llm``, required for the randomly initialised built-in small LLaMA) or through LoRA
-adapters on a pretrained local checkpoint (:func:`apply_lora`, BAT's r 8 / alpha 32 / dropout 0.05
-on q_proj, v_proj), else frozen.
+The prompt format is :data:`PROMPT_TEMPLATE` (audio before the question), or with
+``audio_after_question`` :data:`PROMPT_TEMPLATE_AUDIO_LAST` (so that the audio tokens can attend to the
+question); the answer follows it and ends with the eos token (:func:`build_batch`). Trainable parts: the
+projector always; the encoder when ``train_encoder`` (else frozen and kept in eval mode, so its
+BatchNorm statistics stay fixed); the LLM either fully (``full_finetune_llm``, required for the randomly
+initialised built-in small LLaMA) or through LoRA adapters on a pretrained local checkpoint
+(:func:`apply_lora`, BAT's r 8 / alpha 32 / dropout 0.05 on q_proj, v_proj), else frozen.
 
 A saved directory (:meth:`AudioLLM.save_pretrained`) holds::
 
@@ -48,6 +49,7 @@ from spatial_alm.models.text import AUDIO_TOKEN, load_llm
 from spatial_alm.qa.templates import canonical_label
 
 PROMPT_TEMPLATE = "USER: " + AUDIO_TOKEN + " {question}\nASSISTANT: "
+PROMPT_TEMPLATE_AUDIO_LAST = "USER: {question} " + AUDIO_TOKEN + "\nASSISTANT: "  # audio_after_question
 PROMPT_FORMAT_VERSION = 1  # bump when PROMPT_TEMPLATE or build_batch changes
 CONFIG_NAME = "audio_llm.json"
 PROJECTOR_WEIGHTS = "projector.safetensors"
@@ -55,11 +57,12 @@ MODEL_TYPE = "spatial_alm.audio_llm"
 BUILTIN = "builtin"  # base_llm of an LLM that exists only in memory (the built-in small LLaMA)
 
 
-def build_prompt(question: str) -> str:
-    """The prompt text of one question, with the single ``<audio>`` placeholder."""
+def build_prompt(question: str, audio_after_question: bool = False) -> str:
+    """The prompt text of one question, with the single ``<audio>`` placeholder before the question
+    (:data:`PROMPT_TEMPLATE`, LLaVA / BAT) or after it (:data:`PROMPT_TEMPLATE_AUDIO_LAST`)."""
     if AUDIO_TOKEN in question:
         raise ValueError(f"question = {question!r}; allowed: text without the placeholder {AUDIO_TOKEN!r}")
-    return PROMPT_TEMPLATE.format(question=question)
+    return (PROMPT_TEMPLATE_AUDIO_LAST if audio_after_question else PROMPT_TEMPLATE).format(question=question)
 
 
 def _check_tokenizer(tokenizer: PreTrainedTokenizerFast):
@@ -69,8 +72,9 @@ def _check_tokenizer(tokenizer: PreTrainedTokenizerFast):
 
 
 def build_batch(tokenizer: PreTrainedTokenizerFast, questions: Sequence[str], answers: Sequence[str] | None = None,
-                *, num_audio_tokens: int) -> dict[str, torch.Tensor]:
-    """Token ids of prompts (and answers) with the ``<audio>`` placeholder repeated ``num_audio_tokens`` times.
+                *, num_audio_tokens: int, audio_after_question: bool = False) -> dict[str, torch.Tensor]:
+    """Token ids of prompts (and answers) with the ``<audio>`` placeholder repeated ``num_audio_tokens`` times
+    (prompt text: :func:`build_prompt`).
 
     Each row is ``[bos] prompt-with-Q-placeholders [answer eos]``. Returns ``input_ids`` and
     ``attention_mask`` (B, L), plus ``labels`` (B, L) when ``answers`` are given: the answer and eos
@@ -92,7 +96,7 @@ def build_batch(tokenizer: PreTrainedTokenizerFast, questions: Sequence[str], an
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     rows, label_rows = [], []
     for i, question in enumerate(questions):
-        prompt = tokenizer.encode(build_prompt(question), add_special_tokens=False)
+        prompt = tokenizer.encode(build_prompt(question, audio_after_question), add_special_tokens=False)
         at = prompt.index(audio_id)
         ids = bos + prompt[:at] + [audio_id] * num_audio_tokens + prompt[at + 1:]
         labels = [IGNORE_INDEX] * len(ids)
@@ -137,7 +141,8 @@ class AudioLLM(nn.Module):
 
     def __init__(self, encoder: SpatialEncoderModel, llm: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast,
                  projector_config: ProjectorConfig | None = None, train_encoder: bool = False,
-                 full_finetune_llm: bool = False, class_name_token: bool = False):
+                 full_finetune_llm: bool = False, class_name_token: bool = False,
+                 audio_after_question: bool = False):
         super().__init__()
         vocab_rows = llm.get_input_embeddings().weight.shape[0]
         if len(tokenizer) > vocab_rows:
@@ -155,6 +160,7 @@ class AudioLLM(nn.Module):
         self.full_finetune_llm = full_finetune_llm
         self.lora: dict | None = None  # LoRA settings once apply_lora ran
         self.class_name_token = class_name_token
+        self.audio_after_question = audio_after_question  # prompt order, see build_prompt
         if class_name_token:
             if encoder.class_names is None:
                 raise ValueError("class_name_token = True; allowed only with an encoder that has class_names")
@@ -233,7 +239,8 @@ class AudioLLM(nn.Module):
                       answers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """``build_batch`` for audio (B, C, T) with this model's Q, on the audio's device, with ``audio``
         included: ``model(**model.prepare_batch(audio, questions, answers)).loss``."""
-        batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]))
+        batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]),
+                            audio_after_question=self.audio_after_question)
         return {"audio": audio, **{name: t.to(audio.device) for name, t in batch.items()}}
 
     @torch.no_grad()
@@ -253,7 +260,8 @@ class AudioLLM(nn.Module):
     def config_dict(self) -> dict:
         q = self.projector_config.num_queries if self.projector_config.type == "qformer" else None
         return {"model_type": MODEL_TYPE, "prompt_format_version": PROMPT_FORMAT_VERSION,
-                "prompt_template": PROMPT_TEMPLATE, "projector": self.projector_config.to_dict(),
+                "prompt_template": PROMPT_TEMPLATE_AUDIO_LAST if self.audio_after_question else PROMPT_TEMPLATE,
+                "audio_after_question": self.audio_after_question, "projector": self.projector_config.to_dict(),
                 "num_audio_tokens": None if q is None else q + int(self.class_name_token),  # None: per clip length
                 "base_llm": self.base_llm, "llm_saved": self._saves_llm(), "train_encoder": self.train_encoder,
                 "full_finetune_llm": self.full_finetune_llm, "lora": self.lora,
@@ -306,7 +314,8 @@ class AudioLLM(nn.Module):
         model = cls(SpatialEncoderModel.from_pretrained(directory / "encoder"), llm, tokenizer,
                     ProjectorConfig.from_dict(config["projector"]), train_encoder=config["train_encoder"],
                     full_finetune_llm=config["full_finetune_llm"],
-                    class_name_token=config.get("class_name_token", False))
+                    class_name_token=config.get("class_name_token", False),
+                    audio_after_question=config.get("audio_after_question", False))
         model.base_llm = config["base_llm"]  # the recorded base, not the folder the weights were read from
         model.projector.load_state_dict(load_file(directory / PROJECTOR_WEIGHTS))
         if config["lora"] is not None:

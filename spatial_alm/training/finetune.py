@@ -81,6 +81,7 @@ class FinetuneConfig:
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
     class_name_token: bool = False  # one more audio token: the encoder's class probabilities x name embeddings
+    audio_after_question: bool = False  # prompt order: the question, then the audio (default: audio first)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
     stage1_curriculum: str = "I"  # question types of stage 1 (projector only)
     stage1_epochs: int = 1
@@ -195,13 +196,14 @@ def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[st
     (built-in: tokenizer trained on the QA text, random small LLaMA; else ``load_llm``), LLM frozen."""
     encoder = SpatialEncoderModel.from_pretrained(encoder_dir)
     if config.llm == BUILTIN:
-        texts = [build_prompt(q) for q in qa["question"]] + list(qa["answer"])
+        texts = [build_prompt(q, config.audio_after_question) for q in qa["question"]] + list(qa["answer"])
         tokenizer = train_tokenizer(texts, vocab_size=config.tokenizer_vocab_size)
         llm = LlamaForCausalLM(small_llama_config(len(tokenizer), **config.builtin_llm))
     else:
         llm, tokenizer = load_llm(config.llm)
     return AudioLLM(encoder, llm, tokenizer, ProjectorConfig.from_dict(config.projector),
-                    train_encoder=config.train_encoder, class_name_token=config.class_name_token)
+                    train_encoder=config.train_encoder, class_name_token=config.class_name_token,
+                    audio_after_question=config.audio_after_question)
 
 
 def enter_stage2(model: AudioLLM, config: FinetuneConfig) -> None:

@@ -15,8 +15,12 @@ is missing there (or needs more data than the training set has), whatever the LL
 above/below cannot be heard through a spherical head without pinnae (no spectral cues), so those
 axes should stay near 50 % on the sphere-head recipes.
 
+With an encoder that has the class-direction (ACCDOA) head, the head's own answers come first, with no
+training: E compares the two named classes' direction vectors along the relation's axis; a negative
+probe is "yes" when the class's probability is >= 0.5 and its vector points into the region.
+
     python experiments/diagnostics/encoder_yes_no_probe.py --encoder out/encoder_tiny/model \
-        --train out/tiny_train --test out/tiny_test --steps 3000
+        --train out/tiny_train --test out/tiny_test --steps 4000
 """
 
 import argparse
@@ -40,14 +44,41 @@ PHRASES = [phrase for pair in RELATION_PHRASES.values() for phrase in pair] + li
 
 
 @torch.no_grad()
-def encoder_tokens(encoder: SpatialEncoderModel, reader: DatasetReader, batch_size: int) -> torch.Tensor:
-    """(S, 3 + N, D) frozen encoder tokens of every scene of ``reader``."""
+def encoder_outputs(encoder: SpatialEncoderModel, reader: DatasetReader,
+                    batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Frozen encoder tokens (S, 3 + N, D), class probabilities (S, K) and class-direction vectors
+    (S, K, 3) (None without the class-direction head) of every scene of ``reader``."""
     encoder.eval()
-    out = []
+    tokens, probs, directions = [], [], []
     for lo in tqdm(range(0, len(reader), batch_size), desc="encoder tokens", unit="batch"):
         audio = torch.from_numpy(np.stack([reader.audio(i) for i in range(lo, min(lo + batch_size, len(reader)))]))
-        out.append(encoder.encode(audio).tokens)
-    return torch.cat(out)
+        encoded = encoder.encode(audio)
+        prediction = encoder.heads.predict(encoded)
+        tokens.append(encoded.tokens)
+        probs.append(prediction.class_probs)
+        directions.append(prediction.class_directions)
+    return torch.cat(tokens), torch.cat(probs), None if directions[0] is None else torch.cat(directions)
+
+
+# region / relation phrase -> (xyz axis of the listener frame, sign): left +y, front +x, above +z
+PHRASE_AXIS = {REGION_PHRASES["left"]: (1, 1), REGION_PHRASES["right"]: (1, -1),
+               REGION_PHRASES["front"]: (0, 1), REGION_PHRASES["behind"]: (0, -1),
+               REGION_PHRASES["above"]: (2, 1), REGION_PHRASES["below"]: (2, -1),
+               **{phrase: (axis, sign) for name, axis in (("left", 1), ("front", 0), ("above", 2))
+                  for phrase, sign in zip(RELATION_PHRASES[name], (1, -1))}}
+
+
+def head_answer(question: dict, class_probs: torch.Tensor, class_directions: torch.Tensor) -> bool | None:
+    """The class-direction head's own answer, no training: E compares the two named classes' vectors
+    along the relation's axis; a negative probe says yes when the class's probability is >= 0.5 and its
+    vector points into the region. None for the distance relations (no per-class distance head)."""
+    class_a, class_b, phrase = question["ids"]
+    if PHRASES[phrase] not in PHRASE_AXIS:
+        return None
+    axis, sign = PHRASE_AXIS[PHRASES[phrase]]
+    if question["type"] == "E":
+        return bool(sign * (class_directions[class_a, axis] - class_directions[class_b, axis]) > 0)
+    return bool(class_probs[class_a] >= 0.5 and sign * class_directions[class_a, axis] > 0)
 
 
 class QuestionSampler:
@@ -109,14 +140,21 @@ class QuestionProbe(nn.Module):
 
 
 @torch.no_grad()
-def score(probe: QuestionProbe, tokens: torch.Tensor, questions: list[dict], rows: list[int]) -> dict:
-    """yes_no_accuracy overall and per group ("E", "E left_right", "negative yes", ...)."""
+def probe_answers(probe: QuestionProbe, tokens: torch.Tensor, questions: list[dict], rows: list[int]) -> list[bool]:
     probe.eval()
     ids = torch.tensor([q["ids"] for q in questions])
     logits = torch.cat([probe(tokens[rows[lo:lo + 512]], ids[lo:lo + 512]) for lo in range(0, len(rows), 512)])
     probe.train()
+    return (logits > 0).tolist()
+
+
+def score(questions: list[dict], answers: list[bool | None]) -> dict:
+    """yes_no_accuracy overall and per group ("E", "E left_right", "negative yes", ...); questions
+    answered None are left out."""
     groups = defaultdict(list)
-    for q, answer in zip(questions, (logits > 0).tolist()):
+    for q, answer in zip(questions, answers):
+        if answer is None:
+            continue
         for group in (q["type"], f"{q['type']} {q['axis']}", f"{q['type']} {q['kind']}" if q["type"] != "E" else None):
             if group is not None:
                 groups[group].append((answer, q["yes"]))
@@ -139,7 +177,7 @@ def main():
     parser.add_argument("--types", default="E,negative", help="comma-separated yes/no question types")
     parser.add_argument("--tokens", choices=("all", "cls"), default="all",
                         help="all encoder tokens, or only the three CLS tokens the heads read")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=4000, help="training steps (0: only the head's own answers)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--width", type=int, default=96)
@@ -159,19 +197,24 @@ def main():
     data = {}
     for split, path in (("train", args.train), ("test", args.test)):
         reader = DatasetReader(path)
-        tokens = encoder_tokens(encoder, reader, 64)
-        data[split] = (tokens[:, :3] if args.tokens == "cls" else tokens, [reader.meta(i) for i in range(len(reader))])
-    train_tokens, train_metas = data["train"]
-    test_tokens, test_metas = data["test"]
+        tokens, class_probs, class_directions = encoder_outputs(encoder, reader, 64)
+        data[split] = (tokens[:, :3] if args.tokens == "cls" else tokens, [reader.meta(i) for i in range(len(reader))],
+                       class_probs, class_directions)
+    train_tokens, train_metas = data["train"][:2]
+    test_tokens, test_metas, test_probs, test_directions = data["test"]
     rng = np.random.default_rng(args.seed + 1)
     test_rows, test_questions = sampler.batch(test_metas, np.repeat(np.arange(len(test_metas)), args.test_questions),
                                               rng)
     print(f"tokens {tuple(train_tokens.shape)} train, {tuple(test_tokens.shape)} test "
           f"({time.perf_counter() - start:.0f} s); {len(test_questions)} test questions")
+    if test_directions is not None:
+        answers = [head_answer(q, test_probs[row], test_directions[row]) for q, row in zip(test_questions, test_rows)]
+        print("The class-direction head's own answers (no training; distance relations left out):")
+        print(format_scores(score(test_questions, answers)))
 
     probe = QuestionProbe(train_tokens.shape[-1], len(sampler.class_names), args.width, args.depth, 4, args.dropout)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=args.lr, weight_decay=0.05)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=max(args.steps, 1), pct_start=0.05)
     losses = []
     for step in tqdm(range(1, args.steps + 1), desc="probe", unit="step"):
         rows, questions = sampler.batch(train_metas, rng.integers(len(train_metas), size=args.batch_size), rng)
@@ -186,11 +229,12 @@ def main():
         if step % args.eval_every == 0 or step == args.steps:
             train_rows, train_questions = sampler.batch(train_metas, np.arange(len(train_metas)),
                                                         np.random.default_rng(args.seed + 2))
-            train_score = score(probe, train_tokens, train_questions, train_rows)
+            train_score = score(train_questions, probe_answers(probe, train_tokens, train_questions, train_rows))
             summary = ", ".join(f"{t} {train_score[t]['balanced_accuracy']:.1f} %" for t in sampler.types)
             tqdm.write(f"step {step}: loss {np.mean(losses[-100:]):.3f} (ln 2 = 0.693), "
                        f"balanced on training scenes {summary}")
-            tqdm.write(format_scores(score(probe, test_tokens, test_questions, test_rows)))
+            tqdm.write(format_scores(score(test_questions, probe_answers(probe, test_tokens, test_questions,
+                                                                          test_rows))))
     print(f"wall time {time.perf_counter() - start:.0f} s")
 
 

@@ -11,20 +11,24 @@ from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
 from spatial_alm.commands.ask import ask, load_audio
+from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.evaluation.qa_report import (
     axis_of,
+    class_direction_answer,
     encoder_head_prediction,
     evaluate_qa,
     paired_vs_encoder_head,
+    parse_yes_no_question,
     random_answer,
     score_records,
 )
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import small_llama_config, train_tokenizer
-from spatial_alm.qa import parse_answer
+from spatial_alm.qa import make_qa, parse_answer
+from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
 from spatial_alm.training.finetune import read_qa_table
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
@@ -95,6 +99,57 @@ def test_yes_no_scores_per_axis():
     # truth yes: 2 of 2 right; truth no: 1 of 2 -> balanced 75; 3 of 4 answers are yes
     assert metrics == {"accuracy": 75.0, "balanced_accuracy": 75.0, "answered_yes": 75.0,
                        "accuracy_left_right": 50.0, "accuracy_front_back": 100.0, "accuracy_distance": 100.0}
+
+
+def test_class_direction_answers_hand_computed():
+    directions = torch.stack([torch.as_tensor(spherical_to_cartesian(az, el), dtype=torch.float32)
+                              for az, el in ((90.0, 0.0), (-150.0, 20.0), (0.0, 0.0))])
+    # dog: left; bell: right, behind, up; siren: front
+    probs = torch.tensor([0.9, 0.8, 0.1])
+    names = ["dog", "bell", "siren"]
+
+    def answer(question_type, question):
+        return class_direction_answer(question_type, *parse_yes_no_question(question_type, question, names),
+                                      probs, directions)
+
+    assert parse_yes_no_question("E", "Is the bell to the left of the dog?", names) == ("to the left of", [1, 0])
+    assert answer("E", "Is the dog to the left of the bell?") and not answer("E", "Is the bell to the left of the dog?")
+    assert answer("E", "Would you say the dog is in front of the bell?")  # x: 0 against -0.81
+    assert answer("E", "Is the bell above the dog?") and not answer("E", "Is the bell below the dog?")
+    assert answer("negative", "Is there a bell behind you?")
+    assert answer("negative", "Can you hear a bell to your right?")
+    assert not answer("negative", "Is there a siren to your left?")  # probability 0.1: not heard
+    assert parse_yes_no_question("E", "Is the dog closer to you than the bell?", names) is None  # no distance head
+    assert parse_yes_no_question("negative", "Is there a horse to your left?", names) is None  # unknown class
+
+
+def test_class_direction_answers_from_true_directions_match_the_generated_truth():
+    """Vectors pointing at the sources themselves (probability 1 for present classes) must answer every
+    generated E (left/right, front/back, above/below) and negative question as the metadata does."""
+    names = ["dog", "bell", "siren", "rain", "church bells"]
+    rng = np.random.default_rng(0)
+    checked = {"E": 0, "negative": 0}
+    for index in range(300):
+        labels = rng.choice(names, size=int(rng.integers(1, 4)), replace=False)
+        sources = tuple(SourceMeta(label=str(label), azimuth_deg=float(rng.uniform(-179.0, 180.0)),
+                                   elevation_deg=float(rng.uniform(-60.0, 60.0)), distance_m=float(rng.uniform(0.5, 5)),
+                                   position_m=(1.0, 1.0, 1.5), level_db=0.0) for label in labels)
+        scene = SceneMeta(index=index, fs_hz=16000, duration_s=1.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.4,
+                          receiver="sphere_head", receiver_position_m=(2.0, 2.0, 1.5), receiver_yaw_deg=0.0,
+                          noise="none", snr_db=30.0, sources=sources)
+        probs, directions = torch.zeros(len(names)), torch.zeros(len(names), 3)
+        for source in sources:
+            k = names.index(source.label)
+            probs[k] = 1.0
+            directions[k] = torch.as_tensor(spherical_to_cartesian(source.azimuth_deg, source.elevation_deg))
+        for question_type in checked:
+            pair = make_qa(question_type, scene, rng, label_vocabulary=names)
+            parsed = None if pair is None else parse_yes_no_question(question_type, pair.question, names)
+            if parsed is None:
+                continue
+            assert class_direction_answer(question_type, *parsed, probs, directions) == pair.target["yes"], pair
+            checked[question_type] += 1
+    assert min(checked.values()) >= 50, checked
 
 
 def test_paired_vs_encoder_head_counts_discordant_questions():
@@ -180,3 +235,27 @@ def test_ask_resamples_and_checks_channels(toy_model, tmp_path, capsys):
     assert main([*argv, "--audio", str(tmp_path / "stereo.wav")]) == 0
     assert main([*argv, "--audio", str(tmp_path / "mono.wav")]) == 2
     assert "1 channel(s); allowed: 2" in capsys.readouterr().err
+
+
+def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, toy_dataset, tmp_path):
+    """With the class-direction head the encoder-head row also answers negative probes (and E where asked),
+    each recorded answer equal to class_direction_answer on the head's own output for that clip."""
+    model = AudioLLM.from_pretrained(toy_model)
+    config = PretrainConfig.from_dict({**ENCODER, "encoder": {**ENCODER["encoder"], "class_direction_head": True}})
+    torch.manual_seed(1)
+    model.encoder = build_model(config, dataset_info(toy_dataset))
+    model.save_pretrained(tmp_path / "model")
+    report = evaluate_qa(tmp_path / "model", toy_dataset, tmp_path / "eval", max_new_tokens=2, progress=False)
+    assert "negative" in report["encoder_head"]
+    dataset, names = SpatialQADataset(toy_dataset), model.encoder.class_names
+    checked = 0
+    for j, record in enumerate(report["answers"]):
+        if record["question_type"] not in ("E", "negative") or record["encoder_prediction"] is None:
+            continue
+        heads = model.encoder.eval().predict(dataset[j]["audio"][None])
+        parsed = parse_yes_no_question(record["question_type"], record["question"], names)
+        assert record["encoder_prediction"]["yes"] == class_direction_answer(
+            record["question_type"], *parsed, heads.class_probs[0], heads.class_directions[0])
+        checked += 1
+    head_rows = report["encoder_head"]
+    assert checked == head_rows["negative"]["total"] + head_rows.get("E", {"total": 0})["total"]

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from spatial_alm.data import DatasetReader
 from spatial_alm.evaluation.metrics import yes_no_accuracy
-from spatial_alm.evaluation.qa_report import axis_of
+from spatial_alm.evaluation.qa_report import SIDE_OF_PHRASE, axis_of, class_direction_answer
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.qa import canonical_label, make_qa
 from spatial_alm.qa.templates import REGION_PHRASES, RELATION_PHRASES
@@ -60,25 +60,13 @@ def encoder_outputs(encoder: SpatialEncoderModel, reader: DatasetReader,
     return torch.cat(tokens), torch.cat(probs), None if directions[0] is None else torch.cat(directions)
 
 
-# region / relation phrase -> (xyz axis of the listener frame, sign): left +y, front +x, above +z
-PHRASE_AXIS = {REGION_PHRASES["left"]: (1, 1), REGION_PHRASES["right"]: (1, -1),
-               REGION_PHRASES["front"]: (0, 1), REGION_PHRASES["behind"]: (0, -1),
-               REGION_PHRASES["above"]: (2, 1), REGION_PHRASES["below"]: (2, -1),
-               **{phrase: (axis, sign) for name, axis in (("left", 1), ("front", 0), ("above", 2))
-                  for phrase, sign in zip(RELATION_PHRASES[name], (1, -1))}}
-
-
 def head_answer(question: dict, class_probs: torch.Tensor, class_directions: torch.Tensor) -> bool | None:
-    """The class-direction head's own answer, no training: E compares the two named classes' vectors
-    along the relation's axis; a negative probe says yes when the class's probability is >= 0.5 and its
-    vector points into the region. None for the distance relations (no per-class distance head)."""
+    """The class-direction head's own answer (``class_direction_answer`` of the QA evaluation), no
+    training; None for the distance relations (no per-class distance head)."""
     class_a, class_b, phrase = question["ids"]
-    if PHRASES[phrase] not in PHRASE_AXIS:
+    if PHRASES[phrase] not in SIDE_OF_PHRASE[question["type"]]:
         return None
-    axis, sign = PHRASE_AXIS[PHRASES[phrase]]
-    if question["type"] == "E":
-        return bool(sign * (class_directions[class_a, axis] - class_directions[class_b, axis]) > 0)
-    return bool(class_probs[class_a] >= 0.5 and sign * class_directions[class_a, axis] > 0)
+    return class_direction_answer(question["type"], PHRASES[phrase], (class_a, class_b), class_probs, class_directions)
 
 
 class QuestionSampler:

@@ -23,13 +23,14 @@ description  description                   source precision and recall (%): labe
 Unparseable answers are never dropped: they count as wrong (score 0 for detection) and are reported
 per type. A *random* row answers every question with a random valid answer in its type's format,
 rendered to text and parsed like the model's answers (BAT's random baseline). An *encoder head* row
-answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_head_prediction`):
-the most probable classes (A, C; the number above probability 0.5 for count) and the primary (loudest)
+answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_head_prediction`): the
+most probable classes (A, C; the number above probability 0.5 for count) and the primary (loudest)
 source's direction, distance and elevation (B, D, elevation; with a class-direction head, D and
-elevation use the named class's direction vector) -- what the LLM reaches by reading the encoder
-well; on the direction types (B, D) the model and the head are also compared question by question
-(exact McNemar test, :func:`paired_vs_encoder_head`). Writes ``report.json`` (also every question,
-answer and parse), ``report.md`` and ``scores.png``.
+elevation use the named class's direction vector, and E and negative are answered from the named
+classes' vectors, :func:`class_direction_answer`, except E's distance relations) -- what the LLM reaches
+by reading the encoder well; on the direction types (B, D) the model and the head are also compared
+question by question (exact McNemar test, :func:`paired_vs_encoder_head`). Writes ``report.json`` (also
+every question, answer and parse), ``report.md`` and ``scores.png``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ _AXES = {"left": "left_right", "right": "left_right", "front": "front_back", "be
          "above": "above_below", "below": "above_below", "nearer": "distance"}
 AXIS_PHRASES = {**{phrase: _AXES[name] for name, phrases in RELATION_PHRASES.items() for phrase in phrases},
                 **{phrase: _AXES[name] for name, phrase in REGION_PHRASES.items()}}
+# phrase of a type E relation or a negative probe's region -> (axis of the listener frame: 0 x front,
+# 1 y left, 2 z up; sign): the side a class-direction vector must point to
+SIDE_OF_PHRASE = {"E": {phrase: (axis, sign) for name, axis in (("left", 1), ("front", 0), ("above", 2))
+                        for phrase, sign in zip(RELATION_PHRASES[name], (1, -1))},
+                  "negative": {REGION_PHRASES[name]: (axis, sign) for name, axis, sign in (
+                      ("left", 1, 1), ("right", 1, -1), ("front", 0, 1), ("behind", 0, -1),
+                      ("above", 2, 1), ("below", 2, -1))}}
 PRIMARY_METRIC = {"labels": "map", "direction": "doa_accuracy_20deg", "yes_no": "accuracy", "count": "accuracy",
                   "elevation": "accuracy_20deg", "room": "accuracy", "description": "recall"}
 
@@ -265,6 +273,42 @@ def encoder_head_prediction(question_type: str, ranked_labels: Sequence[str], nu
     return {"parsed": True, **fields}
 
 
+def parse_yes_no_question(question_type: str, question: str,
+                          class_names: Sequence[str]) -> tuple[str, list[int]] | None:
+    """(relation or region phrase, indices into ``class_names`` of the named classes in the order the
+    question names them) of a type E or negative question; None when the question names no side the
+    class-direction head can judge (E's distance relations) or its classes are not exactly 2 (E) / 1
+    (negative) of ``class_names``."""
+    text = f" {question.lower().rstrip('?')} "
+    phrases = [phrase for phrase in SIDE_OF_PHRASE.get(question_type, {}) if f" {phrase} " in text]
+    positions = {text.find(f" {canonical_label(name)} "): k for k, name in enumerate(class_names)
+                 if f" {canonical_label(name)} " in text}
+    if len(phrases) != 1 or len(positions) != {"E": 2, "negative": 1}[question_type]:
+        return None
+    return phrases[0], [positions[at] for at in sorted(positions)]
+
+
+def class_direction_answer(question_type: str, phrase: str, classes: Sequence[int], class_probs: torch.Tensor,
+                           class_directions: torch.Tensor) -> bool:
+    """The class-direction head's yes/no answer: E ("is <a> <phrase> <b>?") compares the two classes'
+    vectors along the phrase's axis; a negative probe ("is there <a> <phrase>?") is yes when the class's
+    probability (``class_probs`` (K,)) is >= 0.5 and its vector (``class_directions`` (K, 3)) points
+    into the region."""
+    axis, sign = SIDE_OF_PHRASE[question_type][phrase]
+    if question_type == "E":
+        return bool(sign * (class_directions[classes[0], axis] - class_directions[classes[1], axis]) > 0)
+    return bool(class_probs[classes[0]] >= 0.5 and sign * class_directions[classes[0], axis] > 0)
+
+
+def _class_direction_prediction(question_type: str, question: str, class_names: Sequence[str],
+                                class_probs: torch.Tensor, class_directions: torch.Tensor | None) -> dict | None:
+    """The class-direction head's answer to a yes/no question in :func:`parse_answer`'s form, or None."""
+    parsed = None if class_directions is None else parse_yes_no_question(question_type, question, class_names)
+    if parsed is None:
+        return None
+    return {"parsed": True, "yes": class_direction_answer(question_type, *parsed, class_probs, class_directions)}
+
+
 def _named_direction(class_directions: torch.Tensor | None, row: int, class_names: Sequence[str],
                      reader: DatasetReader, scene_index: int, source_index: int) -> tuple[float, float] | None:
     """(azimuth, elevation) in degrees of the class-direction head's vector for the class of the
@@ -320,7 +364,10 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
                                 "encoder_prediction": encoder_head_prediction(
                                     question_type, [class_names[k] for k in ranking[i] if k < len(class_names)],
                                     int((heads.class_probs[i] >= 0.5).sum()), float(heads.azimuth_deg[i]),
-                                    float(heads.elevation_deg[i]), float(heads.distance_m[i]), named)})
+                                    float(heads.elevation_deg[i]), float(heads.distance_m[i]), named)
+                                or _class_direction_prediction(
+                                    question_type, batch["questions"][i], class_names, heads.class_probs[i],
+                                    None if heads.class_directions is None else heads.class_directions[i])})
             bar.update(len(generated))
     report = {"model_dir": str(model_dir), "data": str(data_dir), "num_questions": len(records),
               "max_new_tokens": max_new_tokens, "seed": seed, "vocabulary": vocabulary,
@@ -367,7 +414,9 @@ def markdown_report(report: dict) -> str:
             lines.append(f"{lead}| {metric} | {cells} |")
     lines += ["", "Metrics: mAP and accuracies in percent; DER = answers more than 0.5 m off (percent); DoA correct "
               "within 20 degrees great-circle error; yes/no accuracy also per axis asked about. Encoder head: "
-              "the encoder's own class, direction and distance heads (primary source), where they can answer.", ""]
+              "the encoder's own class, direction and distance heads (primary source), where they can answer; "
+              "with a class-direction head also E (not its distance relations) and negative, from the named "
+              "classes' direction vectors.", ""]
     paired = report.get("paired_vs_encoder_head") or {}
     if paired:
         lines += ["Model vs encoder head on the same questions (exact McNemar test, DoA within 20 degrees):", "",

@@ -5,7 +5,11 @@ parser turns each answer into a prediction using the dataset's class names. Scor
 detection mAP (A, C), DoA accuracy at 20 degrees and DER at 0.5 m (B, D), yes/no accuracy with
 direction and distance relations (E), and count, elevation, room, negative and description scores.
 Unparseable answers count as wrong and are reported per type. The random row answers each
-question with a random valid answer in its format.
+question with a random valid answer in its format. The encoder-head row answers from the model's own
+encoder heads where they can (A-D, count, elevation; with a class-direction head also E and
+negative, from the named classes' direction vectors); B and D are also compared with it question by
+question (exact McNemar test). Yes/no types get balanced accuracy (50 for any constant answer) and
+the share answered yes beside accuracy.
 
 Writes OUT/report.json (tables plus every question, answer and parse), OUT/report.md, OUT/scores.png.
 

@@ -57,6 +57,9 @@ def test_config_validation_names_the_field():
         FinetuneConfig(stage2_curriculum=["IV"])
     with pytest.raises(ValueError, match="type"):
         FinetuneConfig(projector={"type": "transformer"})
+    for name in ("audio_after_question", "class_name_token", "redraw_questions", "train_encoder"):
+        with pytest.raises(ValueError, match=f"{name}.*true or false"):
+            FinetuneConfig.from_dict({name: 3})
     with pytest.raises(ValueError, match="oversample_types.*integer >= 1"):
         FinetuneConfig(oversample_types={"negative": 0})
     with pytest.raises(ValueError, match="oversample_types"):

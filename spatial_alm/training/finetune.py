@@ -121,6 +121,8 @@ class FinetuneConfig:
                                  f"question type ({', '.join(QUESTION_TYPES)}) -> integer >= 1"),
             "lora": (set(self.lora) <= {"r", "alpha", "dropout", "target_modules"}, "keys r, alpha, dropout, "
                      "target_modules"),
+            **{name: (isinstance(getattr(self, name), bool), "true or false")
+               for name in ("train_encoder", "class_name_token", "audio_after_question", "redraw_questions")},
         }
         raise_on_failed_checks("finetune config", self, checks)
         for stage in curricula:

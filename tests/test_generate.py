@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from conftest import REPO_ROOT
 
 import spatial_alm.data.generate as generate_module
@@ -61,6 +62,25 @@ def test_workers_give_byte_identical_files(reference, tmp_path):
     stored = DatasetReader(reference).audio(5)
     again = np.round(make_scene(recipe, 0, 5).audio * INT16_SCALE) / np.float32(INT16_SCALE)
     np.testing.assert_array_equal(stored, again.astype(np.float32))
+
+
+@pytest.mark.parametrize("receiver", ["binaural", "array"])
+def test_scene_is_the_same_whatever_the_thread_count(receiver):
+    """A parallel reduction sums in a thread-count-dependent order; rendering must not depend on it."""
+    path = RECIPE if receiver == "binaural" else REPO_ROOT / "simulation" / "tetra_array.yaml"
+    recipe = SceneRecipe.from_yaml(path, {**OVERRIDES, "noise.type": ["diffuse"]})
+    previous = torch.get_num_threads()
+    try:
+        audio = {}
+        for threads in (1, 2, 3, 4):
+            torch.set_num_threads(threads)
+            audio[threads] = [make_scene(recipe, 0, i).audio for i in range(3)]
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(previous)
+    for threads in (2, 3, 4):
+        for one, other in zip(audio[1], audio[threads]):
+            np.testing.assert_array_equal(one, other)
 
 
 def test_kill_and_resume_matches_clean_run(reference, tmp_path):

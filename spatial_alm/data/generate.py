@@ -30,10 +30,9 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import h5py
 import torch
@@ -303,9 +302,8 @@ def _run_shards(recipe: SceneRecipe, out_dir: Path, seed: int, num_shards: int,
     with tqdm(total=total, unit="scene", desc="simulate", disable=not progress or total == 0,
               dynamic_ncols=True) as bar:
         if workers == 1 or len(tasks) <= 1:
-            with _torch_threads(1):
-                return [_write_shard(recipe, out_dir, seed, k, num_shards, scenes,
-                                     lambda: bar.update(1)) for k, scenes in tasks]
+            return [_write_shard(recipe, out_dir, seed, k, num_shards, scenes, lambda: bar.update(1))
+                    for k, scenes in tasks]
         context = _mp_context()
         reports, stop = context.Queue(), context.Event()
         results = []
@@ -369,7 +367,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 def _init_worker(reports: multiprocessing.Queue, stop) -> None:
     global _reports, _stop
     _reports, _stop = reports, stop
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # one thread per worker process: the workers share the cores
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
@@ -403,14 +401,3 @@ def _drain(reports: multiprocessing.Queue, bar: tqdm) -> None:
         finished += 1
     if finished:
         bar.update(finished)
-
-
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

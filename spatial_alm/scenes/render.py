@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -234,13 +235,33 @@ class SceneRecord:
     timings: dict[str, float] = field(default_factory=dict)  # seconds: setup, sample, rirs, render, qa
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def make_scene(recipe: SceneRecipe, seed: int, index: int, *, library: SourceLibrary | None = None,
                receiver: Receiver | HeadModel | MicArray | None = None) -> SceneRecord:
     """Scene ``index`` of the dataset (recipe, seed): sample, render, ask; a function of its arguments only.
 
     ``library`` and ``receiver`` (a :class:`Receiver`, head or array) default to the recipe's, loaded
-    once per process; the timings (seconds) are in ``SceneRecord.timings``.
+    once per process; the timings (seconds) are in ``SceneRecord.timings``. The scene is computed
+    with one torch thread: a parallel reduction sums in an order that depends on the thread count,
+    so only a fixed count makes the audio the same bit for bit in every process and on every machine
+    with the same CPU instruction set.
     """
+    with torch_threads(1):
+        return _make_scene(recipe, seed, index, library, receiver)
+
+
+def _make_scene(recipe: SceneRecipe, seed: int, index: int, library: SourceLibrary | None,
+                receiver: Receiver | HeadModel | MicArray | None) -> SceneRecord:
     timings: dict[str, float] = {}
     tic = time.perf_counter()
     library = recipe.source_library() if library is None else library

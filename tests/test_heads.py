@@ -153,7 +153,7 @@ def test_sofa_nearest_lookup_returns_the_measured_hrir(shared_data, sofa):
     for interpolation in SofaHead.interpolations:
         head = SofaHead(shared_data / sofa, interpolation=interpolation)
         # Both files store the left ear as receiver 0 (KU100's ReceiverPosition says otherwise).
-        assert head.left_receiver == 0
+        assert head.azimuth_check.verdict == "ccw" and not head.azimuth_flipped
         torch.testing.assert_close(head.hrirs(directions, fs), ir[index], atol=1e-6, rtol=0)
 
 
@@ -226,15 +226,94 @@ def test_sofa_bad_field_is_named(tmp_path, ir, fs, field):
         SofaHead(path)
 
 
-@pytest.mark.parametrize("left_receiver, receiver_y", [(0, (0.09, -0.09)), (1, (-0.09, 0.09)),
-                                                       (1, (0.09, -0.09))])
-def test_sofa_left_ear_follows_the_data(tmp_path, left_receiver, receiver_y):
-    # The last case stores ReceiverPosition with the ears swapped relative to the data (as the KU100 file).
-    path = _write_sofa(tmp_path / "toy.sofa", _toy_ir(left_receiver=left_receiver), receiver_y=receiver_y)
+@pytest.mark.parametrize("receiver_y", [(0.09, -0.09), (-0.09, 0.09)])
+def test_sofa_receiver_0_is_the_left_ear_whatever_receiver_position_says(tmp_path, receiver_y):
+    # The second case stores ReceiverPosition with the ears swapped relative to the data (as the KU100 file).
+    path = _write_sofa(tmp_path / "toy.sofa", _toy_ir(), receiver_y=receiver_y)
     head = SofaHead(path)
-    assert head.left_receiver == left_receiver and head.name == "sofa:toy"
+    assert head.name == "sofa:toy" and head.azimuth_check.verdict == "ccw"
     pair = head.hrirs(_direction(90), 48000)[0]
     assert float(pair[0].abs().max()) > 5 * float(pair[1].abs().max())
+
+
+def _negated_copy(source, path, every=5):
+    """A SOFA-like copy of every ``every``-th direction of ``source`` with the azimuth labels negated."""
+    with h5py.File(source, "r") as f:
+        ir = f["Data.IR"][::every]
+        position = f["SourcePosition"][::every]
+        fs = f["Data.SamplingRate"][()]
+    position[:, 0] = -position[:, 0]
+    with h5py.File(path, "w") as f:
+        f.attrs["SOFAConventions"] = "SimpleFreeFieldHRIR"
+        f.create_dataset("Data.IR", data=ir)
+        f.create_dataset("Data.SamplingRate", data=fs)
+        f.create_dataset("SourcePosition", data=position)
+        f["SourcePosition"].attrs["Type"] = "spherical"
+    return path, ir, position
+
+
+@pytest.mark.parametrize("sofa", [KEMAR, KU100])
+def test_sofa_clockwise_labels_are_refused_or_negated_on_request(shared_data, sofa, tmp_path):
+    path, ir, position = _negated_copy(shared_data / sofa, tmp_path / "clockwise.sofa")
+    with pytest.raises(ValueError, match=r"clockwise\.sofa: azimuth labels look clockwise.*louder in 0 %.*"
+                                         r"earlier in 0 %.*azimuth_convention='cw'"):
+        SofaHead(path)
+    for convention in ("cw", "auto"):
+        with pytest.warns(UserWarning, match=r"clockwise\.sofa: azimuth labels negated"):
+            head = SofaHead(path, azimuth_convention=convention)
+        assert head.azimuth_flipped and head.azimuth_check.verdict == "ccw"
+        assert head.azimuth_check.level_agree == head.azimuth_check.time_agree == 1.0
+        # measurement k now sits at the file's azimuth negated back, i.e. the original direction
+        k = int(np.argmin(np.abs(position[:, 1]) + np.abs(np.abs(position[:, 0]) - 90)))
+        original = _direction(-position[k, 0], position[k, 1])
+        torch.testing.assert_close(head.hrirs(original, head.native_fs_hz)[0], torch.from_numpy(ir[k]).float())
+    # the shared file itself is counter-clockwise: declaring it clockwise is refused, "auto" leaves it
+    with pytest.raises(ValueError, match=r"after negating.*look counter-clockwise.*azimuth_convention='ccw'"):
+        SofaHead(shared_data / sofa, azimuth_convention="cw")
+    assert not SofaHead(shared_data / sofa, azimuth_convention="auto").azimuth_flipped
+
+
+def test_sofa_sign_check_conflicting_or_missing_cues(tmp_path):
+    # The ear on the source's side is louder but later: the two cues contradict each other.
+    azimuth = np.deg2rad(np.linspace(0, 360, 8, endpoint=False))
+    left = np.sin(azimuth) > 0
+    m = np.arange(8)
+    ir = np.zeros((8, 2, 32))
+    ir[m, 0, np.where(left, 8, 4)] = 1 + 0.9 * np.sin(azimuth)
+    ir[m, 1, np.where(left, 4, 8)] = 1 - 0.9 * np.sin(azimuth)
+    with pytest.raises(ValueError, match=r"conflict\.sofa: the interaural level and time cues disagree"):
+        SofaHead(_write_sofa(tmp_path / "conflict.sofa", ir))
+    median = _toy_ir()
+    median[:, 1] = median[:, 0]  # no interaural difference at all
+    with pytest.warns(UserWarning, match=r"median\.sofa: azimuth sign not verified"):
+        SofaHead(_write_sofa(tmp_path / "median.sofa", median))
+
+
+def test_sofa_not_a_sofa_file_is_named(tmp_path):
+    path = tmp_path / "notes.sofa"
+    path.write_text("not a SOFA file")
+    with pytest.raises(ValueError, match=r"notes\.sofa: not a SOFA file.*Data\.IR"):
+        SofaHead(path)
+    with pytest.raises(ValueError, match="azimuth_convention"):
+        SofaHead(path, azimuth_convention="clockwise")
+
+
+def test_sofa_listener_position_and_view(tmp_path):
+    # A room file: the listener stands at (2, 3, 1.5) looking along +y, sources given in room coordinates.
+    ir = _toy_ir()
+    path = _write_sofa(tmp_path / "room.sofa", ir)  # sources at listener-frame azimuths 0, 45, ... 2 m
+    with h5py.File(path, "r+") as f:
+        local = spherical_to_cartesian(*torch.from_numpy(f["SourcePosition"][()]).unbind(1)).numpy()
+        room = np.stack([-local[:, 1], local[:, 0], local[:, 2]], axis=1) + [2.0, 3.0, 1.5]  # rotate by +90
+        del f["SourcePosition"]
+        f.create_dataset("SourcePosition", data=room)
+        f["SourcePosition"].attrs["Type"] = "cartesian"
+        f.create_dataset("ListenerPosition", data=np.array([[2.0, 3.0, 1.5]]))
+        f.create_dataset("ListenerView", data=np.array([[0.0, 1.0, 0.0]]))
+        f["ListenerView"].attrs["Type"] = "cartesian"
+    head = SofaHead(path)
+    torch.testing.assert_close(head.table(48000).directions, torch.from_numpy(local / 2.0))
+    torch.testing.assert_close(head.distances_m, torch.full((8,), 2.0, dtype=torch.float64))
 
 
 def test_sofa_cartesian_positions_and_delays(tmp_path):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,29 +272,63 @@ class SofaHead(HeadModel):
     that ear's peak (the ears of a head are about level with its centre for a frontal plane wave).
     Non-zero ``Data.Delay`` values are applied, rounded to whole samples.
 
-    Left ear: the receiver that is louder for sources on the left (y > 0) when the data says so by
-    at least 3 dB on average (some files, e.g. the FHK KU100 set, store ReceiverPosition with the
-    ears swapped relative to their data); otherwise the receiver with ReceiverPosition y > 0;
-    otherwise receiver 0.
+    Ears: receiver 0 is the left ear, receiver 1 the right (the order of SOFA's SimpleFreeFieldHRIR
+    convention). ReceiverPosition is not used: some files store it with the ears swapped relative to
+    their data (the FHK KU100 set places receiver 0 at y < 0 although its receiver 0 is the left ear).
+
+    Source directions: SourcePosition relative to ListenerPosition, in the frame of ListenerView
+    (front) and ListenerUp (up), so room files whose listener stands elsewhere or turns (BRIR sets
+    with the SimpleFreeFieldHRIR Data.IR / SourcePosition layout) give directions in the listener
+    frame; ``distances_m`` (M,) holds each measurement's source distance in metres.
+
+    Azimuth sign (``azimuth_convention``): some public databases label azimuth clockwise. On load the
+    labels are checked against the data (:func:`check_azimuth_sign`: for directions with |azimuth| in
+    [30, 150] and |elevation| < 30 degrees, a source labelled on the left must be louder and earlier
+    in the left ear). "ccw" (default): the file must follow the project's convention (counter-
+    clockwise, +90 = left); labels that the interaural cues show to be clockwise raise a ValueError
+    naming the file and the cues. "cw": the file labels azimuth clockwise; azimuths are negated (with
+    a warning) and the result is checked the same way. "auto": negate (with a warning) only when the
+    cues show clockwise labels. Cues that contradict each other always raise; a file without such
+    directions (or without clear cues) loads with a warning that the sign was not verified. The
+    outcome is kept in ``azimuth_check`` (:class:`AzimuthSignCheck`, after any negation) and
+    ``azimuth_flipped``.
     """
 
     interpolations = ("nearest", "knn")
+    azimuth_conventions = ("ccw", "cw", "auto")
 
-    def __init__(self, path, interpolation: str = "nearest"):
+    def __init__(self, path, interpolation: str = "nearest", azimuth_convention: str = "ccw"):
         super().__init__()
         if interpolation not in self.interpolations:
             raise ValueError(f"interpolation must be one of {self.interpolations}, got {interpolation!r}")
+        if azimuth_convention not in self.azimuth_conventions:
+            raise ValueError(f"azimuth_convention must be one of {self.azimuth_conventions}, "
+                             f"got {azimuth_convention!r}")
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"SOFA file not found: {self.path}")
         self.name = f"sofa:{self.path.stem}"
         self.interpolation = interpolation
-        ir, directions, self.native_fs_hz, self.left_receiver = _read_sofa(self.path)
-        self._ir = ir[:, [self.left_receiver, 1 - self.left_receiver]]  # (M, 2, N) float64, left first
-        self._directions = directions  # (M, 3) float64 unit vectors
+        self.azimuth_convention = azimuth_convention
+        ir, positions, self.native_fs_hz = _read_sofa(self.path)
+        self._ir = ir  # (M, 2, N) float64, left ear first
+        check = check_azimuth_sign(ir, positions, self.native_fs_hz)
+        self.azimuth_flipped = azimuth_convention == "cw" or (azimuth_convention == "auto" and check.verdict == "cw")
+        if self.azimuth_flipped:
+            found = check.describe()
+            positions = positions * torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+            check = check_azimuth_sign(ir, positions, self.native_fs_hz)
+            if check.verdict == "ccw":
+                warnings.warn(f"{self.path}: azimuth labels negated (azimuth_convention={azimuth_convention!r}; "
+                              f"as labelled in the file, {found})", stacklevel=2)
+        self.azimuth_check = check
+        _enforce_azimuth_sign(self.path, check, azimuth_convention, self.azimuth_flipped)
+        self.distances_m = torch.linalg.vector_norm(positions, dim=1)  # (M,) float64
+        self._directions = positions / self.distances_m[:, None]  # (M, 3) float64 unit vectors
 
     def __repr__(self):
-        return f"SofaHead({str(self.path)!r}, interpolation={self.interpolation!r})"
+        return (f"SofaHead({str(self.path)!r}, interpolation={self.interpolation!r}, "
+                f"azimuth_convention={self.azimuth_convention!r})")
 
     def _build_table(self, fs_hz: int) -> HRIRTable:
         ir = self._ir
@@ -342,11 +377,16 @@ def _attr_str(obj, name: str, default: str) -> str:
     return str(value).strip().strip("\x00").lower()
 
 
-def _read_sofa(path: Path) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """SimpleFreeFieldHRIR file -> IRs (M, 2, N) float64 in file order, unit directions (M, 3),
-    sample rate in Hz, index of the left-ear receiver."""
+def _read_sofa(path: Path) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """SimpleFreeFieldHRIR-layout file -> IRs (M, 2, N) float64 in file order (receiver 0 first),
+    source positions (M, 3) float64 in metres in the listener frame, sample rate in Hz."""
     required = "a SimpleFreeFieldHRIR file with Data.IR (M, 2, N), Data.SamplingRate, SourcePosition (M, 3)"
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a SOFA file (SOFA files are netCDF-4/HDF5; h5py cannot open it: "
+                         f"{err}); expected {required}") from None
+    with f:
         for field in ("Data.IR", "Data.SamplingRate", "SourcePosition"):
             if field not in f:
                 raise _sofa_error(path, field, "missing", required)
@@ -355,23 +395,22 @@ def _read_sofa(path: Path) -> tuple[torch.Tensor, torch.Tensor, int, int]:
             raise _sofa_error(path, "DataType", repr(data_type), "'FIR'")
         ir = np.asarray(f["Data.IR"][()], dtype=np.float64)
         rate = np.asarray(f["Data.SamplingRate"][()], dtype=np.float64).reshape(-1)
-        position = np.asarray(f["SourcePosition"][()], dtype=np.float64)
-        position_type = _attr_str(f["SourcePosition"], "Type", "spherical")
         delay = np.asarray(f["Data.Delay"][()], dtype=np.float64) if "Data.Delay" in f else None
-        receiver_xyz = None
-        if "ReceiverPosition" in f:
-            receivers = f["ReceiverPosition"]
-            receiver_xyz = _receiver_xyz(receivers[()], _attr_str(receivers, "Type", "cartesian"))
+        _check_ir(path, ir)
+        m = ir.shape[0]
+        source = _positions(path, f, "SourcePosition", m, None)
+        listener = _positions(path, f, "ListenerPosition", m, (0.0, 0.0, 0.0))
+        view_type = _attr_str(f["ListenerView"], "Type", "cartesian") if "ListenerView" in f else "cartesian"
+        view = _positions(path, f, "ListenerView", m, (1.0, 0.0, 0.0))
+        up = _positions(path, f, "ListenerUp", m, (0.0, 0.0, 1.0), default_type=view_type)
 
-    _check_ir(path, ir)
     if rate.size == 0 or not np.all(np.isfinite(rate) & (rate > 0)) or np.ptp(rate) > 0 \
             or abs(rate[0] - round(rate[0])) > 1e-6:
         raise _sofa_error(path, "Data.SamplingRate", rate.tolist(), "one positive whole number of Hz")
-    directions = _source_directions(path, position, position_type, ir.shape[0])
+    positions = _listener_frame(path, source - listener, view, up)
     if delay is not None:
         ir = _apply_delay(path, ir, delay)
-    ir_t = torch.from_numpy(ir)
-    return ir_t, directions, int(round(rate[0])), _left_receiver(ir_t, directions, receiver_xyz)
+    return torch.from_numpy(ir), positions, int(round(rate[0]))
 
 
 def _check_ir(path: Path, ir: np.ndarray):
@@ -386,32 +425,49 @@ def _check_ir(path: Path, ir: np.ndarray):
         raise _sofa_error(path, "Data.IR", "not finite everywhere", "finite values")
 
 
-def _source_directions(path: Path, position: np.ndarray, position_type: str, m: int) -> torch.Tensor:
-    """SourcePosition (1, 3) or (M, 3), spherical (deg, deg, m) or cartesian (m) -> (M, 3) unit vectors."""
+def _positions(path: Path, f: h5py.File, field: str, m: int, default, default_type: str = "cartesian"
+               ) -> torch.Tensor:
+    """A SOFA position variable (1, 3) or (M, 3), spherical (deg, deg, m) or cartesian (m) -> (M, 3)
+    cartesian float64; ``default`` (a cartesian point) when the file has no such variable."""
+    if field not in f:
+        if default is None:
+            raise _sofa_error(path, field, "missing", "(1, 3) or (M, 3) positions")
+        return torch.tensor(default, dtype=torch.float64).expand(m, 3)
+    position = np.asarray(f[field][()], dtype=np.float64)
+    position_type = _attr_str(f[field], "Type", default_type)
     if position.ndim != 2 or position.shape[1] != 3 or position.shape[0] not in (1, m):
-        raise _sofa_error(path, "SourcePosition", f"of shape {position.shape}", f"(1, 3) or (M={m}, 3)")
+        raise _sofa_error(path, field, f"of shape {position.shape}", f"(1, 3) or (M={m}, 3)")
+    if not np.all(np.isfinite(position)):
+        raise _sofa_error(path, field, "not finite everywhere", "finite positions")
     if position_type == "spherical":
         xyz = spherical_to_cartesian(*torch.from_numpy(position).unbind(1))
     elif position_type == "cartesian":
         xyz = torch.from_numpy(position)
     else:
-        raise _sofa_error(path, "SourcePosition:Type", repr(position_type), "'spherical' or 'cartesian'")
-    norm = torch.linalg.vector_norm(xyz, dim=1, keepdim=True)
-    if not torch.all(torch.isfinite(norm) & (norm > 0)):
-        raise _sofa_error(path, "SourcePosition", "zero or not finite for some measurement",
-                          "finite positions away from the head centre")
-    return (xyz / norm).expand(m, 3).contiguous()
+        raise _sofa_error(path, f"{field}:Type", repr(position_type), "'spherical' or 'cartesian'")
+    return xyz.expand(m, 3)
 
 
-def _receiver_xyz(position: np.ndarray, position_type: str) -> torch.Tensor | None:
-    """ReceiverPosition (R, 3) or (R, 3, I) -> (R, 3) cartesian, or None when unusable."""
-    position = np.asarray(position, dtype=np.float64)
-    if position.ndim == 3:
-        position = position[:, :, 0]
-    if position.shape != (2, 3):
-        return None
-    xyz = torch.from_numpy(position)
-    return spherical_to_cartesian(*xyz.unbind(1)) if position_type == "spherical" else xyz
+def _listener_frame(path: Path, relative: torch.Tensor, view: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """Source positions relative to the listener (M, 3), room axes -> the listener frame (x along
+    ListenerView, z along ListenerUp made orthogonal to it, y = z x x)."""
+    front_norm = torch.linalg.vector_norm(view, dim=1, keepdim=True)
+    if not torch.all(front_norm > 0):
+        raise _sofa_error(path, "ListenerView", "zero for some measurement", "non-zero view vectors")
+    front = view / front_norm
+    up = up - (up * front).sum(1, keepdim=True) * front
+    up_norm = torch.linalg.vector_norm(up, dim=1, keepdim=True)
+    if not torch.all(up_norm > 1e-9):
+        raise _sofa_error(path, "ListenerUp", "zero or parallel to ListenerView for some measurement",
+                          "up vectors not parallel to the view")
+    up = up / up_norm
+    left = torch.cross(up, front, dim=1)
+    local = torch.stack([(relative * axis).sum(1) for axis in (front, left, up)], dim=1)
+    distance = torch.linalg.vector_norm(local, dim=1)
+    if not torch.all(distance > 0):
+        raise _sofa_error(path, "SourcePosition", "at the listener position for some measurement",
+                          "positions away from the head centre")
+    return local.contiguous()
 
 
 def _apply_delay(path: Path, ir: np.ndarray, delay: np.ndarray) -> np.ndarray:
@@ -430,17 +486,106 @@ def _apply_delay(path: Path, ir: np.ndarray, delay: np.ndarray) -> np.ndarray:
     return out
 
 
-def _left_receiver(ir: torch.Tensor, directions: torch.Tensor, receiver_xyz: torch.Tensor | None) -> int:
-    """Index of the left ear: from the data (3 dB on lateral sources), else ReceiverPosition y, else 0."""
-    lateral = directions[:, 1].abs() > 0.7
-    if lateral.any():
-        energy_db = 10 * torch.log10((ir[lateral] ** 2).sum(-1) + 1e-20)  # (K, 2)
-        left_excess_db = (torch.sign(directions[lateral, 1]) * (energy_db[:, 0] - energy_db[:, 1])).mean()
-        if left_excess_db.abs() >= 3.0:
-            return 0 if left_excess_db > 0 else 1
-    if receiver_xyz is not None and receiver_xyz[0, 1] * receiver_xyz[1, 1] < 0:
-        return 0 if receiver_xyz[0, 1] > 0 else 1
-    return 0
+# Directions whose interaural cues decide the azimuth sign: clearly lateral, near the horizontal plane.
+SIGN_CHECK_AZIMUTH_DEG = (30.0, 150.0)
+SIGN_CHECK_MAX_ELEVATION_DEG = 30.0
+SIGN_CHECK_AGREEMENT = 0.8  # a cue decides when at least this share of those directions agrees
+
+
+@dataclass(frozen=True)
+class AzimuthSignCheck:
+    """What the interaural cues say about a SOFA file's azimuth labels (see :func:`check_azimuth_sign`).
+
+    num_directions: measured directions with |azimuth| in ``SIGN_CHECK_AZIMUTH_DEG`` and |elevation|
+    < ``SIGN_CHECK_MAX_ELEVATION_DEG`` (as labelled). level_agree / level_disagree: share of them where
+    the ear on the labelled side (left for azimuth > 0) is louder / quieter (broadband energy);
+    time_agree / time_disagree: share where it hears the sound earlier / later (cross-correlation
+    peak). mean_ild_db / mean_itd_us: mean level and time advantage of the labelled side's ear.
+    verdict: "ccw" (labels agree with the convention), "cw" (labels look clockwise), "conflict" (level
+    and time cues disagree) or "unknown" (no such directions, or no cue reaches
+    ``SIGN_CHECK_AGREEMENT``).
+    """
+
+    num_directions: int
+    level_agree: float
+    level_disagree: float
+    time_agree: float
+    time_disagree: float
+    mean_ild_db: float
+    mean_itd_us: float
+    verdict: str
+
+    def describe(self) -> str:
+        if self.num_directions == 0:
+            return (f"no measured direction has |azimuth| in [{SIGN_CHECK_AZIMUTH_DEG[0]:g}, "
+                    f"{SIGN_CHECK_AZIMUTH_DEG[1]:g}] and |elevation| < {SIGN_CHECK_MAX_ELEVATION_DEG:g} degrees")
+        return (f"for the {self.num_directions} measured directions with |azimuth| in "
+                f"[{SIGN_CHECK_AZIMUTH_DEG[0]:g}, {SIGN_CHECK_AZIMUTH_DEG[1]:g}] and |elevation| < "
+                f"{SIGN_CHECK_MAX_ELEVATION_DEG:g} degrees, the ear on the labelled side (receiver 0 = left for "
+                f"azimuth > 0) is louder in {100 * self.level_agree:.0f} % and quieter in "
+                f"{100 * self.level_disagree:.0f} % (mean {self.mean_ild_db:+.1f} dB), and earlier in "
+                f"{100 * self.time_agree:.0f} % and later in {100 * self.time_disagree:.0f} % "
+                f"(mean {self.mean_itd_us:+.0f} us)")
+
+
+def check_azimuth_sign(ir: torch.Tensor, positions: torch.Tensor, fs_hz: int) -> AzimuthSignCheck:
+    """Whether azimuth labels agree with the interaural cues of IRs (M, 2, N) at ``fs_hz`` (receiver 0 =
+    left ear) measured at source positions (M, 3) in the listener frame (x front, y left, z up).
+
+    Uses the directions with |azimuth| in ``SIGN_CHECK_AZIMUTH_DEG`` and |elevation| below
+    ``SIGN_CHECK_MAX_ELEVATION_DEG``. Level cue: broadband energy of each ear. Time cue: the lag of
+    the peak of the ears' cross-correlation (a zero lag or level difference counts for neither side).
+    A cue votes "ccw" when at least ``SIGN_CHECK_AGREEMENT`` of the directions have the labelled side's
+    ear louder (earlier), "cw" when at least that share have it quieter (later).
+    """
+    ir = torch.as_tensor(ir, dtype=torch.float64)
+    xyz = torch.as_tensor(positions, dtype=torch.float64)
+    azimuth = torch.rad2deg(torch.atan2(xyz[:, 1], xyz[:, 0]))
+    elevation = torch.rad2deg(torch.atan2(xyz[:, 2], torch.linalg.vector_norm(xyz[:, :2], dim=1)))
+    lo, hi = SIGN_CHECK_AZIMUTH_DEG
+    selected = (azimuth.abs() >= lo) & (azimuth.abs() <= hi) & (elevation.abs() < SIGN_CHECK_MAX_ELEVATION_DEG)
+    k = int(selected.sum())
+    if k == 0:
+        return AzimuthSignCheck(0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan, "unknown")
+    side = torch.sign(azimuth[selected])  # +1: labelled left
+    pairs = ir[selected]  # (K, 2, N)
+    energy_db = 10 * torch.log10((pairs ** 2).sum(-1) + 1e-30)  # (K, 2)
+    ild = side * (energy_db[:, 0] - energy_db[:, 1])  # > 0: the labelled side's ear is louder
+    n = 2 * pairs.shape[-1]
+    spectra = torch.fft.rfft(pairs, n=n)
+    correlation = torch.fft.irfft(spectra[:, 1] * spectra[:, 0].conj(), n=n)  # peak at +d: right ear d later
+    lag = torch.argmax(correlation, dim=1)
+    lag = torch.where(lag > n // 2, lag - n, lag).double()
+    itd = side * lag  # > 0: the labelled side's ear is earlier (in samples)
+    votes = set()
+    shares = []
+    for cue in (ild, itd):
+        agree, disagree = float((cue > 0).double().mean()), float((cue < 0).double().mean())
+        shares += [agree, disagree]
+        if agree >= SIGN_CHECK_AGREEMENT:
+            votes.add("ccw")
+        elif disagree >= SIGN_CHECK_AGREEMENT:
+            votes.add("cw")
+    verdict = votes.pop() if len(votes) == 1 else ("conflict" if votes else "unknown")
+    return AzimuthSignCheck(k, *shares, float(ild.mean()), 1e6 * float(itd.mean()) / fs_hz, verdict)
+
+
+def _enforce_azimuth_sign(path: Path, check: AzimuthSignCheck, convention: str, flipped: bool) -> None:
+    """Raise when the cues contradict the (possibly negated) labels; warn when they cannot tell."""
+    labels = "after negating the file's azimuths" if flipped else "as labelled in the file"
+    rule = ("the project's convention is azimuth counter-clockwise, +90 = left: a source labelled on the left "
+            "must be louder and earlier in the left ear (receiver 0)")
+    if check.verdict == "cw":
+        remedy = ("the file's own labels look counter-clockwise: load it with azimuth_convention='ccw'" if flipped
+                  else "if the file labels azimuth clockwise (or stores the right ear first), load it with "
+                       "azimuth_convention='cw' (negates its azimuths) or 'auto' (negates when the cues say so)")
+        raise ValueError(f"{path}: azimuth labels look clockwise ({labels}, {check.describe()}); {rule}; {remedy}")
+    if check.verdict == "conflict":
+        raise ValueError(f"{path}: the interaural level and time cues disagree about the azimuth sign ({labels}, "
+                         f"{check.describe()}); {rule}; check the file's SourcePosition and Data.IR")
+    if check.verdict == "unknown":
+        warnings.warn(f"{path}: azimuth sign not verified ({check.describe()}; "
+                      f"azimuth_convention={convention!r})", stacklevel=3)
 
 
 HEADS = {"sphere": SphereHead}

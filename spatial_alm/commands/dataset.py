@@ -5,11 +5,17 @@
                      prints the problems by file and exits with 1 if there are any
   index PATH         (re)write PATH/index.json from the shard files, e.g. after a SLURM array
   export-wav PATH    write chosen scenes as WAV files with a JSON sidecar (metadata and QA pairs)
+  from-sofa          real binaural recordings with known directions: real clips (ESC-50 or a CSV-labelled
+                     folder) convolved with the measured impulse responses of a SOFA file (HRIRs or room
+                     BRIRs), one WAV per clip x direction + labels.csv, for `evaluate-encoder --recordings`
 
 Examples:
     spatial-alm dataset info out/tiny
     spatial-alm dataset check out/tiny
     spatial-alm dataset export-wav out/tiny --scenes 0 1 2 --out out/tiny_wav
+    spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/mit_kemar_normal_pinna.sofa \
+        --clips ../shared/data/esc50 --out out/kemar_esc50 --num-clips 40 --directions 20 \
+        --elevation-range -30 30 --fs-hz 16000 --duration-s 2 --seed 0
 """
 
 from __future__ import annotations
@@ -17,9 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-from spatial_alm.data import INDEX_FILENAME, check_dataset, dataset_info, export_wav, read_index
-from spatial_alm.data.generate import build_index
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +41,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--scenes", type=int, nargs="+", required=True, metavar="I",
                         help="global scene indices to export")
     export.add_argument("--out", type=Path, required=True, help="folder for the WAV files")
+    add_from_sofa_arguments(actions.add_parser(
+        "from-sofa", help="real clips x measured binaural impulse responses (SOFA) -> labelled WAV recordings",
+        description=FROM_SOFA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter))
+
+
+FROM_SOFA_HELP = """Build a labelled set of real binaural recordings: real clips convolved with the measured
+impulse responses of a SOFA file, one WAV per clip x direction.
+
+Writes OUT/audio/*.wav (float32, 2 channels, channel 0 = left ear, --fs-hz), OUT/labels.csv (file, label,
+azimuth_deg, elevation_deg, distance_m, source_clip, measurement; directions in the listener frame:
+azimuth counter-clockwise, +90 = left) and OUT/recordings.json (how it was made). Directions are drawn
+(seeded, without replacement) from the file's measured grid; every clip is rendered at every direction.
+The SOFA file's azimuth sign is checked against its interaural level and time differences; clockwise
+labels are refused unless --azimuth-convention cw or auto. Deterministic: the same arguments and seed
+give byte-identical files. Evaluate an encoder on the result with
+`spatial-alm evaluate-encoder --checkpoint MODEL --recordings OUT --out REPORT`.
+
+Example:
+    spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/FHK_HRIR_L2354.sofa \
+        --clips ../shared/data/esc50 --out out/ku100_esc50 --num-clips 40 --directions 20 \
+        --elevation-range -30 30 --fs-hz 16000 --duration-s 2 --seed 0
+"""
+
+
+def add_from_sofa_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sofa", type=Path, required=True,
+                        help="SOFA file of measured binaural impulse responses (SimpleFreeFieldHRIR layout: "
+                             "Data.IR (M, 2, N), SourcePosition; HRIRs or room BRIRs)")
+    parser.add_argument("--clips", type=Path, required=True,
+                        help="folder of real clips: ESC-50 layout (audio/ + esc50.csv or meta/esc50.csv), "
+                             "or any folder with --clips-csv")
+    parser.add_argument("--clips-csv", type=Path, default=None,
+                        help="CSV labelling the clips in --clips (filename,label[,split]) instead of ESC-50's")
+    parser.add_argument("--split", default=None,
+                        help="use only this split of the clips (e.g. test; default: all clips)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    parser.add_argument("--num-clips", type=int, required=True, help="clips to draw (seeded, without replacement)")
+    parser.add_argument("--directions", type=int, required=True,
+                        help="measured directions to draw from the SOFA grid (seeded, without replacement)")
+    parser.add_argument("--elevation-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                        help="draw only directions with elevation in [LO, HI] degrees")
+    parser.add_argument("--fs-hz", type=int, default=16000,
+                        help="output sample rate; clips and impulse responses are resampled (default 16000)")
+    parser.add_argument("--duration-s", type=float, default=None,
+                        help="clip length in seconds: energetic crop or zero-pad (default: whole clips)")
+    parser.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    parser.add_argument("--azimuth-convention", choices=("ccw", "cw", "auto"), default="ccw",
+                        help="the SOFA file's azimuth labels: ccw (default; refused if the interaural cues say "
+                             "clockwise), cw (negate them), auto (negate when the cues say clockwise, with a warning)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "from-sofa":
+        return run_from_sofa(args)
+    if not args.path.is_dir():
+        raise ValueError(f"{args.path}: " + ("no such folder" if not args.path.exists() else
+                                             "a file; allowed: a dataset folder written by `spatial-alm simulate`"))
+
+    from spatial_alm.data import INDEX_FILENAME, check_dataset, dataset_info, export_wav, read_index
+    from spatial_alm.data.generate import build_index
+
     if args.action == "index":
         index = build_index(args.path)
         print(f"wrote {args.path / INDEX_FILENAME}: {index.num_scenes} scenes in "
@@ -72,6 +133,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {path} (+ {path.with_suffix('.json').name})")
     except OSError as err:  # a missing or corrupt shard
         raise ValueError(f"{err} (`spatial-alm dataset check {args.path}` lists the problems)") from err
+    return 0
+
+
+def run_from_sofa(args: argparse.Namespace) -> int:
+    from spatial_alm.data.recordings import LABELS_FILENAME, build_from_sofa
+
+    for flag, path in (("--sofa", args.sofa), ("--clips", args.clips), ("--clips-csv", args.clips_csv)):
+        if path is not None and not path.exists():
+            raise ValueError(f"{flag} {path}: no such file or folder")
+    made = build_from_sofa(args.sofa, args.clips, args.out, num_clips=args.num_clips,
+                           num_directions=args.directions, fs_hz=args.fs_hz, seed=args.seed,
+                           duration_s=args.duration_s, elevation_range_deg=args.elevation_range,
+                           clips_csv=args.clips_csv, split=args.split, azimuth_convention=args.azimuth_convention)
+    flipped = " (azimuth labels negated)" if made["azimuth_flipped"] else ""
+    print(f"wrote {made['num_files']} recordings ({made['num_clips']} clips x {made['num_directions']} directions "
+          f"of {args.sofa.name}{flipped}) at {made['fs_hz']} Hz to {args.out / 'audio'}, "
+          f"labels in {args.out / LABELS_FILENAME}")
     return 0
 
 

@@ -174,6 +174,18 @@ class AudioCorpus:
             return rms_normalise(self._crop(clip, n, rng)), entry.path
         raise ValueError(f"every audio file of label={label!r} is silent")
 
+    def excerpt(
+        self, entry: CorpusEntry, fs_hz: int, duration_s: float | None, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``entry``'s clip at ``fs_hz``, cropped or zero-padded to ``duration_s`` as :meth:`sample` does
+        (None: the whole clip), RMS-normalised to ``TARGET_RMS``; ValueError naming the file if it is silent."""
+        clip = self.load(entry, fs_hz)
+        if not np.any(clip):
+            raise ValueError(f"audio file {self.root / entry.path} is silent")
+        if duration_s is not None:
+            clip = self._crop(clip, check_rate_duration(fs_hz, duration_s), rng)
+        return rms_normalise(clip)
+
     def _crop(self, clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n,) window of ``clip``: an energetic crop if longer, a randomly placed zero-pad if shorter."""
         if len(clip) < n:

@@ -40,7 +40,20 @@ def test_detection_map_skips_classes_without_positives_and_reports_percent():
     targets = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]])
     # class 0: positive ranked first (AP 1); class 1: positive ranked second (AP 1/2); class 2 skipped
     assert detection_map(scores, targets) == pytest.approx(75.0)
+    assert detection_map(scores, targets, classes="present") == pytest.approx(75.0)
     assert detection_map(targets[:, :2] + 0.1, targets[:, :2]) == pytest.approx(100.0)
+
+
+def test_detection_map_over_all_classes_counts_a_class_without_positives_as_zero():
+    # BAT / Spatial-AST: np.mean of sklearn's per-class AP over every class; sklearn (>= 1.1) gives 0
+    # to a class without positives. Same case as above: (AP 1 + AP 1/2 + AP 0) / 3 = 50 %.
+    scores = np.array([[0.9, 0.9, 0.3], [0.1, 0.8, 0.2], [0.2, 0.1, 0.9]])
+    targets = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]])
+    assert detection_map(scores, targets, classes="all") == pytest.approx(50.0)
+    # every class has a positive: the two agree (class 0: AP 1; class 1: positive ranked 2nd, AP 1/2)
+    assert detection_map(scores[:, :2], targets[:, :2], classes="all") == pytest.approx(75.0)
+    with pytest.raises(ValueError, match="classes = 'some'"):
+        detection_map(scores, targets, classes="some")
 
 
 @pytest.mark.parametrize(
@@ -156,42 +169,102 @@ def test_seld_metrics_hand_computed_case():
     ]
     predictions = [
         [("dog", 10.0, 0.0)],  # correct class, 10 deg off: TP
-        [("car", 140.0, 0.0)],  # correct class, 50 deg off: FP + FN in one scene -> one substitution
+        [("car", 140.0, 0.0)],  # correct class, 50 deg off: a false positive only (DCASE) -> one insertion
         [],  # missed: FN -> one deletion
         [("bird", 0.0, 0.0)],  # false alarm: FP -> one insertion
     ]
     m = seld_metrics(predictions, references)
-    # TP = 1, FP = 2, FN = 2, N_ref = 3
-    # ER20 = (S + D + I) / N_ref = (1 + 1 + 1) / 3 = 1
-    # F20 = 2 TP / (2 TP + FP + FN) = 2 / 6 = 1/3
+    # TP = 1, FP = 2 (car far pair, bird), FP_far = 1, FN = 1 (siren), N_ref = 3
+    # ER20 = (S + D + I) / N_ref = (0 + 1 + 2) / 3 = 1
+    # F20 = TP / (TP + FP_far + (FP - FP_far + FN) / 2) = 1 / (1 + 1 + 1) = 1/3
     # LE_CD = mean of the same-class pairs (dog 10, car 50) = 30 deg; LR_CD = 2 pairs / 3 refs = 2/3
     # SELD = (1 + (1 - 1/3) + 30 / 180 + (1 - 2/3)) / 4 = 13/24
-    assert (m["TP"], m["FP"], m["FN"], m["num_references"]) == (1, 2, 2, 3)
+    assert (m["TP"], m["FP"], m["FP_far"], m["FN"], m["num_references"]) == (1, 2, 1, 1, 3)
     assert m["ER20"] == pytest.approx(1.0)
-    assert m["F20"] == pytest.approx(1 / 3)
-    assert m["LE_CD"] == pytest.approx(30.0)
-    assert m["LR_CD"] == pytest.approx(2 / 3)
-    assert m["SELD"] == pytest.approx(13 / 24)
+    assert m["F20_micro"] == pytest.approx(1 / 3)
+    assert m["LE_CD_micro"] == pytest.approx(30.0)
+    assert m["LR_CD_micro"] == pytest.approx(2 / 3)
+    assert m["SELD_micro"] == pytest.approx(13 / 24)
+
+
+def test_seld_far_pair_beside_a_missed_reference_is_one_substitution():
+    # DCASE 2021-2023 code: the class-0 pair 60 deg off is a false positive only, the missed class-1
+    # reference a false negative: per scene FP = 1, FN = 1 -> S = 1, D = I = 0; ER20 = 1 / 2 refs = 0.5.
+    # (Counting the far pair also as a false negative gave FN = 2 -> S = 1, D = 1, ER20 = 1.0.)
+    m = seld_metrics([[(0, 60.0, 0.0)]], [[(0, 0.0, 0.0), (1, 90.0, 0.0)]])
+    assert m["ER20"] == pytest.approx(0.5)
+    assert (m["TP"], m["FP"], m["FP_far"], m["FN"]) == (0, 1, 1, 1)
+    # F20 = 0; LE_CD = 60 (one pair); LR_CD = 1 pair / 2 refs
+    assert (m["F20_micro"], m["LE_CD_micro"], m["LR_CD_micro"]) == pytest.approx((0.0, 60.0, 0.5))
 
 
 def test_seld_counts_a_wrong_class_in_one_scene_as_one_substitution():
     m = seld_metrics([[("bird", -90.0, 0.0)]], [[("siren", -90.0, 0.0)]])
     # FP = FN = 1: S = 1, ER = 1; F = 0; no same-class pair: LE = 180, LR = 0; SELD = (1 + 1 + 1 + 1) / 4
-    assert (m["ER20"], m["F20"], m["LE_CD"], m["LR_CD"], m["SELD"]) == (1.0, 0.0, 180.0, 0.0, 1.0)
+    micro = (m["ER20"], m["F20_micro"], m["LE_CD_micro"], m["LR_CD_micro"], m["SELD_micro"])
+    assert micro == (1.0, 0.0, 180.0, 0.0, 1.0)
+    # per class (bird, siren) the same worst values, so the macro means are too
+    assert (m["F20_macro"], m["LE_CD_macro"], m["LR_CD_macro"], m["SELD_macro"]) == (0.0, 180.0, 0.0, 1.0)
 
 
 def test_seld_pairs_same_class_events_by_hungarian_assignment():
     # Pairing in list order would match (85, 0) with (0, 0): 85 deg off. The optimum is 5 + 5 deg.
     m = seld_metrics([[("dog", 85.0, 0.0), ("dog", 5.0, 0.0)]], [[("dog", 0.0, 0.0), ("dog", 90.0, 0.0)]])
     assert (m["TP"], m["FP"], m["FN"]) == (2, 0, 0)
-    assert m["LE_CD"] == pytest.approx(5.0)
-    assert m["SELD"] == pytest.approx(5.0 / 180 / 4)
+    assert m["LE_CD_micro"] == pytest.approx(5.0)
+    assert m["SELD_micro"] == pytest.approx(5.0 / 180 / 4)
+
+
+def test_seld_extra_prediction_of_an_absent_class():
+    # dog found exactly; bird predicted but in no reference: FP = 1, FN = 0 -> I = 1; ER20 = 1 / 1 ref = 1
+    m = seld_metrics([[("dog", 30.0, 10.0), ("bird", 90.0, 0.0)]], [[("dog", 30.0, 10.0)]])
+    assert (m["TP"], m["FP"], m["FP_far"], m["FN"], m["num_references"]) == (1, 1, 0, 0, 1)
+    assert m["ER20"] == pytest.approx(1.0)
+    # micro: F20 = 1 / (1 + 0 + (1 + 0) / 2) = 2/3; the one pair is exact: LE_CD 0, LR_CD 1 / 1
+    assert (m["F20_micro"], m["LE_CD_micro"], m["LR_CD_micro"]) == pytest.approx((2 / 3, 0.0, 1.0), abs=1e-6)
+    # macro over dog and bird: bird has no pair and no reference, so the worst values F 0, LE 180, LR 0
+    assert m["per_class"]["bird"]["F20"] == 0.0 and m["per_class"]["bird"]["LE_CD"] == 180.0
+    assert m["per_class"]["bird"]["LR_CD"] == 0.0
+    # F20 (1 + 0) / 2, LE_CD (0 + 180) / 2, LR_CD (1 + 0) / 2
+    assert (m["F20_macro"], m["LE_CD_macro"], m["LR_CD_macro"]) == pytest.approx((0.5, 90.0, 0.5), abs=1e-6)
+    # SELD_macro = (1 + 0.5 + 0.5 + 0.5) / 4
+    assert m["SELD_macro"] == pytest.approx(0.625, abs=1e-6)
+
+
+def test_seld_macro_and_micro_differ_by_hand():
+    references = [[("dog", 0.0, 0.0)], [("dog", 0.0, 0.0)], [("bird", 90.0, 0.0)], [("bird", -90.0, 0.0)]]
+    predictions = [[("dog", 10.0, 0.0)], [("dog", 0.0, 0.0)], [("bird", 150.0, 0.0)], []]
+    m = seld_metrics(predictions, references)
+    # dog: 2 TP (10 and 0 deg off); bird: one pair 60 deg off (FP_far, an insertion) and one miss (FN, a
+    # deletion). ER20 = (0 + 1 + 1) / 4 = 0.5.
+    assert m["ER20"] == pytest.approx(0.5)
+    # micro: F20 = 2 / (2 + 1 + (0 + 1) / 2) = 4/7; LE_CD = (10 + 0 + 60) / 3 = 70/3; LR_CD = 3 pairs / 4 refs
+    assert (m["F20_micro"], m["LE_CD_micro"], m["LR_CD_micro"]) == pytest.approx((4 / 7, 70 / 3, 0.75))
+    # per class: dog F 2 / 2 = 1, LE 5, LR 1; bird F 0 / (0 + 1 + 1/2) = 0, LE 60, LR 1/2
+    # macro: F20 (1 + 0) / 2 = 0.5; LE_CD (5 + 60) / 2 = 32.5; LR_CD (1 + 0.5) / 2 = 0.75
+    assert (m["F20_macro"], m["LE_CD_macro"], m["LR_CD_macro"]) == pytest.approx((0.5, 32.5, 0.75))
+    assert m["SELD_micro"] == pytest.approx((0.5 + 3 / 7 + 70 / 3 / 180 + 0.25) / 4)
+    assert m["SELD_macro"] == pytest.approx((0.5 + 0.5 + 32.5 / 180 + 0.25) / 4)
+
+
+def test_seld_macro_over_a_given_class_list_scores_absent_classes_at_worst_values():
+    refs = [[("dog", 30.0, 10.0)]]
+    m = seld_metrics(refs, refs, classes=["dog", "bird", "siren"])
+    # dog perfect (F 1, LE 0, LR 1); bird and siren never occur: F 0, LE 180, LR 0 each (the DCASE code)
+    assert m["classes"] == ["dog", "bird", "siren"]
+    assert (m["F20_macro"], m["LE_CD_macro"], m["LR_CD_macro"]) == pytest.approx((1 / 3, 120.0, 1 / 3), abs=1e-6)
+    assert (m["ER20"], m["F20_micro"], m["LR_CD_micro"]) == (0.0, 1.0, 1.0)  # micro ignores the absent classes
+    with pytest.raises(ValueError, match="'car' is not in classes"):
+        seld_metrics([[("car", 0.0, 0.0)]], refs, classes=["dog"])
 
 
 def test_seld_metrics_perfect_and_bad_input():
     refs = [[("dog", 30.0, 10.0), ("car", -100.0, -5.0)], [("dog", 0.0, 0.0)]]
     perfect = seld_metrics(refs, refs)
-    assert perfect["SELD"] == pytest.approx(0.0, abs=1e-9) and perfect["F20"] == 1.0
+    assert perfect["SELD_micro"] == pytest.approx(0.0, abs=1e-9) and perfect["F20_micro"] == 1.0
+    assert perfect["ER20"] == 0.0 and (perfect["F20_macro"], perfect["LR_CD_macro"]) == (1.0, 1.0)
+    assert perfect["LE_CD_macro"] == pytest.approx(0.0, abs=1e-6)
+    assert perfect["SELD_macro"] == pytest.approx(0.0, abs=1e-8)
     with pytest.raises(ValueError, match="scenes"):
         seld_metrics(refs[:1], refs)
     with pytest.raises(ValueError, match="no events"):

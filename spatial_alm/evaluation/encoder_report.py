@@ -164,9 +164,12 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
         "data_dir": str(data_dir),
         "num_scenes": int(len(pred["true_az"])),
         "receiver": index.receiver,
-        "detection_map": metrics.detection_map(pred["scores"], pred["targets"]),
+        "detection_map": metrics.detection_map(pred["scores"], pred["targets"], classes="present"),
+        "detection_map_all_classes": metrics.detection_map(pred["scores"], pred["targets"], classes="all"),
         "distance_error_rate": metrics.distance_error_rate(pred["pred_dist"], pred["true_dist"]),
-        "seld": metrics.seld_metrics(_predicted_events(pred, model.class_names), pred["events"]),
+        # macro over the model's classes (and any other reference label), as DCASE over its class list
+        "seld": metrics.seld_metrics(_predicted_events(pred, model.class_names), pred["events"], classes=list(
+            dict.fromkeys([*model.class_names, *(e[0] for scene in pred["events"] for e in scene)]))),
         "localisation": localisation,
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
@@ -209,7 +212,9 @@ def _chance_row(pred: dict, seed: int) -> dict:
     az = rng.uniform(-180, 180, n)
     el = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(el_lo)), np.sin(np.radians(el_hi)), n)))
     dist = rng.uniform(float(pred["true_dist"].min()), float(pred["true_dist"].max()), n)
-    return {"detection_map": metrics.detection_map(rng.random(pred["scores"].shape), pred["targets"]),
+    random_scores = rng.random(pred["scores"].shape)
+    return {"detection_map": metrics.detection_map(random_scores, pred["targets"], classes="present"),
+            "detection_map_all_classes": metrics.detection_map(random_scores, pred["targets"], classes="all"),
             "distance_error_rate": metrics.distance_error_rate(dist, pred["true_dist"]),
             **localisation_metrics(az, el, pred["true_az"], pred["true_el"])}
 
@@ -219,7 +224,10 @@ def markdown_report(report: dict) -> str:
     lines = [f"# Encoder evaluation: {report['model_dir']}", "",
              f"Dataset `{report['data_dir']}`, {report['num_scenes']} scenes, receiver `{report['receiver']}`.", "",
              "| metric | encoder | chance |", "|---|---|---|",
-             f"| detection mAP (%) | {report['detection_map']:.1f} | {report['chance']['detection_map']:.1f} |",
+             f"| detection mAP, classes with a positive (%) | {report['detection_map']:.1f} | "
+             f"{report['chance']['detection_map']:.1f} |",
+             f"| detection mAP, all classes, none = AP 0 as BAT (%) | {report['detection_map_all_classes']:.1f} | "
+             f"{report['chance']['detection_map_all_classes']:.1f} |",
              f"| distance error rate, 0.5 m (%) | {report['distance_error_rate']:.1f} | "
              f"{report['chance']['distance_error_rate']:.1f} |"]
     enc = report["localisation"]["encoder"]["all"]
@@ -229,9 +237,14 @@ def markdown_report(report: dict) -> str:
                        ("lateral_accuracy_20deg", "lateral accuracy at 20 deg (%)")):
         lines.append(f"| {label} | {enc[key]:.1f} | {report['chance'][key]:.1f} |")
     seld = report["seld"]
-    lines += ["", f"DCASE SELD (clip-level, one predicted event per scene): ER20 {seld['ER20']:.2f}, "
-                  f"F20 {100 * seld['F20']:.1f} %, LE_CD {seld['LE_CD']:.1f} deg, LR_CD {100 * seld['LR_CD']:.1f} %, "
-                  f"SELD {seld['SELD']:.3f}.", "",
+    lines += ["", f"DCASE SELD (clip-level, one predicted event per scene; DCASE 2022-2023 counting): "
+                  f"ER20 {seld['ER20']:.2f}; macro (per class, then the mean over {len(seld['classes'])} classes: "
+                  "the model's and any other reference label, the DCASE default; a class without pairs at LE_CD "
+                  "180): "
+                  f"F20 {100 * seld['F20_macro']:.1f} %, LE_CD {seld['LE_CD_macro']:.1f} deg, "
+                  f"LR_CD {100 * seld['LR_CD_macro']:.1f} %, SELD {seld['SELD_macro']:.3f}; micro (all events "
+                  f"pooled): F20 {100 * seld['F20_micro']:.1f} %, LE_CD {seld['LE_CD_micro']:.1f} deg, "
+                  f"LR_CD {100 * seld['LR_CD_micro']:.1f} %, SELD {seld['SELD_micro']:.3f}.", "",
               "## Localisation of the primary source, by method and reverberation", "",
               "| method | scenes | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
               "| lateral acc@20 (%) |",

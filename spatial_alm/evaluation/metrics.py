@@ -84,19 +84,35 @@ def average_precision(scores, targets) -> float:
     return float(np.sum(recall_gain * precision))
 
 
-def detection_map(scores, targets) -> float:
-    """Mean average precision in percent over the classes with at least one positive.
+MAP_CLASSES = ("present", "all")
+
+
+def detection_map(scores, targets, classes: str = "present") -> float:
+    """Mean average precision in percent over the K classes: ``classes`` says which classes the mean covers.
 
     scores: (N, K) any real scores (higher = more confident); targets: (N, K) multi-hot 0/1.
+
+    ``classes="present"``: the mean over the classes with at least one positive (a class without one
+    has no defined AP and is left out). ``classes="all"``: the mean over all K columns, a class without
+    a positive counting AP 0 -- what BAT and Spatial-AST report: they take scikit-learn's
+    ``average_precision_score`` of each of their 355 classes and ``np.mean`` over all of them, and
+    scikit-learn (since 1.1, with a warning; checked with 1.9.1) returns 0 for a column without
+    positives (older releases returned NaN). The two agree when every class has a positive; "all" is
+    lower otherwise. Both raise when no class has a positive.
     """
+    if classes not in MAP_CLASSES:
+        raise ValueError(f"classes = {classes!r}; allowed: {', '.join(map(repr, MAP_CLASSES))}")
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets, dtype=np.float64)
     if scores.ndim != 2 or scores.shape != targets.shape:
         raise ValueError(f"scores and targets must both have shape (N, K), got {scores.shape} and {targets.shape}")
+    if not np.isfinite(scores).all() or not np.isin(targets, (0.0, 1.0)).all():
+        raise ValueError("scores must be finite and targets 0/1 in every column")
     present = np.flatnonzero(targets.sum(0) > 0)
     if present.size == 0:
         raise ValueError("targets has no positive in any class; mAP is undefined")
-    return 100.0 * float(np.mean([average_precision(scores[:, k], targets[:, k]) for k in present]))
+    total = sum(average_precision(scores[:, k], targets[:, k]) for k in present)
+    return 100.0 * float(total / (present.size if classes == "present" else targets.shape[1]))
 
 
 def doa_accuracy(pred_az, pred_el, true_az, true_el, threshold_deg: float = DOA_THRESHOLD_DEG) -> float:
@@ -230,54 +246,92 @@ def _check_events(name: str, scenes: Sequence[Sequence[Event]]) -> None:
 
 
 def seld_metrics(predictions: Sequence[Sequence[Event]], references: Sequence[Sequence[Event]],
-                 threshold_deg: float = DOA_THRESHOLD_DEG) -> dict:
-    """DCASE SELD metrics (Politis et al. 2020; DCASE 2020-2022 Task 3), clip-level, micro-averaged.
+                 threshold_deg: float = DOA_THRESHOLD_DEG, classes: Sequence[Hashable] | None = None) -> dict:
+    """DCASE SELD metrics (Mesaros et al. 2019; Politis et al. 2020), clip-level, micro- and macro-averaged.
+
+    Counts as the official DCASE 2022 and 2023 Task 3 code (``SELD_evaluation_metrics.py`` of the
+    seld-dcase2022 / seld-dcase2023 baselines, identical there). DCASE 2021's code counts the same and
+    gives the same ER20, LE_CD and LR_CD (micro; it has no macro), but its F20 weighs a pair more than
+    ``threshold_deg`` off by 1/2 instead of 1. DCASE 2020's code differs (a far pair is a false negative).
 
     predictions, references: one list per scene of (label, azimuth_deg, elevation_deg) events. Ours is
-    clip-level: each scene is one frame (no temporal activity), and the counts are summed over scenes
-    and classes. In each scene the predictions and references of one class are paired by the
-    Hungarian algorithm on great-circle error. A pair within ``threshold_deg`` is a true positive; a
-    pair further off is a false positive and a false negative; unpaired predictions are false
-    positives, unpaired references false negatives.
+    clip-level: each scene is one frame (no temporal activity, no track IDs). In each scene the
+    predictions and references of one class are paired by the Hungarian algorithm on great-circle error:
+    a pair within ``threshold_deg`` (included) is a true positive (TP); a pair further off is a false
+    positive only (FP_far); unpaired predictions are false positives, unpaired references false
+    negatives (FN). FP counts all false positives, FP_far included.
+
+    classes: the classes the macro average runs over; None: every label that occurs in the predictions
+    or references. The official code averages over its fixed class list, so pass the full list to
+    match it: a class without any prediction or reference there scores F20 0, LE_CD 180, LR_CD 0.
+    A label outside ``classes`` raises.
 
     Returns (fractions unless noted):
-        ER20: (S + D + I) / N_ref with per scene S = min(FN, FP), D = max(0, FN - FP), I = max(0, FP - FN).
-        F20: 2 TP / (2 TP + FP + FN).
-        LE_CD: mean great-circle error of all same-class pairs in degrees (180 when there is none).
-        LR_CD: pairs / N_ref, the share of references that got a same-class prediction.
-        SELD: (ER20 + (1 - F20) + LE_CD / 180 + (1 - LR_CD)) / 4; lower is better, 0 is perfect.
-        TP, FP, FN, num_references: the counts (ints).
+        ER20: (S + D + I) / N_ref, with per scene S = min(FP, FN), D = max(0, FN - FP),
+            I = max(0, FP - FN) (the same under both averagings).
+        F20_micro: TP / (TP + FP_far + (FP - FP_far + FN) / 2) over all counts.
+        LE_CD_micro: mean great-circle error of all same-class pairs in degrees (180 when there is none).
+        LR_CD_micro: pairs / N_ref, the share of references that got a same-class prediction.
+        F20_macro, LE_CD_macro, LR_CD_macro: the same per class (a class without pairs: LE_CD 180;
+            without references: LR_CD 0; without any event: F20 0), then the mean over ``classes``.
+        SELD_micro, SELD_macro: (ER20 + (1 - F20) + LE_CD / 180 + (1 - LR_CD)) / 4; lower is better.
+        TP, FP, FP_far, FN, num_references: the counts (ints); per_class: {label: {"F20", "LE_CD",
+            "LR_CD", "TP", "FP", "FP_far", "FN", "num_references"}}; classes: the labels averaged over.
     """
     if len(predictions) != len(references):
         raise ValueError(f"predictions has {len(predictions)} scenes but references has {len(references)}")
     _check_events("predictions", predictions)
     _check_events("references", references)
-    tp = fp = fn = substitutions = deletions = insertions = num_ref = 0
-    pair_errors: list[float] = []
+    occurring = list(dict.fromkeys(e[0] for scene in (*references, *predictions) for e in scene))
+    if classes is None:
+        classes = occurring
+    else:
+        classes = list(dict.fromkeys(classes))
+        unknown = [label for label in occurring if label not in classes]
+        if unknown:
+            raise ValueError(f"event label {unknown[0]!r} is not in classes; allowed: {classes}")
+    keys = ("TP", "FP", "FP_far", "FN", "num_references")
+    counts = {label: dict.fromkeys(keys, 0) for label in classes}
+    pair_errors: dict[Hashable, list[float]] = {label: [] for label in classes}
+    errors_per_scene = 0  # S + D + I
     for pred_scene, ref_scene in zip(predictions, references):
         scene_fp = scene_fn = 0
         for label in dict.fromkeys([e[0] for e in pred_scene] + [e[0] for e in ref_scene]):
             pred = np.array([e[1:] for e in pred_scene if e[0] == label], dtype=np.float64).reshape(-1, 2)
             ref = np.array([e[1:] for e in ref_scene if e[0] == label], dtype=np.float64).reshape(-1, 2)
-            num_ref += len(ref)
             errors = great_circle_deg(pred[:, None, 0], pred[:, None, 1], ref[None, :, 0], ref[None, :, 1]).numpy()
             rows, cols = linear_sum_assignment(errors) if errors.size else ([], [])
             matched = errors[rows, cols]
-            pair_errors.extend(matched.tolist())
+            pair_errors[label].extend(matched.tolist())
             hits = int(np.sum(matched <= threshold_deg + ROUNDING_SLACK))
-            tp += hits
-            scene_fp += len(pred) - hits
-            scene_fn += len(ref) - hits
-        fp += scene_fp
-        fn += scene_fn
-        substitutions += min(scene_fp, scene_fn)
-        deletions += max(0, scene_fn - scene_fp)
-        insertions += max(0, scene_fp - scene_fn)
-    if num_ref == 0:
+            far = len(matched) - hits
+            c = counts[label]
+            c["TP"] += hits
+            c["FP_far"] += far
+            c["FP"] += far + len(pred) - len(matched)
+            c["FN"] += len(ref) - len(matched)
+            c["num_references"] += len(ref)
+            scene_fp += far + len(pred) - len(matched)
+            scene_fn += len(ref) - len(matched)
+        errors_per_scene += max(scene_fp, scene_fn)  # S + D + I = min + (max - min)
+    total = {key: sum(c[key] for c in counts.values()) for key in keys}
+    if total["num_references"] == 0:
         raise ValueError("references contain no events; ER20 and LR_CD are undefined")
-    er = (substitutions + deletions + insertions) / num_ref
-    f = 2 * tp / (2 * tp + fp + fn)
-    le = float(np.mean(pair_errors)) if pair_errors else 180.0
-    lr = len(pair_errors) / num_ref
-    return {"ER20": er, "F20": f, "LE_CD": le, "LR_CD": lr, "SELD": (er + (1 - f) + le / 180 + (1 - lr)) / 4,
-            "TP": tp, "FP": fp, "FN": fn, "num_references": num_ref}
+    er = errors_per_scene / total["num_references"]
+
+    def scores(c: dict, errors: list[float]) -> dict:
+        denominator = c["TP"] + c["FP_far"] + 0.5 * (c["FP"] - c["FP_far"] + c["FN"])
+        return {"F20": c["TP"] / denominator if denominator else 0.0,
+                "LE_CD": float(np.mean(errors)) if errors else 180.0,
+                "LR_CD": len(errors) / c["num_references"] if c["num_references"] else 0.0}
+
+    def seld(f: float, le: float, lr: float) -> float:
+        return (er + (1 - f) + le / 180 + (1 - lr)) / 4
+
+    micro = scores(total, [e for errors in pair_errors.values() for e in errors])
+    per_class = {label: {**scores(counts[label], pair_errors[label]), **counts[label]} for label in classes}
+    macro = {name: float(np.mean([row[name] for row in per_class.values()])) for name in ("F20", "LE_CD", "LR_CD")}
+    return {"ER20": er,
+            **{f"{name}_micro": value for name, value in micro.items()}, "SELD_micro": seld(*micro.values()),
+            **{f"{name}_macro": value for name, value in macro.items()}, "SELD_macro": seld(*macro.values()),
+            **total, "per_class": per_class, "classes": classes}

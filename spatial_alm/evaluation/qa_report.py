@@ -8,6 +8,9 @@ scores each question type by its answer format (:data:`SCORERS`):
 format       types                         metrics
 ===========  ============================  =========================================================
 labels       A, C                          detection mAP (%; score 1 for every class named, else 0)
+                                           over the classes with a positive among the questions
+                                           (BAT averages over all its classes, one without a
+                                           positive at AP 0: metrics.detection_map(classes="all"))
 direction    B, D                          DoA accuracy at 20 degrees (%), DER at 0.5 m (%), mean
                                            angular error (degrees, parsed answers only)
 yes_no       E, negative                   accuracy (%), also per axis asked about: left/right,
@@ -46,7 +49,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg
-from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
+from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info, read_index
 from spatial_alm.evaluation.metrics import (
     DOA_THRESHOLD_DEG,
     detection_map,
@@ -94,7 +97,7 @@ def _score_labels(records: list[dict], vocabulary: list[str]) -> dict:
                 scores[i, column[label]] = 1.0
         for label in r["target"]["labels"]:
             targets[i, column[label]] = 1.0
-    return {"map": detection_map(scores, targets)}
+    return {"map": detection_map(scores, targets, classes="present")}
 
 
 def _score_direction(records: list[dict], vocabulary: list[str]) -> dict:
@@ -338,6 +341,11 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
     and return the report (``model`` and ``random`` tables by question type, ``answers``)."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = AudioLLM.from_pretrained(model_dir, device=device)
+    index, fs_hz, channels = read_index(data_dir), model.encoder.features.config.fs_hz, model.encoder.num_channels
+    if (index.fs_hz, index.num_channels) != (fs_hz, channels):  # the encoder's features assume its rate
+        raise ValueError(f"dataset {data_dir}: {index.num_channels} channels at {index.fs_hz} Hz; allowed: the "
+                         f"model's {channels} channels at {fs_hz} Hz (the rate and channels its encoder was "
+                         "trained on; simulate the test set with the training recipe's fs_hz and receiver)")
     info = dataset_info(data_dir)
     vocabulary = sorted(set(info["class_counts"]) | set(model.encoder.class_names or []))
     dataset, reader = SpatialQADataset(data_dir), DatasetReader(data_dir)
@@ -412,7 +420,9 @@ def markdown_report(report: dict) -> str:
             head_value = report["encoder_head"].get(question_type, {"metrics": {}})["metrics"].get(metric)
             cells = " | ".join(format_value(v) for v in (value, random_value, head_value))
             lines.append(f"{lead}| {metric} | {cells} |")
-    lines += ["", "Metrics: mAP and accuracies in percent; DER = answers more than 0.5 m off (percent); DoA correct "
+    lines += ["", "Metrics: mAP and accuracies in percent; map = mean AP over the classes with a positive among "
+              "the questions (BAT's mean over all classes would count each class without one as 0); "
+              "DER = answers more than 0.5 m off (percent); DoA correct "
               "within 20 degrees great-circle error; yes/no accuracy also per axis asked about. Encoder head: "
               "the encoder's own class, direction and distance heads (primary source), where they can answer; "
               "with a class-direction head also E (not its distance relations) and negative, from the named "

@@ -93,14 +93,19 @@ def _encoder_section(encoder: dict) -> tuple[list[str], dict]:
         for key, label in LOCALISATION_KEYS:
             values = [_fmt(localisation[m].get(reverberant, {}).get(key)) for m in methods]
             lines.append(f"| {label}, {reverberant} | " + " | ".join(values) + " | |")
-    lines += [f"| detection mAP (%) | {_fmt(encoder['detection_map'])} |" + " — |" * (len(methods) - 1)
-              + f" {_fmt(encoder['chance']['detection_map'])} |",
+    lines += [f"| detection mAP, classes with a positive (%) | {_fmt(encoder['detection_map'])} |"
+              + " — |" * (len(methods) - 1) + f" {_fmt(encoder['chance']['detection_map'])} |",
+              "| detection mAP, all classes, none = AP 0 as BAT (%) | "
+              f"{_fmt(encoder.get('detection_map_all_classes'))} |"
+              + " — |" * (len(methods) - 1) + f" {_fmt(encoder['chance'].get('detection_map_all_classes'))} |",
               f"| distance error rate, 0.5 m (%) | {_fmt(encoder['distance_error_rate'])} |"
               + " — |" * (len(methods) - 1) + f" {_fmt(encoder['chance']['distance_error_rate'])} |", "",
               "Lateral error folds front and back together: a binaural baseline (interaural delay) cannot tell them "
               "apart, and a spherical head gives the encoder almost no cue for it either.", "",
               "![polar error](polar_error.png) ![azimuth scatter](azimuth_scatter.png)", ""]
-    headline = {"detection_map": encoder["detection_map"], "distance_error_rate": encoder["distance_error_rate"],
+    headline = {"detection_map": encoder["detection_map"],
+                "detection_map_all_classes": encoder.get("detection_map_all_classes"),  # .get: older reports
+                "distance_error_rate": encoder["distance_error_rate"],
                 **{m: localisation[m]["all"] for m in methods}, "chance": encoder["chance"]}
     return lines, headline
 
@@ -123,7 +128,8 @@ def _qa_section(qa: dict) -> tuple[list[str], dict]:
         headline[question_type] = {"metric": metric, "model": row["metrics"][metric],
                                    "random": qa["random"][question_type]["metrics"][metric],
                                    "encoder_head": head.get(metric), "questions": row["total"]}
-    lines += ["", "mAP and accuracies in percent; DER: distance answers more than 0.5 m off (percent, lower is "
+    lines += ["", "mAP and accuracies in percent (map: over the classes with a positive among the questions, "
+                  "not BAT's mean over all classes); DER: distance answers more than 0.5 m off (percent, lower is "
                   "better); yes/no accuracy also per axis asked about.", "", "![scores](qa_scores.png)", ""]
     return lines, headline
 
@@ -218,10 +224,11 @@ def headline_lines(summary: dict) -> list[str]:
     """The few numbers printed at the end of a quickstart run."""
     encoder = summary["encoder"]
     baselines = [name for name in encoder if name not in ("encoder", "chance", "detection_map",
-                                                          "distance_error_rate")]
+                                                          "detection_map_all_classes", "distance_error_rate")]
     lines = [f"encoder: DoA accuracy at 20 deg {_fmt(encoder['encoder']['doa_accuracy_20deg'])} % "
              f"(chance {_fmt(encoder['chance']['doa_accuracy_20deg'])} %), lateral error "
-             f"{_fmt(encoder['encoder']['lateral_error_deg'])} deg, detection mAP {_fmt(encoder['detection_map'])} %"]
+             f"{_fmt(encoder['encoder']['lateral_error_deg'])} deg, detection mAP {_fmt(encoder['detection_map'])} % "
+             f"(classes with a positive; all classes {_fmt(encoder.get('detection_map_all_classes'))} %)"]
     for name in baselines:
         lines.append(f"baseline {name}: DoA accuracy at 20 deg {_fmt(encoder[name]['doa_accuracy_20deg'])} %, "
                      f"lateral error {_fmt(encoder[name]['lateral_error_deg'])} deg")

@@ -3,6 +3,7 @@ reader, and `evaluate-encoder --recordings` with a toy encoder."""
 
 import csv
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -147,3 +148,94 @@ def test_centre_window_crops_and_pads_around_the_centre():
     x = torch.arange(10.0)[None]
     assert centre_window(x, 4).tolist() == [[3.0, 4.0, 5.0, 6.0]]
     assert centre_window(x, 13).tolist() == [[0.0] + list(range(10)) + [0.0, 0.0]]
+
+
+# --- evaluation on recordings ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def toy_encoder(tmp_path_factory):
+    """A tiny untrained binaural encoder at 16 kHz (hop 10 ms, max_frames 64: a 0.63 s window)."""
+    from spatial_alm.features import SpatialFeatureConfig, num_planes
+    from spatial_alm.models import EncoderConfig, SpatialEncoderModel
+
+    torch.manual_seed(0)
+    features = SpatialFeatureConfig(fs_hz=FS, n_fft=512, hop_length=160, n_mels=32)
+    config = EncoderConfig.tiny(num_planes(features, 2), 3, n_mels=32, embed_dim=32, depth=1, num_heads=2,
+                                patch_size=(8, 4), max_frames=64)
+    model = SpatialEncoderModel(features, config, 2, ["dog", "rain", "siren"])
+    return model.eval().save_pretrained(tmp_path_factory.mktemp("encoder") / "model")
+
+
+def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_set, toy_encoder, tmp_path):
+    from spatial_alm.evaluation.encoder_report import evaluate_encoder_on_recordings
+
+    out = tmp_path / "eval"
+    report = evaluate_encoder_on_recordings(toy_encoder, kemar_set, out, progress=False)
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["num_recordings"] == 24 and "detection_map" not in saved and "seld" not in saved
+    assert saved["window"]["samples"] == 63 * 160 and saved["window"]["shorter_files"] == 24
+    assert set(report["localisation"]) == {"encoder", "gcc_phat_woodworth"}
+    for method in ("encoder", "gcc_phat_woodworth"):
+        values = saved["localisation"][method]["all"]
+        assert set(values) >= {"doa_accuracy_20deg", "mean_angular_error_deg", "lateral_error_deg",
+                               "lateral_accuracy_20deg", "elevation_error_deg", "front_back_confusion_rate"}
+        assert 0 <= values["doa_accuracy_20deg"] <= 100 and 0 <= values["mean_angular_error_deg"] <= 180
+    # the GCC-PHAT baseline answers in the front half: every scored source behind counts as confused
+    table = list(csv.DictReader(open(out / "predictions.csv")))
+    assert len(table) == 24 and table[0]["file"] == _rows(kemar_set)[0]["file"]
+    true_x = [np.cos(np.radians(float(r["true_elevation_deg"]))) * np.cos(np.radians(float(r["true_azimuth_deg"])))
+              for r in table]
+    scored = [x for x in true_x if abs(x) >= np.sin(np.radians(20))]
+    behind = 100 * sum(x < 0 for x in scored) / len(scored)
+    assert saved["localisation"]["gcc_phat_woodworth"]["all"]["front_back_confusion_rate"] == pytest.approx(behind)
+    # the baseline localises the lateral angle of real HRIR recordings well
+    assert saved["localisation"]["gcc_phat_woodworth"]["all"]["lateral_error_deg"] < 15
+    assert saved["distance_labelled"] == 24 and 0 <= saved["distance_error_rate"] <= 100
+    assert saved["paired_doa_20deg"]["gcc_phat_woodworth"]["all"]["p_value"] <= 1
+    markdown = (out / "report.md").read_text()
+    assert "| gcc_phat_woodworth | all |" in markdown and "front/back confusion rate (%)" in markdown
+    assert "Detection metrics (mAP, SELD) are skipped for recordings" in markdown
+    for name in ("azimuth_scatter.png", "error_histogram.png", "polar_error.png"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_recordings_at_another_rate_and_length_are_resampled_and_centred(kemar_set, toy_encoder, tmp_path):
+    """A 44.1 kHz copy, 2 s long, of a few files: the encoder and the baselines see the centre window."""
+    from spatial_alm.evaluation.encoder_report import evaluate_encoder_on_recordings
+
+    rows = _rows(kemar_set)[:4]
+    folder = tmp_path / "long"
+    folder.mkdir()
+    for row in rows:
+        audio, fs = soundfile.read(kemar_set / row["file"], dtype="float32")
+        resampled = torchaudio_resample(np.tile(audio, (4, 1)).T, fs, 44100)
+        soundfile.write(folder / Path(row["file"]).name, resampled.T, 44100, subtype="PCM_24")
+    lines = ["file,azimuth_deg,elevation_deg"] + [f"{Path(r['file']).name},{r['azimuth_deg']},{r['elevation_deg']}"
+                                                 for r in rows]
+    (folder / "truth.csv").write_text("\n".join(lines) + "\n")
+    saved = evaluate_encoder_on_recordings(toy_encoder, folder, tmp_path / "eval", labels_csv=folder / "truth.csv",
+                                           progress=False)
+    assert saved["file_rates_hz"] == [44100] and saved["window"]["longer_files"] == 4
+    assert saved["distance_error_rate"] is None and saved["distance_labelled"] == 0
+    assert "not labelled" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def torchaudio_resample(x, fs_from, fs_to):
+    import torchaudio
+
+    return torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(x)), fs_from, fs_to).numpy()
+
+
+def test_front_back_confusion_rate_on_a_hand_made_case():
+    from spatial_alm.evaluation.encoder_report import front_back_confusion_rate, front_back_confusions
+
+    true_az = [0, 30, 150, 180, 80, -100, 0]
+    true_el = [0, 0, 0, 0, 0, 0, 80]
+    pred_az = [180, 40, 30, -170, -80, 100, 0]  # wrong, right, wrong, right, (unscored), (unscored), (unscored)
+    pred_el = [0, 0, 0, 0, 0, 0, 80]
+    flags = front_back_confusions(pred_az, pred_el, true_az, true_el)
+    assert flags[:4].tolist() == [1.0, 0.0, 1.0, 0.0] and np.isnan(flags[4:]).all()
+    assert front_back_confusion_rate(pred_az, pred_el, true_az, true_el) == pytest.approx(50.0)
+    # a missing prediction counts as confused; no scored source gives NaN
+    assert front_back_confusion_rate([np.nan, 40], [0, 0], [0, 30], [0, 0]) == pytest.approx(50.0)
+    assert np.isnan(front_back_confusion_rate([0], [0], [90], [0]))

@@ -8,7 +8,12 @@ reverberation band, and the lateral (front/back-folded) error is reported for al
 head's front/back confusions are visible rather than hidden. The encoder and each baseline are also
 compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon
 signed-rank test), overall and per band, and every method's prediction per scene is kept in
-``predictions.csv`` for further analysis.
+``predictions.csv`` for further analysis. Besides the lateral error, the front/back confusion rate
+(:func:`front_back_confusion_rate`) and the elevation error are reported for every method.
+
+Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
+from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
+(:func:`_evaluate`), without the detection metrics and the reverberation bands.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from tqdm.auto import tqdm
 
 from spatial_alm.coordinates import great_circle_deg
 from spatial_alm.data import DatasetReader, SpatialSceneDataset, read_index
+from spatial_alm.data.recordings import LABELS_FILENAME, RecordingDataset, read_labelled_recordings
 from spatial_alm.evaluation import metrics
 from spatial_alm.evaluation.baselines import BASELINES
 from spatial_alm.models.encoder import SpatialEncoderModel
@@ -73,14 +79,52 @@ def predict(model: SpatialEncoderModel, dataset, batch_size: int = 32, progress:
     return arrays
 
 
+FRONT_BACK_MARGIN_DEG = 20.0  # sources closer than this to the frontal plane are not scored for front/back
+
+
+def front_back_confusions(pred_az, pred_el, true_az, true_el, margin_deg: float = FRONT_BACK_MARGIN_DEG
+                          ) -> np.ndarray:
+    """(N,) per source: 1.0 where the prediction lies in the other front/back half than the truth, 0.0 where it
+    lies in the same half, NaN where the true direction is less than ``margin_deg`` from the frontal plane
+    (x = 0, the vertical plane through the interaural axis; in the horizontal plane: less than ``margin_deg``
+    from the interaural axis), whose front/back half is not scored. A missing (NaN) prediction or one exactly
+    on the frontal plane counts as confused."""
+    p_az, p_el, t_az, t_el = (np.asarray(v, dtype=np.float64).ravel() for v in (pred_az, pred_el, true_az, true_el))
+    if not p_az.shape == p_el.shape == t_az.shape == t_el.shape:
+        raise ValueError(f"pred and true directions must hold the same number of values, got {p_az.size}, "
+                         f"{p_el.size}, {t_az.size}, {t_el.size}")
+    true_x = np.cos(np.radians(t_el)) * np.cos(np.radians(t_az))  # front component of the unit vector
+    pred_x = np.cos(np.radians(p_el)) * np.cos(np.radians(p_az))
+    confused = ~(np.sign(pred_x) == np.sign(true_x))  # NaN compares False: confused
+    return np.where(np.abs(true_x) >= np.sin(np.radians(margin_deg)), confused.astype(np.float64), np.nan)
+
+
+def front_back_confusion_rate(pred_az, pred_el, true_az, true_el, margin_deg: float = FRONT_BACK_MARGIN_DEG
+                              ) -> float:
+    """Percent of the sources at least ``margin_deg`` from the frontal plane whose predicted front/back half is
+    wrong (:func:`front_back_confusions`); NaN when no source is that far from it."""
+    scored = front_back_confusions(pred_az, pred_el, true_az, true_el, margin_deg)
+    scored = scored[~np.isnan(scored)]
+    return 100.0 * float(scored.mean()) if scored.size else float("nan")
+
+
+def elevation_error_deg(pred_el, true_el) -> float:
+    """Mean absolute elevation error in degrees over the non-missing predictions (NaN when none)."""
+    errors = np.abs(np.asarray(pred_el, dtype=np.float64) - np.asarray(true_el, dtype=np.float64))
+    errors = errors[~np.isnan(errors)]
+    return float(errors.mean()) if errors.size else float("nan")
+
+
 def localisation_metrics(pred_az, pred_el, true_az, true_el) -> dict:
-    """DoA accuracy at 20 degrees, mean angular error, mean lateral (front/back-folded) error and
-    lateral accuracy at 20 degrees."""
+    """DoA accuracy at 20 degrees, mean angular error, mean lateral (front/back-folded) error, lateral
+    accuracy at 20 degrees, mean absolute elevation error and the front/back confusion rate (%)."""
     return {
         "doa_accuracy_20deg": metrics.doa_accuracy(pred_az, pred_el, true_az, true_el),
         "mean_angular_error_deg": metrics.mean_angular_error(pred_az, pred_el, true_az, true_el),
         "lateral_error_deg": metrics.lateral_error_deg(pred_az, pred_el, true_az, true_el),
         "lateral_accuracy_20deg": metrics.lateral_accuracy(pred_az, pred_el, true_az, true_el),
+        "elevation_error_deg": elevation_error_deg(pred_el, true_el),
+        "front_back_confusion_rate": front_back_confusion_rate(pred_az, pred_el, true_az, true_el),
     }
 
 
@@ -99,7 +143,11 @@ def run_baselines(dataset, receiver, names, fs_hz: int, progress: bool = True) -
     for name in names:
         preds = []
         for i in tqdm(range(len(dataset)), desc=name, unit="scene", disable=not progress):
-            preds.append(BASELINES[name](dataset[i]["audio"].numpy(), receiver, fs_hz))
+            item = dataset[i]
+            try:
+                preds.append(BASELINES[name](item["audio"].numpy(), receiver, fs_hz))
+            except ValueError as err:
+                raise ValueError(f"baseline {name} on {item.get('file', f'scene {i}')}: {err}") from None
         out[name] = np.asarray(preds, dtype=np.float64)
     return out
 
@@ -131,12 +179,93 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     names = list(baselines) if baselines is not None else list(ARRAY_BASELINES if is_array else HEAD_BASELINES)
     receiver_arg = receiver.array if is_array else receiver.head
 
-    pred = predict(model, dataset, batch_size, progress)
     reader = DatasetReader(data_dir)
-    rt60 = np.array([reader.meta(i).rt60_s for i in range(len(pred["true_az"]))])
+    rt60 = np.array([reader.meta(i).rt60_s for i in range(len(dataset))])
+    header = {"model_dir": str(model_dir), "data_dir": str(data_dir), "num_scenes": len(dataset),
+              "receiver": index.receiver}
+    return _evaluate(model, dataset, out_dir, names=names, receiver=receiver_arg, fs_hz=index.fs_hz,
+                     by_group=lambda fn: _by_band(rt60, fn), header=header, detection=True,
+                     columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60]},
+                     batch_size=batch_size, progress=progress, started=started)
+
+
+def encoder_window_samples(model: SpatialEncoderModel) -> int:
+    """The longest input the encoder takes, in samples: (max_frames - 1) hops, i.e. exactly max_frames STFT
+    frames (pretraining sets max_frames to its clips' frames, so this is about the training clip length)."""
+    return (model.encoder.config.max_frames - 1) * model.features.config.hop_length
+
+
+def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | Path, out_dir: str | Path, *,
+                                   labels_csv: str | Path | None = None, baselines: list[str] | None = None,
+                                   array: str | None = None, window_s: float | None = None,
+                                   max_files: int | None = None, batch_size: int = 32, progress: bool = True) -> dict:
+    """Score the encoder in ``model_dir`` on a folder of labelled real recordings; write the report to ``out_dir``.
+
+    ``recordings_dir`` and ``labels_csv`` (default ``recordings_dir/labels.csv``): see
+    :func:`spatial_alm.data.recordings.read_labelled_recordings`. Each file is resampled to the
+    encoder's rate and cut to its centre window of ``window_s`` seconds (default: the encoder's longest
+    input, :func:`encoder_window_samples`) or zero-padded on both sides to it; the baselines see the
+    same window. Metrics, report and plots are those of :func:`evaluate_encoder`, without the
+    detection metrics (mAP, SELD: a recording has one labelled source and no absent-class targets) and
+    with the distance error rate over the files whose distance is labelled. ``baselines``: default
+    GCC-PHAT + Woodworth for 2 channels (channel 0 = left ear; head radius 8.75 cm), SRP-PHAT and MUSIC
+    when ``array`` names the microphone array (``spatial_alm.acoustics.arrays.make_array``), none
+    otherwise. ``max_files``: the first N rows of the CSV only.
+    """
+    started = time.perf_counter()
+    model = SpatialEncoderModel.from_pretrained(model_dir)
+    recordings = read_labelled_recordings(recordings_dir, labels_csv)
+    if max_files is not None:
+        recordings = recordings[:max_files]
+    fs_hz = model.features.config.fs_hz
+    longest = encoder_window_samples(model)
+    if window_s is None:
+        window = longest
+    else:
+        window = round(window_s * fs_hz) if isinstance(window_s, (int, float)) and window_s > 0 else 0
+        if not 1 <= window <= longest:
+            raise ValueError(f"window_s = {window_s!r}; allowed: (0, {longest / fs_hz:g}] seconds (the encoder's "
+                             f"max_frames {model.encoder.config.max_frames} at hop {model.features.config.hop_length})")
+    dataset = RecordingDataset(recordings, fs_hz, window, model.num_channels)
+    if model.num_channels == 2 and array is None:
+        defaults, receiver = HEAD_BASELINES, None
+    else:
+        defaults, receiver = (ARRAY_BASELINES if array is not None else ()), array
+    names = list(baselines) if baselines is not None else list(defaults)
+    needs_array = [name for name in names if name not in HEAD_BASELINES]
+    if needs_array and array is None:
+        raise ValueError(f"baselines {needs_array} need a microphone array: give array (--array NAME)")
+    header = {
+        "model_dir": str(model_dir), "recordings_dir": str(recordings_dir),
+        "labels_csv": str(labels_csv if labels_csv is not None else Path(recordings_dir) / LABELS_FILENAME),
+        "num_recordings": len(recordings),
+        "receiver": f"array {array}" if array is not None else f"{model.num_channels}-channel recordings",
+        "file_rates_hz": sorted({r.fs_hz for r in recordings}),
+        "window": {"samples": window, "seconds": window / fs_hz, "fs_hz": fs_hz,
+                   "rule": "each file resampled to the encoder's rate, then its centre window (longer files) or "
+                           "zero-padded on both sides (shorter files)",
+                   "longer_files": sum(r.num_frames * fs_hz / r.fs_hz > window for r in recordings),
+                   "shorter_files": sum(r.num_frames * fs_hz / r.fs_hz < window for r in recordings)},
+        "detection": "skipped: recordings carry one labelled source each, no detection targets (mAP, SELD)",
+    }
+    columns = {"file": [r.file for r in recordings], "label": [r.label for r in recordings]}
+    return _evaluate(model, dataset, out_dir, names=names, receiver=receiver, fs_hz=fs_hz, by_group=lambda fn: {},
+                     header=header, detection=False, columns=columns, batch_size=batch_size, progress=progress,
+                     started=started)
+
+
+def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names: list[str], receiver,
+              fs_hz: int, by_group, header: dict, detection: bool, columns: dict, batch_size: int, progress: bool,
+              started: float) -> dict:
+    """What scenes and recordings share: encoder predictions, baselines on the same audio, localisation
+    metrics overall and per group (``by_group(fn)`` -> {label: fn(mask)}), paired tests, chance row; writes
+    report.json, report.md, predictions.csv (``columns`` first) and the plots to ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pred = predict(model, dataset, batch_size, progress)
     truth = (pred["true_az"], pred["true_el"])
     rows = {"encoder": (pred["pred_az"], pred["pred_el"])}
-    for name, values in run_baselines(dataset, receiver_arg, names, index.fs_hz, progress).items():
+    for name, values in run_baselines(dataset, receiver, names, fs_hz, progress).items():
         rows[name] = (values[:, 0], values[:, 1])
 
     localisation = {}
@@ -144,10 +273,10 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
         def band(sel, az=az, el=el):
             return localisation_metrics(az[sel], el[sel], truth[0][sel], truth[1][sel])
 
-        localisation[name] = {"all": localisation_metrics(az, el, *truth), **_by_band(rt60, band)}
+        localisation[name] = {"all": localisation_metrics(az, el, *truth), **by_group(band)}
     correct = {name: metrics.doa_correct(az, el, *truth) for name, (az, el) in rows.items()}
     lateral = {name: metrics.lateral_errors_deg(az, el, *truth) for name, (az, el) in rows.items()}
-    everything = np.ones(len(rt60), dtype=bool)
+    everything = np.ones(len(truth[0]), dtype=bool)
     paired, paired_lateral = {}, {}
     for name in names:
         def versus(sel, baseline=correct[name]):
@@ -156,45 +285,51 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
         def versus_lateral(sel, baseline=lateral[name]):
             return metrics.wilcoxon_paired(lateral["encoder"][sel], baseline[sel])
 
-        paired[name] = {"all": versus(everything), **_by_band(rt60, versus)}
-        paired_lateral[name] = {"all": versus_lateral(everything), **_by_band(rt60, versus_lateral)}
-    chance = _chance_row(pred, seed=0)
-    report = {
-        "model_dir": str(model_dir),
-        "data_dir": str(data_dir),
-        "num_scenes": int(len(pred["true_az"])),
-        "receiver": index.receiver,
-        "detection_map": metrics.detection_map(pred["scores"], pred["targets"], classes="present"),
-        "detection_map_all_classes": metrics.detection_map(pred["scores"], pred["targets"], classes="all"),
-        "distance_error_rate": metrics.distance_error_rate(pred["pred_dist"], pred["true_dist"]),
+        paired[name] = {"all": versus(everything), **by_group(versus)}
+        paired_lateral[name] = {"all": versus_lateral(everything), **by_group(versus_lateral)}
+    report = dict(header)
+    if detection:
+        report.update({
+            "detection_map": metrics.detection_map(pred["scores"], pred["targets"], classes="present"),
+            "detection_map_all_classes": metrics.detection_map(pred["scores"], pred["targets"], classes="all")})
+    labelled = np.isfinite(pred["true_dist"])
+    report["distance_error_rate"] = (metrics.distance_error_rate(pred["pred_dist"][labelled],
+                                                                 pred["true_dist"][labelled])
+                                     if labelled.any() else None)
+    if not detection:
+        report["distance_labelled"] = int(labelled.sum())
+    if detection:
         # macro over the model's classes (and any other reference label), as DCASE over its class list
-        "seld": metrics.seld_metrics(_predicted_events(pred, model.class_names), pred["events"], classes=list(
-            dict.fromkeys([*model.class_names, *(e[0] for scene in pred["events"] for e in scene)]))),
+        report["seld"] = metrics.seld_metrics(_predicted_events(pred, model.class_names), pred["events"], classes=list(
+            dict.fromkeys([*model.class_names, *(e[0] for scene in pred["events"] for e in scene)])))
+    report.update({
         "localisation": localisation,
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
-        "chance": chance,
+        "chance": _chance_row(pred, seed=0, detection=detection),
         "wall_time_s": time.perf_counter() - started,
-    }
+    })
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(markdown_report(report))
-    write_predictions(out_dir / "predictions.csv", pred, rt60, rows)
+    write_predictions(out_dir / "predictions.csv", pred, rows, columns)
     plot_localisation(rows, truth, out_dir)
     return report
 
 
-def write_predictions(path: Path, pred: dict, rt60: np.ndarray, rows: dict) -> None:
-    """One CSV row per scene (dataset order): RT60 (s), number of sources, the primary source's true
-    azimuth / elevation (deg) and distance (m), the encoder's distance, and each method's azimuth and
-    elevation (deg)."""
-    header = ["scene", "rt60_s", "num_sources", "true_azimuth_deg", "true_elevation_deg", "true_distance_m",
+def write_predictions(path: Path, pred: dict, rows: dict, columns: dict) -> None:
+    """One CSV row per scene or recording (dataset order): the ``columns`` given (e.g. scene and RT60 (s), or
+    file and label), the number of sources, the primary source's true azimuth / elevation (deg) and distance
+    (m; empty when unknown), the encoder's distance, and each method's azimuth and elevation (deg)."""
+    header = [*columns, "num_sources", "true_azimuth_deg", "true_elevation_deg", "true_distance_m",
               "encoder_distance_m"] + [f"{name}_{key}_deg" for name in rows for key in ("azimuth", "elevation")]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        for i in range(len(rt60)):
-            writer.writerow([i, f"{rt60[i]:.3f}", len(pred["events"][i]), f"{pred['true_az'][i]:.2f}",
-                             f"{pred['true_el'][i]:.2f}", f"{pred['true_dist'][i]:.2f}", f"{pred['pred_dist'][i]:.2f}"]
+        for i in range(len(pred["true_az"])):
+            true_dist = "" if np.isnan(pred["true_dist"][i]) else f"{pred['true_dist'][i]:.2f}"
+            writer.writerow([values[i] for values in columns.values()]
+                            + [len(pred["events"][i]), f"{pred['true_az'][i]:.2f}", f"{pred['true_el'][i]:.2f}",
+                               true_dist, f"{pred['pred_dist'][i]:.2f}"]
                             + [f"{values[i]:.2f}" for az, el in rows.values() for values in (az, el)])
 
 
@@ -204,71 +339,111 @@ def _predicted_events(pred: dict, class_names: list[str]) -> list[list[tuple]]:
     return [[(class_names[k], float(a), float(e))] for k, a, e in zip(top, pred["pred_az"], pred["pred_el"])]
 
 
-def _chance_row(pred: dict, seed: int) -> dict:
-    """Random answers: uniform directions on the sphere (elevation within the data's range), random scores."""
+def _chance_row(pred: dict, seed: int, detection: bool = True) -> dict:
+    """Random answers: uniform directions on the sphere (elevation within the data's range), uniform distances
+    within the labelled range, random scores (``detection`` only)."""
     rng = np.random.default_rng(seed)
     n = len(pred["true_az"])
     el_lo, el_hi = float(pred["true_el"].min()), float(pred["true_el"].max())
     az = rng.uniform(-180, 180, n)
     el = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(el_lo)), np.sin(np.radians(el_hi)), n)))
-    dist = rng.uniform(float(pred["true_dist"].min()), float(pred["true_dist"].max()), n)
-    random_scores = rng.random(pred["scores"].shape)
-    return {"detection_map": metrics.detection_map(random_scores, pred["targets"], classes="present"),
-            "detection_map_all_classes": metrics.detection_map(random_scores, pred["targets"], classes="all"),
-            "distance_error_rate": metrics.distance_error_rate(dist, pred["true_dist"]),
-            **localisation_metrics(az, el, pred["true_az"], pred["true_el"])}
+    out = {}
+    labelled = np.isfinite(pred["true_dist"])
+    if labelled.any():
+        true_dist = pred["true_dist"][labelled]
+        dist = rng.uniform(float(true_dist.min()), float(true_dist.max()), n)[labelled]
+        out["distance_error_rate"] = metrics.distance_error_rate(dist, true_dist)
+    else:
+        out["distance_error_rate"] = None
+    if detection:
+        random_scores = rng.random(pred["scores"].shape)
+        out["detection_map"] = metrics.detection_map(random_scores, pred["targets"], classes="present")
+        out["detection_map_all_classes"] = metrics.detection_map(random_scores, pred["targets"], classes="all")
+    return {**out, **localisation_metrics(az, el, pred["true_az"], pred["true_el"])}
+
+
+def _fmt(value, spec: str = ".1f") -> str:
+    return "—" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, spec)
+
+
+LOCALISATION_ROWS = (("doa_accuracy_20deg", "DoA accuracy at 20 deg (%)"),
+                     ("mean_angular_error_deg", "mean angular error (deg)"),
+                     ("lateral_error_deg", "lateral (front/back-folded) error (deg)"),
+                     ("lateral_accuracy_20deg", "lateral accuracy at 20 deg (%)"),
+                     ("elevation_error_deg", "elevation error (deg)"),
+                     ("front_back_confusion_rate", "front/back confusion rate (%)"))
 
 
 def markdown_report(report: dict) -> str:
-    """The report as Markdown: headline metrics, then localisation per method and reverberation band."""
-    lines = [f"# Encoder evaluation: {report['model_dir']}", "",
-             f"Dataset `{report['data_dir']}`, {report['num_scenes']} scenes, receiver `{report['receiver']}`.", "",
-             "| metric | encoder | chance |", "|---|---|---|",
-             f"| detection mAP, classes with a positive (%) | {report['detection_map']:.1f} | "
-             f"{report['chance']['detection_map']:.1f} |",
-             f"| detection mAP, all classes, none = AP 0 as BAT (%) | {report['detection_map_all_classes']:.1f} | "
-             f"{report['chance']['detection_map_all_classes']:.1f} |",
-             f"| distance error rate, 0.5 m (%) | {report['distance_error_rate']:.1f} | "
-             f"{report['chance']['distance_error_rate']:.1f} |"]
+    """The report as Markdown: headline metrics, then localisation per method (and reverberation band for
+    scenes), then the paired tests. Reports of scenes (``data_dir``) and of recordings (``recordings_dir``)."""
+    recordings = "recordings_dir" in report
+    unit = "recording" if recordings else "scene"
+    if recordings:
+        window = report["window"]
+        source = [f"Recordings `{report['recordings_dir']}` (labels `{report['labels_csv']}`), "
+                  f"{report['num_recordings']} files at {', '.join(map(str, report['file_rates_hz']))} Hz, "
+                  f"receiver `{report['receiver']}`. Each file is resampled to {window['fs_hz']} Hz and the encoder "
+                  f"and the baselines see its centre {window['seconds']:.2f} s ({window['samples']} samples; the "
+                  f"encoder's longest input unless --window-s): {window['longer_files']} longer files cropped, "
+                  f"{window['shorter_files']} shorter ones zero-padded on both sides.", "",
+                  "Detection metrics (mAP, SELD) are skipped for recordings: each file has one labelled source "
+                  "and no absent-class targets."]
+    else:
+        source = [f"Dataset `{report['data_dir']}`, {report['num_scenes']} scenes, receiver `{report['receiver']}`."]
+    lines = [f"# Encoder evaluation: {report['model_dir']}", "", *source, "",
+             "| metric | encoder | chance |", "|---|---|---|"]
+    if "detection_map" in report:
+        lines += [f"| detection mAP, classes with a positive (%) | {report['detection_map']:.1f} | "
+                  f"{report['chance']['detection_map']:.1f} |",
+                  f"| detection mAP, all classes, none = AP 0 as BAT (%) | {report['detection_map_all_classes']:.1f} | "
+                  f"{report['chance']['detection_map_all_classes']:.1f} |"]
+    if report["distance_error_rate"] is None:
+        lines.append("| distance error rate, 0.5 m (%) | not labelled | — |")
+    else:
+        labelled = f", {report['distance_labelled']} labelled files" if "distance_labelled" in report else ""
+        lines.append(f"| distance error rate, 0.5 m{labelled} (%) | {report['distance_error_rate']:.1f} | "
+                     f"{_fmt(report['chance']['distance_error_rate'])} |")
     enc = report["localisation"]["encoder"]["all"]
-    for key, label in (("doa_accuracy_20deg", "DoA accuracy at 20 deg (%)"),
-                       ("mean_angular_error_deg", "mean angular error (deg)"),
-                       ("lateral_error_deg", "lateral (front/back-folded) error (deg)"),
-                       ("lateral_accuracy_20deg", "lateral accuracy at 20 deg (%)")):
-        lines.append(f"| {label} | {enc[key]:.1f} | {report['chance'][key]:.1f} |")
-    seld = report["seld"]
-    lines += ["", f"DCASE SELD (clip-level, one predicted event per scene; DCASE 2022-2023 counting): "
-                  f"ER20 {seld['ER20']:.2f}; macro (per class, then the mean over {len(seld['classes'])} classes: "
-                  "the model's and any other reference label, the DCASE default; a class without pairs at LE_CD "
-                  "180): "
-                  f"F20 {100 * seld['F20_macro']:.1f} %, LE_CD {seld['LE_CD_macro']:.1f} deg, "
-                  f"LR_CD {100 * seld['LR_CD_macro']:.1f} %, SELD {seld['SELD_macro']:.3f}; micro (all events "
-                  f"pooled): F20 {100 * seld['F20_micro']:.1f} %, LE_CD {seld['LE_CD_micro']:.1f} deg, "
-                  f"LR_CD {100 * seld['LR_CD_micro']:.1f} %, SELD {seld['SELD_micro']:.3f}.", "",
+    for key, label in LOCALISATION_ROWS:
+        lines.append(f"| {label} | {_fmt(enc.get(key))} | {_fmt(report['chance'].get(key))} |")
+    lines += ["", f"Front/back confusion: the share of sources at least {FRONT_BACK_MARGIN_DEG:g} deg from the frontal "
+                  "plane (in the horizontal plane: from the interaural axis) predicted in the wrong front/back half. "
+                  "GCC-PHAT + Woodworth always answers in the front half."]
+    if "seld" in report:
+        seld = report["seld"]
+        lines += ["", f"DCASE SELD (clip-level, one predicted event per scene; DCASE 2022-2023 counting): "
+                      f"ER20 {seld['ER20']:.2f}; macro (per class, then the mean over {len(seld['classes'])} classes: "
+                      "the model's and any other reference label, the DCASE default; a class without pairs at LE_CD "
+                      "180): "
+                      f"F20 {100 * seld['F20_macro']:.1f} %, LE_CD {seld['LE_CD_macro']:.1f} deg, "
+                      f"LR_CD {100 * seld['LR_CD_macro']:.1f} %, SELD {seld['SELD_macro']:.3f}; micro (all events "
+                      f"pooled): F20 {100 * seld['F20_micro']:.1f} %, LE_CD {seld['LE_CD_micro']:.1f} deg, "
+                      f"LR_CD {100 * seld['LR_CD_micro']:.1f} %, SELD {seld['SELD_micro']:.3f}."]
+    lines += ["", "## Localisation by method" if recordings else
               "## Localisation of the primary source, by method and reverberation", "",
-              "| method | scenes | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
-              "| lateral acc@20 (%) |",
-              "|---|---|---|---|---|---|"]
+              f"| method | {unit}s | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
+              "| lateral acc@20 (%) | elevation error (deg) | front/back confusion (%) |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, bands in report["localisation"].items():
         for band, values in bands.items():
-            lines.append(f"| {name} | {band} | {values['doa_accuracy_20deg']:.1f} | "
-                         f"{values['mean_angular_error_deg']:.1f} | {values['lateral_error_deg']:.1f} | "
-                         f"{values['lateral_accuracy_20deg']:.1f} |")
+            lines.append(f"| {name} | {band} | " + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS)
+                         + " |")
     if report["paired_doa_20deg"]:
-        lines += ["", "## Encoder vs each baseline on the same scenes (DoA within 20 deg, exact McNemar test)", "",
-                  "| baseline | scenes | only the encoder right | only the baseline right | p-value |",
+        lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
+                  f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",
                   "|---|---|---|---|---|"]
         for name, bands in report["paired_doa_20deg"].items():
             for band, test in bands.items():
                 lines.append(f"| {name} | {band} | {test['a_only']} | {test['b_only']} | {test['p_value']:.2g} |")
-        lines += ["", "Lateral error, scene by scene (Wilcoxon signed-rank test; negative difference: the encoder "
-                      "errs less):", "", "| baseline | scenes | mean difference, encoder - baseline (deg) | p-value |",
-                  "|---|---|---|---|"]
+        lines += ["", f"Lateral error, {unit} by {unit} (Wilcoxon signed-rank test; negative difference: the encoder "
+                      "errs less):", "",
+                  f"| baseline | {unit}s | mean difference, encoder - baseline (deg) | p-value |", "|---|---|---|---|"]
         for name, bands in report["paired_lateral_error"].items():
             for band, test in bands.items():
                 lines.append(f"| {name} | {band} | {test['mean_difference']:+.1f} | {test['p_value']:.2g} |")
     lines += ["", "Plots: `azimuth_scatter.png` (predicted vs true azimuth), `error_histogram.png`, "
-                  "`polar_error.png` (mean angular error by true azimuth). Per-scene predictions of every method: "
+                  f"`polar_error.png` (mean angular error by true azimuth). Per-{unit} predictions of every method: "
                   "`predictions.csv`.", ""]
     return "\n".join(lines)
 

@@ -1,12 +1,19 @@
 """The ``spatial-alm`` command: one entry point, one subcommand per stage of the pipeline.
 
 Each subcommand lives in ``spatial_alm/commands/<name>.py`` with ``add_arguments(parser)`` and
-``run(args) -> int``; this module only parses and forwards.
+``run(args) -> int``; this module only parses and forwards. A command module imports only light things
+at its top (argparse, pathlib, ``spatial_alm.commands``): torch, torchaudio and transformers are
+imported inside ``run``, so ``--help`` answers at once.
+
+User errors end with one line ``spatial-alm COMMAND: error: ...`` on stderr and no traceback: exit 2
+for bad input (ValueError, a missing, unreadable or unwritable file, broken YAML), 130 for Ctrl-C.
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -39,12 +46,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# commands whose interrupted work resumes when the same command runs again
+RESUMABLE = ("simulate", "pretrain-encoder", "finetune", "quickstart")
+# OSError numbers that are the user's input (a path), not the machine: exit 2 like any bad input
+INPUT_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EEXIST}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _os_error_text(err: OSError) -> str:
+    """``PATH: No such file or directory`` (the file first) or the message of an OSError raised with one."""
+    if err.filename is not None and err.strerror:
+        target = f" -> {err.filename2}" if err.filename2 is not None else ""
+        return f"{err.filename}{target}: {err.strerror}"
+    return str(err) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    import yaml
+
     args = build_parser().parse_args(argv)
+    prefix = f"spatial-alm {args.command}: error:"
     try:
         return args.run(args) or 0
+    except KeyboardInterrupt:
+        again = "; run the same command again to resume" if args.command in RESUMABLE else ""
+        print(f"{prefix} interrupted (Ctrl-C){again}", file=sys.stderr)
+        return 130
     except ValueError as err:  # bad input: a clear message, no traceback
-        print(f"spatial-alm {args.command}: error: {err}", file=sys.stderr)
+        print(f"{prefix} {_one_line(err)}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path that does not exist, cannot be read or written
+        print(f"{prefix} {_one_line(_os_error_text(err))}", file=sys.stderr)
+        return 2 if err.errno in INPUT_ERRNOS or err.errno is None else 1
+    except yaml.YAMLError as err:
+        from spatial_alm.config import yaml_error_text
+
+        print(f"{prefix} not valid YAML ({yaml_error_text(err)})", file=sys.stderr)
         return 2
 
 

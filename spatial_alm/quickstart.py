@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from spatial_alm.config import dataclass_from_dict, load_yaml, merge_overrides
+from spatial_alm.config import dataclass_from_dict, load_yaml_file, merge_overrides
 from spatial_alm.training.common import raise_on_failed_checks
 
 STAGES = ("simulate", "encoder", "llm", "evaluate", "report")
@@ -86,7 +86,7 @@ def _read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise ValueError(f"quickstart config {path}: `base` chain loops back to itself")
     if not path.is_file():
         raise ValueError(f"quickstart config {path}: file not found")
-    data = load_yaml(path.read_text()) or {}
+    data = load_yaml_file(path, "quickstart config") or {}
     if not isinstance(data, dict):
         raise ValueError(f"quickstart config {path}: expected a YAML mapping, got {type(data).__name__}")
     for name in (*PATH_FIELDS, "base"):

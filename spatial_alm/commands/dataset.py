@@ -24,6 +24,8 @@ import argparse
 import json
 from pathlib import Path
 
+from spatial_alm.commands import require_writable_dir
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -126,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(info, indent=2) if args.json else format_info(args.path, info))
             return 0
         num_scenes = read_index(args.path).num_scenes
+        require_writable_dir(args.out)
         bad = [i for i in args.scenes if not 0 <= i < num_scenes]
         if bad:
             raise ValueError(f"--scenes {bad} out of range [0, {num_scenes})")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import soundfile as sf
-import torch
+from spatial_alm.commands import require_writable_dir
 
-from spatial_alm.acoustics import make_array, make_head, simulate_brir, simulate_rir
-from spatial_alm.coordinates import SPEED_OF_SOUND_M_S, listener_to_room, rotation_matrix, spherical_to_cartesian
+if TYPE_CHECKING:
+    import torch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def schroeder_rt60(h: torch.Tensor, fs: int) -> float:
     """RT60 (s) from the -5..-35 dB slope of the Schroeder decay curve of one response (T,)."""
+    import numpy as np
+    import torch
+
     energy = torch.flip(torch.cumsum(torch.flip(h.double() ** 2, [-1]), -1), [-1])
     edc = 10 * torch.log10(energy / energy[0])
     t = torch.arange(h.numel(), dtype=torch.float64) / fs
@@ -44,6 +46,21 @@ def schroeder_rt60(h: torch.Tensor, fs: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not all(size > 0 for size in args.room):
+        raise ValueError(f"--room {' '.join(map(str, args.room))}; allowed: three sizes > 0 metres")
+    for option, value in (("--rt60", args.rt60), ("--distance", args.distance), ("--fs", args.fs)):
+        if not value > 0:
+            raise ValueError(f"{option} {value}; allowed: > 0")
+    if args.head != "sphere" and not Path(args.head).is_file():
+        raise ValueError(f"--head {args.head}: no such file; allowed: sphere or a SOFA file")
+
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from spatial_alm.acoustics import make_array, make_head, simulate_brir, simulate_rir
+    from spatial_alm.coordinates import SPEED_OF_SOUND_M_S, listener_to_room, rotation_matrix, spherical_to_cartesian
+
     room = torch.tensor([args.room], dtype=torch.float64)
     centre = room / 2
     rot = rotation_matrix(0.0)[None]
@@ -71,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     woodworth_ms = 0.0875 / SPEED_OF_SOUND_M_S * (lateral + math.sin(lateral)) * 1000
     print(f"{head.name}: ITD {itd_ms:+.3f} ms (left leads when > 0; Woodworth {woodworth_ms:+.3f} ms), "
           f"ILD {ild_db:+.1f} dB")
-    args.out.mkdir(parents=True, exist_ok=True)
+    require_writable_dir(args.out)
     for name, x in (("array_rir.wav", rir), ("binaural_rir.wav", brir)):
         sf.write(args.out / name, (x / x.abs().max()).T.numpy(), args.fs, subtype="FLOAT")
     print(f"wrote {args.out / 'array_rir.wav'} and {args.out / 'binaural_rir.wav'}")

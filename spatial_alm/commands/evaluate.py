@@ -9,7 +9,8 @@ question with a random valid answer in its format. The encoder-head row answers 
 encoder heads where they can (A-D, count, elevation; with a class-direction head also E and
 negative, from the named classes' direction vectors); B and D are also compared with it question by
 question (exact McNemar test). Yes/no types get balanced accuracy (50 for any constant answer) and
-the share answered yes beside accuracy.
+the share answered yes beside accuracy. The dataset must be at the model's sample rate and channel
+count (those its encoder was trained on); another rate is refused, not resampled.
 
 Writes OUT/report.json (tables plus every question, answer and parse), OUT/report.md, OUT/scores.png.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spatial_alm.evaluation.qa_report import evaluate_qa, markdown_report
+from spatial_alm.commands import require_dataset, require_model_dir, require_writable_dir, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_model_dir(args.model, "--model", "audio_llm.json", "`spatial-alm finetune`")
+    require_dataset(args.data)
+    for option, value in (("--max-questions", args.max_questions), ("--batch-size", args.batch_size),
+                          ("--max-new-tokens", args.max_new_tokens)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} {value}; allowed: >= 1")
+    device = resolve_device(args.device)
+    require_writable_dir(args.out)
+
+    from spatial_alm.evaluation.qa_report import evaluate_qa, markdown_report
+
     report = evaluate_qa(args.model, args.data, args.out, max_questions=args.max_questions,
                          batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed,
-                         device=args.device)
+                         device=device)
     print(markdown_report(report))
     return 0

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spatial_alm.evaluation.baselines import BASELINES
-from spatial_alm.evaluation.encoder_report import evaluate_encoder
+from spatial_alm.commands import require_dataset, require_model_dir, require_writable_dir
+from spatial_alm.commands.choices import BASELINE_NAMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="encoder directory (config.json + model.safetensors)")
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (held-out scenes)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
-    parser.add_argument("--baselines", nargs="*", choices=sorted(BASELINES), default=None,
+    parser.add_argument("--baselines", nargs="*", choices=BASELINE_NAMES, default=None,
                         help="classical baselines to run (default: srp_phat music for arrays, "
                              "gcc_phat_woodworth for heads; give none to skip)")
     parser.add_argument("--max-scenes", type=int, default=None, help="evaluate the first N scenes only")
@@ -34,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_model_dir(args.checkpoint, "--checkpoint", "config.json", "`spatial-alm pretrain-encoder`")
+    require_dataset(args.data)
+    for option, value in (("--max-scenes", args.max_scenes), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} {value}; allowed: >= 1")
+    require_writable_dir(args.out)
+
+    from spatial_alm.evaluation.encoder_report import evaluate_encoder
+
     evaluate_encoder(args.checkpoint, args.data, args.out, baselines=args.baselines, max_scenes=args.max_scenes,
                      batch_size=args.batch_size)
     print((args.out / "report.md").read_text())

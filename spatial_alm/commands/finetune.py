@@ -34,8 +34,13 @@ import argparse
 import json
 from pathlib import Path
 
-from spatial_alm.commands import parse_overrides
-from spatial_alm.training.finetune import FinetuneConfig, finetune
+from spatial_alm.commands import (
+    parse_overrides,
+    require_dataset,
+    require_file,
+    require_model_dir,
+    require_writable_dir,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = FinetuneConfig.from_yaml(args.config, parse_overrides(args.overrides))
+    require_file(args.config, "--config")
+    overrides = parse_overrides(args.overrides)
+    require_dataset(args.data)
+    require_model_dir(args.encoder, "--encoder", "config.json", "`spatial-alm pretrain-encoder`")
+    if args.llm is not None and not args.llm.is_dir():
+        raise ValueError(f"--llm {args.llm}: no such folder; allowed: a local LLaMA checkpoint directory")
+
+    from spatial_alm.training.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig.from_yaml(args.config, overrides)
+    require_writable_dir(args.out)
     summary = finetune(config, args.data, args.encoder, args.out, llm_path=args.llm, resume=not args.no_resume)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"model_dir": summary["model_dir"], "steps": summary["steps"],

@@ -21,8 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-from spatial_alm.commands import parse_overrides
-from spatial_alm.training.pretrain import PretrainConfig, pretrain
+from spatial_alm.commands import parse_overrides, require_dataset, require_file, require_writable_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = PretrainConfig.from_yaml(args.config, parse_overrides(args.overrides))
+    require_file(args.config, "--config")
+    overrides = parse_overrides(args.overrides)
+    require_dataset(args.data)
+
+    from spatial_alm.training.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig.from_yaml(args.config, overrides)
+    require_writable_dir(args.out)
     summary = pretrain(config, args.data, args.out, resume=not args.no_resume)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"model_dir": summary["model_dir"], "steps": summary["steps"],

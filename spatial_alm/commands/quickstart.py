@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spatial_alm.commands import parse_overrides
-from spatial_alm.quickstart import DEFAULT_CONFIG, STAGES, load_quickstart_config, run_quickstart
+from spatial_alm.commands import parse_overrides, require_writable_dir
+from spatial_alm.commands.choices import DEFAULT_QUICKSTART_CONFIG as DEFAULT_CONFIG
+from spatial_alm.commands.choices import QUICKSTART_STAGES as STAGES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spatial_alm.evaluation.run_report import headline_lines
-
     if not args.config.is_file():
         raise ValueError(f"--config {args.config}: file not found (the default lives in a clone of the repository; "
                          "pass a quickstart config YAML)")
-    config = load_quickstart_config(args.config, parse_overrides(args.overrides))
+    overrides = parse_overrides(args.overrides)
+
+    from spatial_alm.evaluation.run_report import headline_lines
+    from spatial_alm.quickstart import load_quickstart_config, run_quickstart
+
+    config = load_quickstart_config(args.config, overrides)
+    require_writable_dir(args.out)
     summary = run_quickstart(config, args.out, redo=args.redo, progress=not args.no_progress)
     total = sum(summary["wall_time_s"].values())
     print(f"\nReport: {args.out / 'report' / 'report.md'}  (stages took {total / 60:.1f} min in all)")

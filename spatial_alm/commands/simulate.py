@@ -29,9 +29,7 @@ import argparse
 import math
 from pathlib import Path
 
-from spatial_alm.commands import parse_overrides
-from spatial_alm.data.generate import generate_dataset
-from spatial_alm.scenes import SceneRecipe
+from spatial_alm.commands import parse_overrides, require_file, require_writable_dir
 
 SCENES_PER_SHARD = 250  # default shard size
 
@@ -44,13 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scenes in the whole dataset (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     parser.add_argument("--num-shards", type=int, metavar="K",
-                        help=f"shards in the whole dataset (default: one per {SCENES_PER_SHARD} "
+                        help=f"shards in the whole dataset, 1 .. N (default: one per {SCENES_PER_SHARD} "
                              "scenes, rounded up)")
     parser.add_argument("--shard-index", type=int, nargs="+", metavar="k",
-                        help="write only these shards (0-based), e.g. $SLURM_ARRAY_TASK_ID "
+                        help="write only these shards, 0 .. K-1, e.g. $SLURM_ARRAY_TASK_ID "
                              "(default: all)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="parallel worker processes, one torch thread each (default 1)")
+                        help="parallel worker processes (>= 1), one torch thread each (default 1)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace files of another recipe, seed or layout in --out")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -61,12 +59,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.recipe.is_file():
-        raise ValueError(f"--recipe {args.recipe}: no such file")
-    recipe = SceneRecipe.from_yaml(args.recipe, parse_overrides(args.overrides))
+    require_file(args.recipe, "--recipe")
+    overrides = parse_overrides(args.overrides)
     if args.num_scenes < 1:
-        raise ValueError(f"--num-scenes {args.num_scenes} must be >= 1")
+        raise ValueError(f"--num-scenes {args.num_scenes}; allowed: >= 1")
+    if args.num_shards is not None and not 1 <= args.num_shards <= args.num_scenes:
+        raise ValueError(f"--num-shards {args.num_shards}; allowed: 1 .. --num-scenes ({args.num_scenes})")
     num_shards = args.num_shards or math.ceil(args.num_scenes / SCENES_PER_SHARD)
+    bad = [k for k in args.shard_index or () if not 0 <= k < num_shards]
+    if bad:
+        raise ValueError(f"--shard-index {' '.join(map(str, bad))}; allowed: 0 .. {num_shards - 1} "
+                         f"(shards are numbered from 0 of --num-shards {num_shards})")
+    if args.workers < 1:
+        raise ValueError(f"--workers {args.workers}; allowed: >= 1")
+    if args.seed < 0:
+        raise ValueError(f"--seed {args.seed}; allowed: >= 0")
+
+    from spatial_alm.data.generate import generate_dataset
+    from spatial_alm.scenes import SceneRecipe
+
+    recipe = SceneRecipe.from_yaml(args.recipe, overrides)
+    require_writable_dir(args.out)
     summary = generate_dataset(
         recipe, args.out, seed=args.seed, num_scenes=args.num_scenes, num_shards=num_shards,
         shard_indices=args.shard_index, workers=args.workers, overwrite=args.overwrite,

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import queue
 import re
+import signal
 import tempfile
 import threading
 import time
@@ -367,6 +368,9 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 def _init_worker(reports: multiprocessing.Queue, stop) -> None:
     global _reports, _stop
     _reports, _stop = reports, stop
+    # Ctrl-C reaches the whole process group: the main process alone handles it (it sets ``stop`` and
+    # reports one line), so the workers print no traceback of their own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # one thread per worker process: the workers share the cores
     parent = multiprocessing.parent_process()
     if parent is not None:

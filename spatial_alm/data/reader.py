@@ -73,7 +73,11 @@ class DatasetReader:
             self._files, self._qa_scene, self._pid = {}, {}, os.getpid()
         if k not in self._files:
             entry = self.index.shards[k]
-            f = h5py.File(self.out_dir / entry.file, "r")
+            try:
+                f = h5py.File(self.out_dir / entry.file, "r")
+            except OSError as err:  # missing, truncated or not HDF5: name the file (h5py's message does not)
+                raise ValueError(f"{self.out_dir / entry.file}: unreadable shard ({err}); `spatial-alm dataset "
+                                 f"check {self.out_dir}` lists the problems") from err
             if not bool(f.attrs["complete"]):
                 f.close()
                 raise ValueError(f"{entry.file}: complete=False (interrupted write)")

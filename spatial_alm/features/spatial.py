@@ -49,7 +49,7 @@ import torch
 import torchaudio.functional as AF
 from torch import nn
 
-from spatial_alm.config import dataclass_from_dict
+from spatial_alm.config import ConfigError, dataclass_from_dict
 from spatial_alm.coordinates import SPEED_OF_SOUND_M_S, spherical_to_cartesian
 
 LOG_FLOOR = 1e-10  # power floor of the log-mel (-100 dB)
@@ -57,7 +57,7 @@ MEL_SCALES = ("slaney", "htk")
 
 
 def _fail(field: str, value, allowed: str):
-    raise ValueError(f"{field} = {value!r}; allowed: {allowed}")
+    raise ConfigError(field, value, allowed)
 
 
 def _is_int(value) -> bool:

@@ -294,7 +294,9 @@ class AudioLLM(nn.Module):
         ``torch.bfloat16``) applies to the LLM only."""
         directory = Path(directory)
         if not (directory / CONFIG_NAME).is_file():
-            raise FileNotFoundError(f"{directory / CONFIG_NAME} not found (written by AudioLLM.save_pretrained)")
+            hint = (f"; did you mean {directory / 'model'}? (a run folder keeps its model in model/)"
+                    if (directory / "model" / CONFIG_NAME).is_file() else "")
+            raise FileNotFoundError(f"{directory / CONFIG_NAME} not found (written by AudioLLM.save_pretrained){hint}")
         config = json.loads((directory / CONFIG_NAME).read_text())
         if config.get("model_type") != MODEL_TYPE:
             raise ValueError(f"model_type in {directory / CONFIG_NAME} = {config.get('model_type')!r}; "

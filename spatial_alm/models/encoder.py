@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from spatial_alm.config import dataclass_from_dict
+from spatial_alm.config import ConfigError, dataclass_from_dict
 from spatial_alm.features.spatial import SpatialFeatureConfig, SpatialFeatures, num_planes
 from spatial_alm.models.targets import (
     AZIMUTH_CLASSES,
@@ -57,7 +57,7 @@ MODEL_TYPE = "spatial_alm.encoder"
 
 
 def _fail(field: str, value, allowed: str):
-    raise ValueError(f"{field} = {value!r}; allowed: {allowed}")
+    raise ConfigError(field, value, allowed)
 
 
 @dataclass(frozen=True)
@@ -442,8 +442,10 @@ class SpatialEncoderModel(nn.Module):
         directory = Path(directory)
         for name in (CONFIG_NAME, WEIGHTS_NAME):
             if not (directory / name).is_file():
+                hint = (f"; did you mean {directory / 'model'}? (a run folder keeps its model in model/)"
+                        if (directory / "model" / name).is_file() else "")
                 raise FileNotFoundError(f"{directory / name} not found (a save_pretrained directory holds "
-                                        f"{CONFIG_NAME} and {WEIGHTS_NAME})")
+                                        f"{CONFIG_NAME} and {WEIGHTS_NAME}){hint}")
         config = json.loads((directory / CONFIG_NAME).read_text())
         if config.get("model_type") != MODEL_TYPE:
             _fail(f"model_type in {directory / CONFIG_NAME}", config.get("model_type"), repr(MODEL_TYPE))

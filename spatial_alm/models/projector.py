@@ -30,11 +30,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from spatial_alm.config import dataclass_from_dict
+from spatial_alm.config import ConfigError, dataclass_from_dict
 
 
 def _fail(field: str, value, allowed: str):
-    raise ValueError(f"{field} = {value!r}; allowed: {allowed}")
+    raise ConfigError(field, value, allowed)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from spatial_alm.config import ConfigError
+
 AUDIO_TOKEN = "<audio>"  # placeholder of the audio embeddings in the prompt
 BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN = "<s>", "</s>", "<pad>", "<unk>"
 
@@ -64,9 +66,9 @@ def small_llama_config(vocab_size: int, hidden_size: int = 256, num_layers: int 
     for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_layers", num_layers),
                         ("num_heads", num_heads), ("max_position_embeddings", max_position_embeddings)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} = {value!r}; allowed: an integer >= 1")
+            raise ConfigError(name, value, "an integer >= 1")
     if hidden_size % num_heads:
-        raise ValueError(f"num_heads = {num_heads!r}; allowed: a divisor of hidden_size ({hidden_size})")
+        raise ConfigError("num_heads", num_heads, f"a divisor of hidden_size ({hidden_size})")
     if intermediate_size is None:
         intermediate_size = 64 * math.ceil(8 * hidden_size / 3 / 64)
     return LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,

@@ -32,7 +32,7 @@ import yaml
 
 from spatial_alm.acoustics.arrays import NAMED_ARRAYS
 from spatial_alm.acoustics.room import SABINE_CONSTANT
-from spatial_alm.config import load_yaml, merge_overrides
+from spatial_alm.config import load_yaml_file, merge_overrides
 from spatial_alm.coordinates import SPEED_OF_SOUND_M_S
 from spatial_alm.qa.generator import QUESTION_TYPES, types_for_stage
 from spatial_alm.scenes.corpus import CORPUS_LOADERS, load_corpus
@@ -362,7 +362,7 @@ class SceneRecipe(_Section):
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> "SceneRecipe":
         """Read a recipe file (see ``simulation/README.md``)."""
-        data = load_yaml(Path(path).read_text())
+        data = load_yaml_file(path, "recipe")
         if data is None:
             data = {}
         if not isinstance(data, Mapping):

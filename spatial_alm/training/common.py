@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spatial_alm.config import ConfigError
+
 CHECKPOINT_DIR = "checkpoints"
 KEEP_CHECKPOINTS = 2  # newest checkpoints kept on disk
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
@@ -33,7 +35,7 @@ def raise_on_failed_checks(what: str, config, checks: dict[str, tuple[bool, str]
     """ValueError naming the first field whose check failed, its value and what is allowed."""
     for name, (ok, allowed) in checks.items():
         if not ok:
-            raise ValueError(f"{what}: {name} = {getattr(config, name)!r}; allowed: {allowed}")
+            raise ConfigError(name, getattr(config, name), allowed, what)
 
 
 def resolve_mixed_precision(name: str) -> str:

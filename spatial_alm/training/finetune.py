@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Sampler, Subset
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
-from spatial_alm.config import dataclass_from_dict, load_yaml, merge_overrides
+from spatial_alm.config import ConfigError, config_section, dataclass_from_dict, load_yaml_file, merge_overrides
 from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
@@ -83,7 +83,7 @@ class FinetuneConfig:
     class_name_token: bool = False  # one more audio token: the encoder's class probabilities x name embeddings
     audio_after_question: bool = False  # prompt order: the question, then the audio (default: audio first)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
-    stage1_curriculum: str = "I"  # question types of stage 1 (projector only)
+    stage1_curriculum: str | int = "I"  # question types of stage 1 (projector only)
     stage1_epochs: int = 1
     stage2_curriculum: list = field(default_factory=lambda: ["I", "II", "III"])  # run in this order
     stage2_epochs: int = 1  # per curriculum stage
@@ -127,9 +127,13 @@ class FinetuneConfig:
         raise_on_failed_checks("finetune config", self, checks)
         for stage in curricula:
             types_for_stage(stage)  # ValueError naming the valid stages
-        ProjectorConfig.from_dict(self.projector)
+        with config_section("projector", "finetune config"):
+            ProjectorConfig.from_dict(self.projector)
+        with config_section("lora", "finetune config"):
+            _check_lora(self.lora)
         if self.llm == BUILTIN:
-            small_llama_config(300, **self.builtin_llm)  # ValueError naming the bad size field
+            with config_section("builtin_llm", "finetune config"):
+                small_llama_config(300, **self.builtin_llm)  # ConfigError naming the bad size field
 
     @property
     def full_finetune_llm(self) -> bool:
@@ -153,7 +157,25 @@ class FinetuneConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "FinetuneConfig":
-        return cls.from_dict(merge_overrides(load_yaml(Path(path).read_text()) or {}, overrides or {}))
+        data = load_yaml_file(path, "finetune config") or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"finetune config {path}: a YAML mapping (key: value), got {type(data).__name__}")
+        return cls.from_dict(merge_overrides(data, overrides or {}))
+
+
+def _check_lora(lora: dict) -> None:
+    """Ranges of the LoRA settings given (r >= 1, alpha > 0, dropout in [0, 1), named target modules)."""
+    checks = {
+        "r": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+        "alpha": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number > 0"),
+        "dropout": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+                    "a number in [0, 1)"),
+        "target_modules": (lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(m, str) for m in v),
+                           "a non-empty list of module names, e.g. [q_proj, v_proj]"),
+    }
+    for name, (ok, allowed) in checks.items():
+        if name in lora and not ok(lora[name]):
+            raise ConfigError(name, lora[name], allowed)
 
 
 def read_qa_table(data_dir: str | Path) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from spatial_alm.config import dataclass_from_dict, load_yaml, merge_overrides
+from spatial_alm.config import check_fields, config_section, dataclass_from_dict, load_yaml_file, merge_overrides
 from spatial_alm.data import SpatialSceneDataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.evaluation.metrics import detection_map, doa_accuracy
@@ -88,7 +88,11 @@ class PretrainConfig:
             **optimisation_checks(self),
         }
         raise_on_failed_checks("pretrain config", self, checks)
-        LossWeights(**self.loss_weights)
+        with config_section("loss_weights", "pretrain config"):
+            dataclass_from_dict(LossWeights, self.loss_weights, "pretrain config")
+        for section, cls in (("encoder", EncoderConfig), ("features", SpatialFeatureConfig)):
+            with config_section(section, "pretrain config"):  # keys and types; sizes are checked with the data
+                check_fields(cls, getattr(self, section), "pretrain config")
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
@@ -96,7 +100,10 @@ class PretrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "PretrainConfig":
-        return cls.from_dict(merge_overrides(load_yaml(Path(path).read_text()) or {}, overrides or {}))
+        data = load_yaml_file(path, "pretrain config") or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"pretrain config {path}: a YAML mapping (key: value), got {type(data).__name__}")
+        return cls.from_dict(merge_overrides(data, overrides or {}))
 
 
 def collate_scenes(items: list[dict]) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import importlib
 import sys
 
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         again = "; run the same command again to resume" if args.command in RESUMABLE else ""
         print(f"{prefix} interrupted (Ctrl-C){again}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output closed early (`... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141  # as a shell reports a process ended by SIGPIPE
     except ValueError as err:  # bad input: a clear message, no traceback
         print(f"{prefix} {_one_line(err)}", file=sys.stderr)
         return 2

@@ -13,8 +13,8 @@ Examples:
     spatial-alm dataset info out/tiny
     spatial-alm dataset check out/tiny
     spatial-alm dataset export-wav out/tiny --scenes 0 1 2 --out out/tiny_wav
-    spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/mit_kemar_normal_pinna.sofa \
-        --clips ../shared/data/esc50 --out out/kemar_esc50 --num-clips 40 --directions 20 \
+    spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/mit_kemar_normal_pinna.sofa \\
+        --clips ../shared/data/esc50 --out out/kemar_esc50 --num-clips 40 --directions 20 \\
         --elevation-range -30 30 --fs-hz 16000 --duration-s 2 --seed 0
 """
 
@@ -61,8 +61,8 @@ give byte-identical files. Evaluate an encoder on the result with
 `spatial-alm evaluate-encoder --checkpoint MODEL --recordings OUT --out REPORT`.
 
 Example:
-    spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/FHK_HRIR_L2354.sofa \
-        --clips ../shared/data/esc50 --out out/ku100_esc50 --num-clips 40 --directions 20 \
+    spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/FHK_HRIR_L2354.sofa \\
+        --clips ../shared/data/esc50 --out out/ku100_esc50 --num-clips 40 --directions 20 \\
         --elevation-range -30 30 --fs-hz 16000 --duration-s 2 --seed 0
 """
 
@@ -134,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--scenes {bad} out of range [0, {num_scenes})")
         for path in export_wav(args.path, args.scenes, args.out):
             print(f"wrote {path} (+ {path.with_suffix('.json').name})")
+    except BrokenPipeError:  # our output's reader closed (`| head`): not a shard problem
+        raise
     except OSError as err:  # a missing or corrupt shard
         raise ValueError(f"{err} (`spatial-alm dataset check {args.path}` lists the problems)") from err
     return 0

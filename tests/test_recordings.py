@@ -199,6 +199,23 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
         assert (out / name).stat().st_size > 0
 
 
+def test_cli_evaluate_encoder_on_recordings(kemar_set, toy_encoder, tmp_path, capsys):
+    args = ["evaluate-encoder", "--checkpoint", str(toy_encoder), "--recordings", str(kemar_set),
+            "--max-scenes", "6", "--window-s", "0.4"]
+    assert main(args + ["--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert "| gcc_phat_woodworth | all |" in printed and "front/back confusion rate" in printed
+    saved = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert saved["num_recordings"] == 6 and saved["window"]["samples"] == 6400
+    # a bad row of the labels CSV: one line naming the file, the row and the field
+    bad = tmp_path / "bad.csv"
+    bad.write_text((kemar_set / "labels.csv").read_text().replace(",1.4000,", ",-1.4,", 1))
+    assert main(args + ["--labels", str(bad), "--out", str(tmp_path / "bad")]) == 2
+    assert "bad.csv: row 1 (line 2): field 'distance_m' = '-1.4'" in capsys.readouterr().err
+    assert main(args + ["--window-s", "5", "--out", str(tmp_path / "long")]) == 2
+    assert "window_s = 5.0; allowed: (0, 0.63] seconds" in capsys.readouterr().err
+
+
 def test_recordings_at_another_rate_and_length_are_resampled_and_centred(kemar_set, toy_encoder, tmp_path):
     """A 44.1 kHz copy, 2 s long, of a few files: the encoder and the baselines see the centre window."""
     from spatial_alm.evaluation.encoder_report import evaluate_encoder_on_recordings

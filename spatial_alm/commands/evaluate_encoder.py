@@ -6,10 +6,26 @@ DoA accuracy at 20 degrees (great circle), mean angular error, lateral (front/ba
 distance error rate (0.5 m), DCASE SELD (clip-level), all beside a random-answer row, and
 localisation per reverberation band for the encoder and the baselines (SRP-PHAT and MUSIC for arrays,
 GCC-PHAT + Woodworth for heads), with scene-by-scene tests of the encoder against each baseline
-(exact McNemar test on DoA within 20 degrees, Wilcoxon signed-rank test on the lateral error).
+(exact McNemar test on DoA within 20 degrees, Wilcoxon signed-rank test on the lateral error). Every
+method also gets the elevation error and the front/back confusion rate (share of sources at least 20
+degrees from the frontal plane, i.e. in the horizontal plane from the interaural axis, predicted in
+the wrong front/back half).
 
-Example:
+Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
+a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m
+and label optional; channel 0 = left ear), e.g. written by `spatial-alm dataset from-sofa`. Each file
+is resampled to the encoder's rate; a longer file is cut to its CENTRE WINDOW of the encoder's longest
+input ((max_frames - 1) hops, about its training clip length; --window-s for a shorter one), a shorter
+one zero-padded on both sides; the baselines see the same window (GCC-PHAT + Woodworth for 2 channels;
+SRP-PHAT and MUSIC with --array NAME). Same metrics and paired tests; detection metrics (mAP, SELD) are
+skipped, the distance error rate covers the files whose distance is labelled.
+
+Examples:
     spatial-alm evaluate-encoder --checkpoint out/encoder_tiny/model --data out/tiny_test --out out/eval_tiny
+    spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/mit_kemar_normal_pinna.sofa \\
+        --clips ../shared/data/esc50 --out out/real_kemar --num-clips 40 --directions 20 --duration-s 2
+    spatial-alm evaluate-encoder --checkpoint out/encoder_tiny/model --recordings out/real_kemar \\
+        --out out/eval_real_kemar
 """
 
 from __future__ import annotations
@@ -24,26 +40,52 @@ from spatial_alm.commands.choices import BASELINE_NAMES
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True,
                         help="encoder directory (config.json + model.safetensors)")
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder (held-out scenes)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="dataset folder (held-out scenes)")
+    source.add_argument("--recordings", type=Path,
+                        help="folder of real recordings with a labels CSV (see above; e.g. `dataset from-sofa`)")
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="labels CSV of --recordings (default: RECORDINGS/labels.csv)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument("--baselines", nargs="*", choices=BASELINE_NAMES, default=None,
                         help="classical baselines to run (default: srp_phat music for arrays, "
                              "gcc_phat_woodworth for heads; give none to skip)")
-    parser.add_argument("--max-scenes", type=int, default=None, help="evaluate the first N scenes only")
+    parser.add_argument("--array", default=None,
+                        help="--recordings only: the named microphone array that recorded them (array baselines)")
+    parser.add_argument("--window-s", type=float, default=None,
+                        help="--recordings only: seconds of each file's centre the encoder sees (default: its "
+                             "longest input)")
+    parser.add_argument("--max-scenes", type=int, default=None,
+                        help="evaluate the first N scenes (or recordings) only")
     parser.add_argument("--batch-size", type=int, default=32)
 
 
 def run(args: argparse.Namespace) -> int:
     require_model_dir(args.checkpoint, "--checkpoint", "config.json", "`spatial-alm pretrain-encoder`")
-    require_dataset(args.data)
+    if args.data is not None:
+        require_dataset(args.data)
+        for option, value in (("--labels", args.labels), ("--array", args.array), ("--window-s", args.window_s)):
+            if value is not None:
+                raise ValueError(f"{option} {value}: only with --recordings (a dataset folder carries its labels "
+                                 "and receiver)")
+    elif not args.recordings.is_dir():
+        raise ValueError(f"--recordings {args.recordings}: " + ("no such folder" if not args.recordings.exists()
+                                                               else "a file; allowed: a folder of audio files"))
     for option, value in (("--max-scenes", args.max_scenes), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise ValueError(f"{option} {value}; allowed: >= 1")
+    if args.window_s is not None and not args.window_s > 0:
+        raise ValueError(f"--window-s {args.window_s}; allowed: > 0 seconds")
     require_writable_dir(args.out)
 
-    from spatial_alm.evaluation.encoder_report import evaluate_encoder
+    from spatial_alm.evaluation.encoder_report import evaluate_encoder, evaluate_encoder_on_recordings
 
-    evaluate_encoder(args.checkpoint, args.data, args.out, baselines=args.baselines, max_scenes=args.max_scenes,
-                     batch_size=args.batch_size)
+    if args.data is not None:
+        evaluate_encoder(args.checkpoint, args.data, args.out, baselines=args.baselines,
+                         max_scenes=args.max_scenes, batch_size=args.batch_size)
+    else:
+        evaluate_encoder_on_recordings(args.checkpoint, args.recordings, args.out, labels_csv=args.labels,
+                                       baselines=args.baselines, array=args.array, window_s=args.window_s,
+                                       max_files=args.max_scenes, batch_size=args.batch_size)
     print((args.out / "report.md").read_text())
     return 0

@@ -5,10 +5,17 @@ Stages (BAT / SLAM-LLM recipe; the config's `stages` picks which run):
   2  projector + LoRA adapters (r 8, alpha 32 on q_proj, v_proj) over the curriculum
      I (A, B) -> II (A-D) -> III (all types); with the built-in small LLaMA (no --llm; random
      weights, tokenizer trained on the dataset text) the whole LLM trains instead of LoRA
-Every epoch ends with a validation loss (held-out scenes) and a checkpoint in OUT/checkpoints;
-running the same command again resumes after the last finished epoch, also with more epochs
-(--no-resume starts over). OUT/model loads with AudioLLM.from_pretrained (spatial-alm evaluate,
-spatial-alm ask); OUT/summary.json holds the loss history, trainable parameters and sample answers.
+Every epoch ends with a validation loss (held-out scenes) and a checkpoint in OUT/checkpoints.
+OUT/model loads with AudioLLM.from_pretrained (spatial-alm evaluate, spatial-alm ask);
+OUT/summary.json holds the loss history, trainable parameters and sample answers.
+
+Interruptions: checkpoints and OUT/model are written atomically (a temporary folder, then a rename),
+so a run killed or out of disk never leaves one that looks complete; a full disk stops the run with
+an error naming the folder. Running the same command again resumes after the last finished epoch
+of the newest complete checkpoint (a half-written one is skipped with a warning), as if never
+interrupted, also with more epochs. OUT/run.json records the config, the dataset and the encoder
+(a hash of its files); rerunning into OUT with other ones is refused, naming each difference, unless
+--overwrite (delete OUT's checkpoints, model, summary and logs and start over; --no-resume does the same).
 
 Multi-GPU (DDP) with the same arguments:
     torchrun --nproc_per_node 8 -m spatial_alm.cli finetune --data ... --encoder ... --llm ... --config ... --out ...
@@ -55,7 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field with a YAML value, e.g. --set stage2_epochs=2 or "
                              "--set projector.type=linear (repeatable)")
-    parser.add_argument("--no-resume", action="store_true", help="ignore checkpoints in --out and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in --out: delete its checkpoints, model, summary and logs, also when they "
+                             "were made from another dataset, encoder or config (refused without this flag)")
+    parser.add_argument("--no-resume", action="store_true", help="start over, as --overwrite")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = FinetuneConfig.from_yaml(args.config, overrides)
     require_writable_dir(args.out)
-    summary = finetune(config, args.data, args.encoder, args.out, llm_path=args.llm, resume=not args.no_resume)
+    summary = finetune(config, args.data, args.encoder, args.out, llm_path=args.llm, resume=not args.no_resume,
+                       overwrite=args.overwrite)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"model_dir": summary["model_dir"], "steps": summary["steps"],
                       "wall_time_s": round(summary["wall_time_s"], 1), "last_epoch": last}, indent=2))

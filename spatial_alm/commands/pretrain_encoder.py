@@ -3,8 +3,16 @@
 The dataset's scenes are split into train and validation (--set val_fraction=...); every epoch ends
 with a validation pass (loss, class mAP, DoA accuracy at 20 degrees) and a checkpoint in
 OUT/checkpoints; the best model by validation loss is saved in OUT/model (config.json +
-model.safetensors, loadable with SpatialEncoderModel.from_pretrained). Running the same command
-again resumes from the latest checkpoint (--no-resume starts over). TensorBoard logs go to OUT.
+model.safetensors, loadable with SpatialEncoderModel.from_pretrained). TensorBoard logs go to OUT.
+
+Interruptions: checkpoints and OUT/model are written atomically (a temporary folder, then a rename),
+so a run killed or out of disk never leaves one that looks complete; a full disk stops the run with
+an error naming the folder. Running the same command again resumes from the newest complete
+checkpoint (a half-written one is skipped with a warning) and gives the same model as an
+uninterrupted run; with more epochs (--set epochs=N) it continues. OUT/run.json records the config
+and the dataset; rerunning into OUT with another dataset or other settings is refused, naming each
+difference, unless --overwrite (delete OUT's checkpoints, model, summary and logs and start over;
+--no-resume does the same).
 
 Multi-GPU / multi-node: launch the same command with torchrun or accelerate, e.g.
     torchrun --nproc_per_node 8 -m spatial_alm.cli pretrain-encoder --data data/bat --config ... --out ...
@@ -30,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, model/")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field with a YAML value, e.g. --set epochs=2 (repeatable)")
-    parser.add_argument("--no-resume", action="store_true", help="ignore checkpoints in --out and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in --out: delete its checkpoints, model, summary and logs, also when they "
+                             "were made from another dataset or config (refused without this flag)")
+    parser.add_argument("--no-resume", action="store_true", help="start over, as --overwrite")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = PretrainConfig.from_yaml(args.config, overrides)
     require_writable_dir(args.out)
-    summary = pretrain(config, args.data, args.out, resume=not args.no_resume)
+    summary = pretrain(config, args.data, args.out, resume=not args.no_resume, overwrite=args.overwrite)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"model_dir": summary["model_dir"], "steps": summary["steps"],
                       "wall_time_s": round(summary["wall_time_s"], 1), "last_epoch": last}, indent=2))

@@ -18,9 +18,13 @@ and gets LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
 
 Scenes are split once into train and validation (seeded, as in encoder pretraining); every epoch ends
 with a validation loss on the phase's question types and a checkpoint in ``out_dir/checkpoints``
-(the AudioLLM directory of that moment, optimizer and scheduler state, progress). Calling
-:func:`finetune` again on the same ``out_dir`` resumes after the last finished epoch, also when the
-config now asks for more epochs. The final model is ``out_dir/model`` (``AudioLLM.from_pretrained``).
+(the AudioLLM directory of that moment, optimizer and scheduler state, progress), written
+atomically. Calling :func:`finetune` again on the same ``out_dir`` resumes after the last finished
+epoch of the newest complete checkpoint (a half-written one is skipped with a warning), also when
+the config now asks for more epochs; data order and dropout are seeded per epoch, so the resumed
+run repeats the uninterrupted one. ``out_dir/run.json`` records the config, the dataset's and the
+encoder's identity: a rerun with other ones is refused unless ``overwrite`` (which starts over).
+The final model is ``out_dir/model`` (``AudioLLM.from_pretrained``), written atomically.
 Training questions are the stored ones, or with ``redraw_questions`` new ones of the same type drawn
 from each scene's metadata every epoch (:class:`RedrawSampler`); ``oversample_types`` repeats chosen
 types' pairs within an epoch.
@@ -31,7 +35,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,17 +57,26 @@ from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
 from spatial_alm.qa import QUESTION_TYPES, types_for_stage
 from spatial_alm.training.common import (
-    CHECKPOINT_DIR,
-    KEEP_CHECKPOINTS,
-    checkpoints,
+    MODEL_DIR,
+    SUMMARY_FILE,
+    data_identity,
+    folder_identity,
+    load_latest_checkpoint,
     optimisation_checks,
+    prepare_run,
     raise_on_failed_checks,
     resolve_mixed_precision,
+    restore_training_state,
+    save_checkpoint,
+    seed_epoch,
     split_indices,
     warmup_cosine,
+    write_folder,
+    write_text_atomically,
 )
 
-MODEL_DIR = "model"
+# config fields a resumed run may change
+RESUMABLE_CHANGES = ("stage1_epochs", "stage2_epochs", "num_workers", "log_every", "max_new_tokens")
 NUM_SAMPLES = 4  # validation questions answered (greedy) at the end of each phase, kept in the summary
 
 
@@ -263,49 +275,32 @@ def evaluate_loss(model, loader, accelerator: Accelerator) -> float:
     return total / max(count, 1)
 
 
-def _load_checkpoint(path: Path) -> AudioLLM:
-    return AudioLLM.from_pretrained(path / MODEL_DIR).train()
-
-
-def _save_checkpoint(accelerator: Accelerator, model: AudioLLM, optimizer, scheduler, out_dir: Path, step: int,
-                     progress: dict) -> None:
-    """The AudioLLM directory, optimizer and scheduler state after an epoch; keep the newest ``KEEP_CHECKPOINTS``."""
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        path = out_dir / CHECKPOINT_DIR / f"step-{step}"
-        model.save_pretrained(path / MODEL_DIR)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, path / "optimizer.pt")
-        (path / "progress.json").write_text(json.dumps(progress, indent=2) + "\n")
-        for stale in checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(stale)
-    accelerator.wait_for_everyone()
-
-
-def _resume_point(out_dir: Path, phases: list[dict]) -> tuple[Path | None, int, int, dict | None]:
-    """(checkpoint, phase index, epochs done in it, progress) of the latest checkpoint; the phase index
-    moves on when that phase is complete under the current config."""
-    found = checkpoints(out_dir)
-    if not found:
-        return None, 0, 0, None
-    progress = json.loads((found[-1] / "progress.json").read_text())
+def _resume_point(checkpoint: Path, progress: dict, phases: list[dict]) -> tuple[int, int]:
+    """(phase index, epochs done in it) after a checkpoint; the phase index moves on when that phase
+    is complete under the current config."""
     names = [p["name"] for p in phases]
     if progress["phase"] not in names:
-        raise ValueError(f"checkpoint {found[-1]} is in phase {progress['phase']!r}; allowed: a phase of this "
-                         f"config ({names}); start over with --no-resume or another --out")
+        raise ValueError(f"checkpoint {checkpoint} is in phase {progress['phase']!r}; allowed: a phase of this "
+                         f"config ({names}); start over with --overwrite or use another --out")
     index, done = names.index(progress["phase"]), progress["epoch"]
     if done >= phases[index]["epochs"]:
         index, done = index + 1, 0
-    return found[-1], index, done, progress
+    return index, done
 
 
 def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Path, out_dir: str | Path,
-             llm_path: str | Path | None = None, *, resume: bool = True, progress: bool = True) -> dict:
+             llm_path: str | Path | None = None, *, resume: bool = True, overwrite: bool = False,
+             progress: bool = True) -> dict:
     """Fine-tune an audio-LLM on the QA pairs at ``data_dir`` with the pretrained encoder at ``encoder_dir``.
 
     ``llm_path`` (a local LLaMA checkpoint directory) overrides ``config.llm``. Writes checkpoints,
     TensorBoard logs, ``out_dir/model`` and ``out_dir/summary.json`` (also returned): per phase and
     epoch the mean train and validation loss, wall time, trainable parameters per part and a few
-    greedy validation answers. With ``resume`` (default) the run continues after its latest checkpoint.
+    greedy validation answers. With ``resume`` (default) the run continues after its newest complete
+    checkpoint, as if never interrupted; the epoch counts may grow. A run folder made from another
+    config (other than ``RESUMABLE_CHANGES``), dataset or encoder is refused (ValueError naming the
+    fields) unless ``overwrite``; ``overwrite`` or ``resume=False`` delete its checkpoints, model,
+    summary and logs and start over.
     """
     if llm_path is not None:
         config = FinetuneConfig.from_dict({**asdict(config), "llm": str(llm_path)})
@@ -313,6 +308,9 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     mixed = resolve_mixed_precision(config.mixed_precision)
     accelerator = Accelerator(mixed_precision=mixed, log_with="tensorboard", project_dir=str(out_dir),
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
+    sources = {"data": data_identity(data_dir), "encoder": folder_identity(encoder_dir)}
+    prepare_run(accelerator, out_dir, config, sources, may_change=RESUMABLE_CHANGES,
+                start_over=overwrite or not resume, log_dir="finetune")
     set_seed(config.seed)
     info, qa = dataset_info(data_dir), read_qa_table(data_dir)
     train_scenes, val_scenes = split_indices(info["num_scenes"], config.val_fraction, config.seed)
@@ -321,13 +319,15 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     if config.redraw_questions:  # negative probes may name any class of the dataset when absent
         train_dataset = RedrawnQADataset(data_dir, label_vocabulary=info["class_counts"])
 
-    checkpoint, start_phase, start_epoch, state = _resume_point(out_dir, phases) if resume else (None, 0, 0, None)
-    history, earlier_s, step = [], 0.0, 0
-    if checkpoint is not None:
-        model = _load_checkpoint(checkpoint)
+    found = load_latest_checkpoint(accelerator, out_dir, AudioLLM.from_pretrained)  # none after a start over
+    checkpoint, start_phase, start_epoch, history, earlier_s, step = None, 0, 0, [], 0.0, 0
+    if found is not None:
+        checkpoint, state, model, training_state = found
+        start_phase, start_epoch = _resume_point(checkpoint, state, phases)
+        model.train()
         step = state["step"]
-        if (out_dir / "summary.json").is_file():  # the interrupted run's epochs and time
-            earlier = json.loads((out_dir / "summary.json").read_text())
+        if (out_dir / SUMMARY_FILE).is_file():  # the interrupted run's epochs and time
+            earlier = json.loads((out_dir / SUMMARY_FILE).read_text())
             history = [h for h in earlier["history"] if h["step"] <= step]
             earlier_s = earlier["wall_time_s"]
         accelerator.print(f"resuming from {checkpoint} ({state['phase']}, epoch {state['epoch']})")
@@ -337,8 +337,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     if start_phase >= len(phases):
         accelerator.print(f"{out_dir}: fine-tuning already complete; nothing to do")
         if accelerator.is_main_process and not (out_dir / MODEL_DIR).is_dir():
-            model.save_pretrained(out_dir / MODEL_DIR)
-        return json.loads((out_dir / "summary.json").read_text())
+            write_folder(out_dir / MODEL_DIR, model.save_pretrained)
+        return json.loads((out_dir / SUMMARY_FILE).read_text())
 
     loader_args = dict(batch_size=config.batch_size, collate_fn=collate_qa, num_workers=config.num_workers,
                        persistent_workers=config.num_workers > 0)
@@ -381,14 +381,13 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
             optimizer, warmup_cosine(plan["steps_per_epoch"] * plan["epochs"], config.warmup_fraction))
         first_epoch = start_epoch if p_index == start_phase else 0
         if checkpoint is not None and p_index == start_phase and first_epoch > 0:  # mid-phase: same optimizer
-            saved = torch.load(checkpoint / "optimizer.pt", map_location="cpu", weights_only=True)
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
+            restore_training_state(accelerator, optimizer, scheduler, training_state)
         accelerator.free_memory()  # drop the previous phase's prepared objects
         wrapped, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
             model, optimizer, train_loader, val_loader, scheduler)
         for epoch in range(first_epoch, plan["epochs"]):
             generator.manual_seed(config.seed + 1000 * p_index + epoch)  # the same shuffle after a resume
+            seed_epoch(accelerator, config.seed, p_index, epoch)  # and the same dropout
             wrapped.train()
             loss_sum, loss_count = 0.0, 0
             for batch in train_loader:
@@ -427,19 +426,19 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
                        "model_dir": str(out_dir / MODEL_DIR)}
             if accelerator.is_main_process:  # before the checkpoint, so a resumed run keeps its history
                 out_dir.mkdir(parents=True, exist_ok=True)
-                previous = out_dir / "summary.json"
+                previous = out_dir / SUMMARY_FILE
                 if previous.is_file():  # keep earlier phases' parameter counts and samples after a resume
                     earlier = json.loads(previous.read_text())
                     summary["trainable_parameters"] = earlier.get("trainable_parameters", {}) | parameters
                     summary["samples"] = earlier.get("samples", {}) | samples
-                previous.write_text(json.dumps(summary, indent=2) + "\n")
-            _save_checkpoint(accelerator, model, optimizer, scheduler, out_dir, step,
-                             {"phase": plan["name"], "epoch": epoch + 1, "step": step})
+                write_text_atomically(previous, json.dumps(summary, indent=2) + "\n")
+            save_checkpoint(accelerator, out_dir, step, model, optimizer, scheduler,
+                            {"phase": plan["name"], "epoch": epoch + 1, "step": step})
     bar.close()
-    if accelerator.is_main_process:
-        model.save_pretrained(out_dir / MODEL_DIR)
+    if accelerator.is_main_process:  # atomic: a full disk leaves no half model; a rerun writes it
+        write_folder(out_dir / MODEL_DIR, model.save_pretrained)
     accelerator.end_training()
-    return json.loads((out_dir / "summary.json").read_text())
+    return json.loads((out_dir / SUMMARY_FILE).read_text())
 
 
 @torch.no_grad()

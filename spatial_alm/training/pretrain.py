@@ -5,16 +5,19 @@ scenes are split once into train and validation by a seeded permutation; feature
 the training device; SpecAugment-style time/frequency masks (the same mask on every feature plane)
 regularise training, and with ``channel_swap`` every training clip gets a random receiver-symmetry
 channel swap with its labelled directions moved to match (:mod:`spatial_alm.training.channel_swap`).
-Checkpoints (``accelerator.save_state``) make a run resumable; the best model by validation loss is
-saved as a ``save_pretrained`` directory. Multi-GPU: launch the same command with ``torchrun`` or
-``accelerate launch``; mixed precision (bf16) is used on CUDA by default.
+Every epoch ends with a checkpoint (model, optimizer, scheduler, progress), written atomically; the
+best model by validation loss is saved as a ``save_pretrained`` directory ``out_dir/model``, also
+atomically (:mod:`spatial_alm.training.common`). A rerun resumes from the newest complete checkpoint
+(a half-written one is skipped with a warning) and reproduces the uninterrupted run exactly: data
+order, swaps and masks are seeded per epoch. ``out_dir/run.json`` records the config and the
+dataset's identity; a rerun with other ones is refused unless ``overwrite``. Multi-GPU: launch the
+same command with ``torchrun`` or ``accelerate launch``; mixed precision (bf16) is used on CUDA by default.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,18 +39,26 @@ from spatial_alm.models.targets import EncoderTargets, class_to_azimuth, class_t
 from spatial_alm.scenes.recipe import ReceiverConfig, SceneRecipe
 from spatial_alm.training.channel_swap import ChannelSwap, channel_positions, receiver_symmetries
 from spatial_alm.training.common import (
-    CHECKPOINT_DIR,
-    KEEP_CHECKPOINTS,
-    checkpoints,
+    MODEL_DIR,
+    SUMMARY_FILE,
+    data_identity,
+    epoch_seed,
+    load_latest_checkpoint,
     optimisation_checks,
+    prepare_run,
     raise_on_failed_checks,
     resolve_mixed_precision,
+    restore_training_state,
+    save_checkpoint,
+    seed_epoch,
     split_indices,
     warmup_cosine,
+    write_folder,
+    write_text_atomically,
 )
 
 PRESETS = {"tiny": EncoderConfig.tiny, "vit_base": EncoderConfig.vit_base}
-MODEL_DIR = "model"
+RESUMABLE_CHANGES = ("epochs", "num_workers", "log_every")  # config fields a resumed run may change
 
 
 @dataclass
@@ -177,16 +188,22 @@ def evaluate_loss(model, loader, config: PretrainConfig, accelerator: Accelerato
 
 
 def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, *, resume: bool = True,
-             progress: bool = True) -> dict:
+             overwrite: bool = False, progress: bool = True) -> dict:
     """Train an encoder on the dataset at ``data_dir``; write checkpoints, logs and ``out_dir/model``.
 
-    With ``resume`` (default) a run finds its latest checkpoint in ``out_dir/checkpoints`` (saved at
-    every epoch end) and continues with the next epoch. Returns the summary also written to ``out_dir/summary.json``.
+    With ``resume`` (default) a run finds its newest complete checkpoint in ``out_dir/checkpoints``
+    (saved at every epoch end) and continues with the next epoch, as if never interrupted; ``epochs``
+    may grow. A run folder made from another config (other than ``epochs``, ``num_workers``,
+    ``log_every``) or dataset is refused (ValueError naming the fields) unless ``overwrite``;
+    ``overwrite`` or ``resume=False`` delete its checkpoints, model, summary and logs and start over.
+    Returns the summary also written to ``out_dir/summary.json``.
     """
     out_dir = Path(out_dir)
     mixed = resolve_mixed_precision(config.mixed_precision)
     accelerator = Accelerator(mixed_precision=mixed, log_with="tensorboard", project_dir=str(out_dir),
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
+    prepare_run(accelerator, out_dir, config, {"data": data_identity(data_dir)}, may_change=RESUMABLE_CHANGES,
+                start_over=overwrite or not resume, log_dir="pretrain")
     set_seed(config.seed)
     info = dataset_info(data_dir)
     dataset = SpatialSceneDataset(data_dir)
@@ -210,25 +227,26 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
     steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
     total_steps = steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_fraction))
+
+    start_epoch, best, history, earlier_s = 0, math.inf, [], 0.0
+    found = load_latest_checkpoint(accelerator, out_dir, SpatialEncoderModel.from_pretrained)  # none after a start over
+    if found is not None:
+        checkpoint, state, saved, training_state = found
+        start_epoch, best = state["epoch"], state["best_val_loss"]
+        if start_epoch >= config.epochs:
+            accelerator.print(f"{out_dir}: training already complete ({start_epoch} epochs); nothing to do")
+            return json.loads((out_dir / SUMMARY_FILE).read_text())
+        model.load_state_dict(saved.state_dict())
+        restore_training_state(accelerator, optimizer, scheduler, training_state)
+        accelerator.print(f"resuming from {checkpoint} after epoch {start_epoch}")
+        if (out_dir / SUMMARY_FILE).is_file():  # the interrupted run's epochs and time
+            earlier = json.loads((out_dir / SUMMARY_FILE).read_text())
+            history = [h for h in earlier["history"] if h["epoch"] <= start_epoch]
+            earlier_s = earlier["wall_time_s"]
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler)
     augment = augment.to(accelerator.device)
     accelerator.init_trackers("pretrain", config={k: v for k, v in asdict(config).items() if not isinstance(v, dict)})
-
-    start_epoch, best, history, earlier_s = 0, math.inf, [], 0.0
-    checkpoint = (checkpoints(out_dir) or [None])[-1] if resume else None
-    if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
-        state = json.loads((checkpoint / "progress.json").read_text())
-        start_epoch, best = state["epoch"], state["best_val_loss"]
-        if start_epoch >= config.epochs:
-            accelerator.print(f"{out_dir}: training already complete ({start_epoch} epochs); nothing to do")
-            return json.loads((out_dir / "summary.json").read_text())
-        accelerator.print(f"resuming from {checkpoint} after epoch {start_epoch}")
-        if (out_dir / "summary.json").is_file():  # the interrupted run's epochs and time
-            earlier = json.loads((out_dir / "summary.json").read_text())
-            history = [h for h in earlier["history"] if h["epoch"] <= start_epoch]
-            earlier_s = earlier["wall_time_s"]
 
     unwrapped = accelerator.unwrap_model(model)
     started = time.perf_counter()
@@ -237,7 +255,10 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
                disable=not (progress and accelerator.is_main_process))
     model.train()
     for epoch in range(start_epoch, config.epochs):
-        swap_generator.manual_seed(config.seed + 1000 * epoch)  # the same swaps after a resume
+        # every draw of the epoch seeded from (seed, epoch): a resumed run repeats the uninterrupted one
+        generator.manual_seed(epoch_seed(config.seed, epoch, 0))  # data order
+        seed_epoch(accelerator, config.seed, epoch)  # SpecAugment masks, dropout
+        swap_generator.manual_seed(config.seed + 1000 * epoch)  # channel swaps
         for batch in train_loader:
             audio, scenes = batch["audio"], batch["scenes"]
             if swap is not None:
@@ -266,25 +287,17 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
                   f"DoA acc@20 {val['doa_accuracy_20deg']:.1f}%")
         if accelerator.is_main_process and val["loss"] < best:
             best = val["loss"]
-            unwrapped.save_pretrained(out_dir / MODEL_DIR)
+            write_folder(out_dir / MODEL_DIR, unwrapped.save_pretrained)  # atomic: old or new model, never half
         summary = {"data": str(data_dir), "config": asdict(config), "mixed_precision": mixed,
                    "num_processes": accelerator.num_processes, "train_scenes": len(train_idx),
                    "val_scenes": len(val_idx), "steps": step,
                    "wall_time_s": earlier_s + time.perf_counter() - started, "best_val_loss": best,
                    "history": history, "model_dir": str(out_dir / MODEL_DIR)}
         if accelerator.is_main_process:  # every epoch (before the checkpoint), so a resumed run keeps its history
-            (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        _save_checkpoint(accelerator, out_dir, step, epoch + 1, best)
+            write_text_atomically(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+        save_checkpoint(accelerator, out_dir, step, unwrapped, optimizer, scheduler,
+                        {"epoch": epoch + 1, "step": step, "best_val_loss": best})
     bar.close()
     accelerator.end_training()
     return summary
 
-
-def _save_checkpoint(accelerator: Accelerator, out_dir: Path, step: int, epoch: int, best: float) -> None:
-    """Save the training state at an epoch boundary and keep the newest ``KEEP_CHECKPOINTS``."""
-    path = out_dir / CHECKPOINT_DIR / f"step-{step}"
-    accelerator.save_state(str(path))
-    if accelerator.is_main_process:
-        (path / "progress.json").write_text(json.dumps({"epoch": epoch, "best_val_loss": best}))
-        for stale in checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(stale)

@@ -27,7 +27,7 @@ from spatial_alm.evaluation.qa_report import (
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import small_llama_config, train_tokenizer
-from spatial_alm.qa import make_qa, parse_answer
+from spatial_alm.qa import canonical_label, make_qa, parse_answer
 from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
 from spatial_alm.training.finetune import read_qa_table
 from spatial_alm.training.pretrain import PretrainConfig, build_model
@@ -74,6 +74,11 @@ def test_perfect_answers_score_perfectly_and_random_is_valid(toy_dataset):
                 assert value == pytest.approx(100.0 * np.mean(truths)), question_type
             elif name.startswith("der") or name.startswith("mean_"):
                 assert value == pytest.approx(0.0, abs=1e-6), name
+            elif name == "map_all_classes":  # as BAT: a class never present counts 0
+                present = {label for r in records if r["question_type"] == question_type
+                           for label in r["target"]["labels"]}
+                classes = {canonical_label(v) for v in vocabulary} | present
+                assert value == pytest.approx(100.0 * len(present) / len(classes)), question_type
             else:
                 assert value == pytest.approx(100.0), name
     assert all(g["prediction"]["parsed"] for g in guesses)  # random answers are valid in every format

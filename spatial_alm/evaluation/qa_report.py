@@ -7,10 +7,10 @@ scores each question type by its answer format (:data:`SCORERS`):
 ===========  ============================  =========================================================
 format       types                         metrics
 ===========  ============================  =========================================================
-labels       A, C                          detection mAP (%; score 1 for every class named, else 0)
-                                           over the classes with a positive among the questions
-                                           (BAT averages over all its classes, one without a
-                                           positive at AP 0: metrics.detection_map(classes="all"))
+labels       A, C                          detection mAP (%; score 1 for every class named, else 0):
+                                           ``map`` over the classes with a positive among the
+                                           questions, ``map_all_classes`` over all classes as BAT
+                                           (one without a positive at AP 0)
 direction    B, D                          DoA accuracy at 20 degrees (%), DER at 0.5 m (%), mean
                                            angular error (degrees, parsed answers only)
 yes_no       E, negative                   accuracy (%), also per axis asked about: left/right,
@@ -97,7 +97,8 @@ def _score_labels(records: list[dict], vocabulary: list[str]) -> dict:
                 scores[i, column[label]] = 1.0
         for label in r["target"]["labels"]:
             targets[i, column[label]] = 1.0
-    return {"map": detection_map(scores, targets, classes="present")}
+    return {"map": detection_map(scores, targets, classes="present"),
+            "map_all_classes": detection_map(scores, targets, classes="all")}
 
 
 def _score_direction(records: list[dict], vocabulary: list[str]) -> dict:
@@ -421,7 +422,7 @@ def markdown_report(report: dict) -> str:
             cells = " | ".join(format_value(v) for v in (value, random_value, head_value))
             lines.append(f"{lead}| {metric} | {cells} |")
     lines += ["", "Metrics: mAP and accuracies in percent; map = mean AP over the classes with a positive among "
-              "the questions (BAT's mean over all classes would count each class without one as 0); "
+              "the questions; map_all_classes = BAT's mean over all classes (a class without one counts 0); "
               "DER = answers more than 0.5 m off (percent); DoA correct "
               "within 20 degrees great-circle error; yes/no accuracy also per axis asked about. Encoder head: "
               "the encoder's own class, direction and distance heads (primary source), where they can answer; "

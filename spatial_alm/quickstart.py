@@ -174,11 +174,11 @@ def run_quickstart(config: QuickstartConfig, out_dir: str | Path, *, redo: str |
                              progress=progress)
 
     def encoder(resume: bool) -> None:
-        pretrain(built["encoder"], paths["train"], paths["encoder"], resume=resume, progress=progress)
+        pretrain(built["encoder"], paths["train"], paths["encoder"], overwrite=not resume, progress=progress)
         evaluate_encoder(paths["encoder"] / "model", paths["test"], paths["encoder_eval"], progress=progress)
 
     def llm(resume: bool) -> None:
-        finetune(built["llm"], paths["train"], paths["encoder"] / "model", paths["llm"], resume=resume,
+        finetune(built["llm"], paths["train"], paths["encoder"] / "model", paths["llm"], overwrite=not resume,
                  progress=progress)
 
     def evaluate(resume: bool) -> None:

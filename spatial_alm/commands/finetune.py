@@ -15,7 +15,7 @@ an error naming the folder. Running the same command again resumes after the las
 of the newest complete checkpoint (a half-written one is skipped with a warning), as if never
 interrupted, also with more epochs. OUT/run.json records the config, the dataset and the encoder
 (a hash of its files); rerunning into OUT with other ones is refused, naming each difference, unless
---overwrite (delete OUT's checkpoints, model, summary and logs and start over; --no-resume does the same).
+--overwrite (delete OUT's checkpoints, model, summary and logs and start over).
 
 Multi-GPU (DDP) with the same arguments:
     torchrun --nproc_per_node 8 -m spatial_alm.cli finetune --data ... --encoder ... --llm ... --config ... --out ...
@@ -65,7 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in --out: delete its checkpoints, model, summary and logs, also when they "
                              "were made from another dataset, encoder or config (refused without this flag)")
-    parser.add_argument("--no-resume", action="store_true", help="start over, as --overwrite")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = FinetuneConfig.from_yaml(args.config, overrides)
     require_writable_dir(args.out)
-    summary = finetune(config, args.data, args.encoder, args.out, llm_path=args.llm, resume=not args.no_resume,
-                       overwrite=args.overwrite)
+    summary = finetune(config, args.data, args.encoder, args.out, llm_path=args.llm, overwrite=args.overwrite)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"model_dir": summary["model_dir"], "steps": summary["steps"],
                       "wall_time_s": round(summary["wall_time_s"], 1), "last_epoch": last}, indent=2))

@@ -11,8 +11,7 @@ an error naming the folder. Running the same command again resumes from the newe
 checkpoint (a half-written one is skipped with a warning) and gives the same model as an
 uninterrupted run; with more epochs (--set epochs=N) it continues. OUT/run.json records the config
 and the dataset; rerunning into OUT with another dataset or other settings is refused, naming each
-difference, unless --overwrite (delete OUT's checkpoints, model, summary and logs and start over;
---no-resume does the same).
+difference, unless --overwrite (delete OUT's checkpoints, model, summary and logs and start over).
 
 Multi-GPU / multi-node: launch the same command with torchrun or accelerate, e.g.
     torchrun --nproc_per_node 8 -m spatial_alm.cli pretrain-encoder --data data/bat --config ... --out ...
@@ -41,7 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in --out: delete its checkpoints, model, summary and logs, also when they "
                              "were made from another dataset or config (refused without this flag)")
-    parser.add_argument("--no-resume", action="store_true", help="start over, as --overwrite")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = PretrainConfig.from_yaml(args.config, overrides)
     require_writable_dir(args.out)
-    summary = pretrain(config, args.data, args.out, resume=not args.no_resume, overwrite=args.overwrite)
+    summary = pretrain(config, args.data, args.out, overwrite=args.overwrite)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"model_dir": summary["model_dir"], "steps": summary["steps"],
                       "wall_time_s": round(summary["wall_time_s"], 1), "last_epoch": last}, indent=2))

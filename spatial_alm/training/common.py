@@ -274,7 +274,7 @@ def prepare_run(accelerator, out_dir: Path, config, sources: dict, *, may_change
 
     A run folder holding checkpoints or a model made from other settings (config fields other than
     ``may_change``, e.g. the epoch counts, or other ``sources``) is refused with a ValueError naming
-    each field, its old and its new value. With ``start_over`` (--overwrite, --no-resume) the old
+    each field, its old and its new value. With ``start_over`` (--overwrite) the old
     checkpoints, model, summary, record and logs (``log_dir``) are deleted instead.
     """
     out_dir = Path(out_dir)

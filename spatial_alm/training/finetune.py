@@ -289,18 +289,18 @@ def _resume_point(checkpoint: Path, progress: dict, phases: list[dict]) -> tuple
 
 
 def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Path, out_dir: str | Path,
-             llm_path: str | Path | None = None, *, resume: bool = True, overwrite: bool = False,
+             llm_path: str | Path | None = None, *, overwrite: bool = False,
              progress: bool = True) -> dict:
     """Fine-tune an audio-LLM on the QA pairs at ``data_dir`` with the pretrained encoder at ``encoder_dir``.
 
     ``llm_path`` (a local LLaMA checkpoint directory) overrides ``config.llm``. Writes checkpoints,
     TensorBoard logs, ``out_dir/model`` and ``out_dir/summary.json`` (also returned): per phase and
     epoch the mean train and validation loss, wall time, trainable parameters per part and a few
-    greedy validation answers. With ``resume`` (default) the run continues after its newest complete
+    greedy validation answers. The run continues after its newest complete
     checkpoint, as if never interrupted; the epoch counts may grow. A run folder made from another
     config (other than ``RESUMABLE_CHANGES``), dataset or encoder is refused (ValueError naming the
-    fields) unless ``overwrite``; ``overwrite`` or ``resume=False`` delete its checkpoints, model,
-    summary and logs and start over.
+    fields) unless ``overwrite``; ``overwrite`` deletes its checkpoints, model, summary and logs and
+    starts over.
     """
     if llm_path is not None:
         config = FinetuneConfig.from_dict({**asdict(config), "llm": str(llm_path)})
@@ -310,7 +310,7 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
     sources = {"data": data_identity(data_dir), "encoder": folder_identity(encoder_dir)}
     prepare_run(accelerator, out_dir, config, sources, may_change=RESUMABLE_CHANGES,
-                start_over=overwrite or not resume, log_dir="finetune")
+                start_over=overwrite, log_dir="finetune")
     set_seed(config.seed)
     info, qa = dataset_info(data_dir), read_qa_table(data_dir)
     train_scenes, val_scenes = split_indices(info["num_scenes"], config.val_fraction, config.seed)

@@ -187,15 +187,14 @@ def evaluate_loss(model, loader, config: PretrainConfig, accelerator: Accelerato
     return out
 
 
-def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, *, resume: bool = True,
-             overwrite: bool = False, progress: bool = True) -> dict:
+def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
     """Train an encoder on the dataset at ``data_dir``; write checkpoints, logs and ``out_dir/model``.
 
-    With ``resume`` (default) a run finds its newest complete checkpoint in ``out_dir/checkpoints``
+    A run finds its newest complete checkpoint in ``out_dir/checkpoints``
     (saved at every epoch end) and continues with the next epoch, as if never interrupted; ``epochs``
     may grow. A run folder made from another config (other than ``epochs``, ``num_workers``,
     ``log_every``) or dataset is refused (ValueError naming the fields) unless ``overwrite``;
-    ``overwrite`` or ``resume=False`` delete its checkpoints, model, summary and logs and start over.
+    ``overwrite`` deletes its checkpoints, model, summary and logs and starts over.
     Returns the summary also written to ``out_dir/summary.json``.
     """
     out_dir = Path(out_dir)
@@ -203,7 +202,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
     accelerator = Accelerator(mixed_precision=mixed, log_with="tensorboard", project_dir=str(out_dir),
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
     prepare_run(accelerator, out_dir, config, {"data": data_identity(data_dir)}, may_change=RESUMABLE_CHANGES,
-                start_over=overwrite or not resume, log_dir="pretrain")
+                start_over=overwrite, log_dir="pretrain")
     set_seed(config.seed)
     info = dataset_info(data_dir)
     dataset = SpatialSceneDataset(data_dir)

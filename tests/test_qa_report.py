@@ -11,6 +11,7 @@ from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
 from spatial_alm.commands.ask import ask, load_audio
+from spatial_alm.evaluation.encoder_report import encoder_window_samples
 from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.evaluation.metrics import doa_accuracy
@@ -240,6 +241,22 @@ def test_ask_resamples_and_checks_channels(toy_model, tmp_path, capsys):
     assert main([*argv, "--audio", str(tmp_path / "stereo.wav")]) == 0
     assert main([*argv, "--audio", str(tmp_path / "mono.wav")]) == 2
     assert "1 channel(s); allowed: 2" in capsys.readouterr().err
+
+
+def test_ask_hears_a_long_file_through_its_centre_window(toy_model, tmp_path, capsys):
+    model = AudioLLM.from_pretrained(toy_model)
+    fs_hz = model.encoder.features.config.fs_hz
+    window = encoder_window_samples(model.encoder)
+    rng = np.random.default_rng(0)
+    long = 0.1 * rng.standard_normal((3 * window + 17, 2)).astype(np.float32)  # (T, C)
+    sf.write(tmp_path / "long.wav", long, fs_hz, subtype="FLOAT")
+    start = (long.shape[0] - window) // 2
+    sf.write(tmp_path / "centre.wav", long[start:start + window], fs_hz, subtype="FLOAT")
+    question = "Where is the sound?"
+    answer = ask(model, tmp_path / "long.wav", question, max_new_tokens=6)
+    assert "answered about its centre" in capsys.readouterr().err
+    assert answer == ask(model, tmp_path / "centre.wav", question, max_new_tokens=6)
+    assert "centre" not in capsys.readouterr().err  # a file of the window's length is heard whole
 
 
 def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, toy_dataset, tmp_path):

@@ -6,6 +6,11 @@ encoder (2 for a binaural model, the array's microphones otherwise): channels ar
 invented. A file holding NaN or infinite samples is refused; a clipped one (samples at full scale,
 |x| >= 0.999) is answered with a warning on stderr.
 
+Window: the encoder hears at most its training clip length (its longest input, (max_frames - 1) STFT
+hops). A longer file is answered about its centre window of that length, with a note on stderr
+saying which part was heard; a shorter one is heard whole. `spatial-alm evaluate --recordings` and
+`evaluate-encoder --recordings` use the same centre window.
+
 Example:
     spatial-alm ask --model out/llm_tiny/model --audio scene-000042.wav \\
         --question "Where is the sound coming from?"
@@ -37,46 +42,37 @@ def load_audio(path: str | Path, fs_hz: int, num_channels: int) -> torch.Tensor:
     ValueError when the file is no readable audio, has not ``num_channels`` channels, no samples, or NaN
     or infinite samples; a clipped file (samples at full scale) is used with a warning on stderr."""
     import numpy as np
-    import soundfile as sf
-    import torch
-    import torchaudio
 
-    try:
-        data, file_fs_hz = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        why = getattr(err, "error_string", None) or str(err)
-        raise ValueError(f"{path}: not readable as audio ({why}); allowed: a sound file soundfile reads "
-                         "(WAV, FLAC, OGG, ...)") from None
+    from spatial_alm.data.recordings import read_audio, resample
+
+    data, file_fs_hz = read_audio(path)  # (T, C)
     if data.shape[1] != num_channels:
         raise ValueError(f"{path}: {data.shape[1]} channel(s); allowed: {num_channels}, the channels the model's "
                          "encoder was trained on")
-    if data.shape[0] == 0:
-        raise ValueError(f"{path}: no samples; allowed: a sound file with audio in it")
-    bad = ~np.isfinite(data)
-    if bad.any():
-        first_s = np.argwhere(bad)[0][0] / file_fs_hz
-        raise ValueError(f"{path}: {int(bad.sum())} NaN or infinite sample(s), the first at {first_s:.3f} s; "
-                         "allowed: finite samples")
     clipped = int((np.abs(data) >= CLIP_LEVEL).sum())
     if clipped:
         _note("warning", f"{path}: {clipped} sample(s) at full scale (|x| >= {CLIP_LEVEL}): the recording is "
               "clipped, and its level and direction cues are distorted")
-    audio = torch.from_numpy(data.T.copy())  # (C, T)
     if file_fs_hz != fs_hz:
-        _note("note", f"{path}: resampled from {int(file_fs_hz)} Hz to {int(fs_hz)} Hz (the model's rate) "
+        _note("note", f"{path}: resampled from {file_fs_hz} Hz to {int(fs_hz)} Hz (the model's rate) "
               "with torchaudio")
-        audio = torchaudio.functional.resample(audio, int(file_fs_hz), int(fs_hz))
-    return audio
+    return resample(data, file_fs_hz, fs_hz)
 
 
 def ask(model: AudioLLM, audio_path: str | Path, question: str, max_new_tokens: int = 48) -> str:
-    """The model's greedy answer to ``question`` about the sound file at ``audio_path``."""
-    features = model.encoder.features.config
-    audio = load_audio(audio_path, features.fs_hz, model.encoder.num_channels)
-    frames, max_frames = features.num_frames(audio.shape[-1]), model.encoder.encoder.config.max_frames
-    if frames > max_frames:
-        raise ValueError(f"{audio_path}: {audio.shape[-1] / features.fs_hz:.2f} s ({frames} frames); allowed: at "
-                         f"most {max_frames} frames, the encoder's max_frames (crop the file)")
+    """The model's greedy answer to ``question`` about the sound file at ``audio_path`` (a file longer
+    than the encoder's window is heard through its centre window, noted on stderr)."""
+    from spatial_alm.data.recordings import centre_window
+    from spatial_alm.evaluation.encoder_report import encoder_window_samples
+
+    fs_hz = model.encoder.features.config.fs_hz
+    audio = load_audio(audio_path, fs_hz, model.encoder.num_channels)
+    window = encoder_window_samples(model.encoder)
+    if audio.shape[-1] > window:
+        start_s = (audio.shape[-1] - window) // 2 / fs_hz
+        _note("note", f"{audio_path}: {audio.shape[-1] / fs_hz:.2f} s is longer than the encoder's window of "
+              f"{window / fs_hz:.2f} s: answered about its centre, {start_s:.2f}-{start_s + window / fs_hz:.2f} s")
+        audio = centre_window(audio, window)
     device = next(model.parameters()).device
     (answer,) = model.eval().generate(audio[None].to(device), [question], max_new_tokens)
     return answer

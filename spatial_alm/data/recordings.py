@@ -117,13 +117,35 @@ def read_labelled_recordings(folder: str | Path, csv_path: str | Path | None = N
     return out
 
 
-def load_audio(path: str | Path, fs_hz: int) -> torch.Tensor:
-    """An audio file as float32 (channels, samples) at ``fs_hz`` (resampled with torchaudio when needed)."""
-    data, file_fs_hz = soundfile.read(path, dtype="float32", always_2d=True)  # (frames, channels)
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """An audio file's samples (frames, channels) float32 and its rate in Hz. ValueError naming the file
+    when soundfile cannot read it, it holds no samples, or a sample is NaN or infinite."""
+    try:
+        data, fs_hz = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as err:
+        why = getattr(err, "error_string", None) or str(err)
+        raise ValueError(f"{path}: not readable as audio ({why}); allowed: a sound file soundfile reads "
+                         "(WAV, FLAC, OGG, ...)") from None
+    if data.shape[0] == 0:
+        raise ValueError(f"{path}: no samples; allowed: a sound file with audio in it")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first_s = np.argwhere(bad)[0][0] / fs_hz
+        raise ValueError(f"{path}: {int(bad.sum())} NaN or infinite sample(s), the first at {first_s:.3f} s; "
+                         "allowed: finite samples")
+    return data, int(fs_hz)
+
+
+def resample(data: np.ndarray, from_hz: int, to_hz: int) -> torch.Tensor:
+    """(frames, channels) samples at ``from_hz`` -> (channels, samples) float32 at ``to_hz`` (torchaudio)."""
     audio = torch.from_numpy(np.ascontiguousarray(data.T))
-    if file_fs_hz != fs_hz:
-        audio = torchaudio.functional.resample(audio, file_fs_hz, int(fs_hz))
-    return audio
+    return audio if from_hz == to_hz else torchaudio.functional.resample(audio, int(from_hz), int(to_hz))
+
+
+def load_audio(path: str | Path, fs_hz: int) -> torch.Tensor:
+    """An audio file as float32 (channels, samples) at ``fs_hz``, checked by :func:`read_audio`."""
+    data, file_fs_hz = read_audio(path)
+    return resample(data, file_fs_hz, fs_hz)
 
 
 def centre_window(audio: torch.Tensor, num_samples: int) -> torch.Tensor:

@@ -11,9 +11,9 @@ from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
 from spatial_alm.commands.ask import ask, load_audio
-from spatial_alm.evaluation.encoder_report import encoder_window_samples
 from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data import SpatialQADataset, dataset_info
+from spatial_alm.evaluation.encoder_report import encoder_window_samples
 from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.evaluation.qa_report import (
     axis_of,

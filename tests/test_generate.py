@@ -4,6 +4,7 @@ shard runs, refusal to mix datasets, and the `simulate` / `dataset` commands."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import shutil
@@ -19,10 +20,12 @@ import torch
 from conftest import REPO_ROOT
 
 import spatial_alm.data.generate as generate_module
+import spatial_alm.data.writer as writer_module
 from spatial_alm.cli import build_parser, main
 from spatial_alm.data import DatasetReader, check_dataset, read_index, shard_filename
 from spatial_alm.data.generate import generate_dataset
 from spatial_alm.data.schema import INDEX_FILENAME, INT16_SCALE, file_sha256
+from spatial_alm.errors import DiskFullError
 from spatial_alm.scenes import SceneRecipe, make_scene
 
 RECIPE = REPO_ROOT / "simulation" / "tiny_binaural.yaml"
@@ -160,6 +163,89 @@ def test_unwritable_output_is_a_clear_error_before_any_work(tmp_path, capsys, mo
             assert (readonly / "keep.txt").read_text() == "kept"
         finally:
             readonly.chmod(0o700)
+
+
+def test_too_little_free_space_is_refused_before_any_shard_is_written(reference, tmp_path, capsys, monkeypatch):
+    recipe = SceneRecipe.from_yaml(RECIPE, OVERRIDES)
+    per_shard = generate_module.shard_bytes_needed(recipe, NUM_SCENES // NUM_SHARDS)
+    # an upper bound of what a shard takes (the audio uncompressed, plus metadata and QA)
+    assert all((reference / shard_filename(k, NUM_SHARDS)).stat().st_size <= per_shard for k in range(NUM_SHARDS))
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("a scene was rendered")
+
+    real_disk_usage = shutil.disk_usage
+    needed = NUM_SHARDS * per_shard + writer_module.WRITE_RESERVE_BYTES
+    free = needed - 1  # one byte short of the bound for all shards
+    monkeypatch.setattr(generate_module, "make_scene", no_rendering)
+    monkeypatch.setattr(generate_module.shutil, "disk_usage", lambda path: real_disk_usage(path)._replace(free=free))
+    out = tmp_path / "data"
+    with pytest.raises(DiskFullError) as failure:
+        generate_dataset(recipe, out, seed=0, num_scenes=NUM_SCENES, num_shards=NUM_SHARDS, progress=False)
+    message = str(failure.value)
+    assert failure.value.errno == errno.ENOSPC and message.startswith(f"{out}: not enough free disk space")
+    assert f"need up to {needed / 1e6:.1f} MB" in message and f"{free / 1e6:.1f} MB are free" in message
+    assert "free space or choose another --out" in message
+    assert list(out.iterdir()) == []  # no shard file, no .tmp, no index.json
+
+    assert main(simulate_args(out)) == 1  # the machine, not the input: exit 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"spatial-alm simulate: error: {out}: not enough free disk space")
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "Errno" not in err
+    assert list(out.iterdir()) == []
+
+
+H5PY_ENOSPC = ("Can't write data (file write failed: time = Thu Jan  1 00:00:00 2026, filename = 'x.h5.tmp', file "
+               "descriptor = 5, errno = 28, error message = 'No space left on device', buf = 0x1, total write size "
+               "= 4096, bytes this sub-write = 4096, bytes actually written = 18446744073709551615, offset = 0)")
+
+
+@pytest.mark.parametrize("fault, dataset", [
+    (OSError(errno.ENOSPC, "No space left on device"), "/audio"),  # mid-shard, scene by scene
+    (OSError(H5PY_ENOSPC), "/qa_scene"),  # h5py's error, at the shard's final flush of buffered rows
+])
+def test_disk_full_mid_shard_leaves_no_half_shard_and_a_rerun_completes(reference, tmp_path, monkeypatch,
+                                                                         fault, dataset):
+    recipe = SceneRecipe.from_yaml(RECIPE, OVERRIDES)
+    out, failing, real_append = tmp_path / "data", shard_filename(1, NUM_SHARDS), writer_module._append
+
+    def disk_fills_up(ds, values):
+        real_append(ds, values)  # some bytes of shard 1 reach the file, then the disk is full
+        if ds.name == dataset and failing in ds.file.filename:
+            raise fault
+
+    monkeypatch.setattr(writer_module, "_append", disk_fills_up)
+    with pytest.raises(DiskFullError) as failure:
+        generate_dataset(recipe, out, seed=0, num_scenes=NUM_SCENES, num_shards=NUM_SHARDS, progress=False)
+    message = str(failure.value)
+    assert failure.value.errno == errno.ENOSPC and message.startswith(f"{out}: the disk is full")
+    assert failing in message and "MB were left free" in message and "choose another --out" in message
+    assert sorted(p.name for p in out.iterdir()) == [shard_filename(0, NUM_SHARDS)]  # no .h5.tmp, no index.json
+    monkeypatch.undo()
+    summary = generate_dataset(recipe, out, seed=0, num_scenes=NUM_SCENES, num_shards=NUM_SHARDS, progress=False)
+    assert summary.shards_kept == (0,) and summary.shards_written == (1, 2, 3)
+    assert check_dataset(out) == []
+    assert digests(out) == digests(reference)
+
+
+def test_disk_filled_by_others_stops_before_the_next_scene(reference, tmp_path, monkeypatch):
+    """Enough space at the start, then another writer fills the disk: the writer refuses the next scene
+    before HDF5 writes it (HDF5 can crash on a full disk), and deletes the unfinished shard."""
+    recipe = SceneRecipe.from_yaml(RECIPE, OVERRIDES)
+    out, real_disk_usage = tmp_path / "data", shutil.disk_usage
+    filling = out / (shard_filename(2, NUM_SHARDS) + ".tmp")
+
+    def disk_usage(path):  # nearly full once shard 2 is being written
+        return real_disk_usage(path)._replace(free=1_000_000) if filling.exists() else real_disk_usage(path)
+
+    monkeypatch.setattr(writer_module.shutil, "disk_usage", disk_usage)
+    with pytest.raises(DiskFullError, match=r"the disk is nearly full \(1\.0 MB free") as failure:
+        generate_dataset(recipe, out, seed=0, num_scenes=NUM_SCENES, num_shards=NUM_SHARDS, progress=False)
+    assert str(failure.value).startswith(f"{out}: ") and shard_filename(2, NUM_SHARDS) in str(failure.value)
+    assert sorted(p.name for p in out.iterdir()) == [shard_filename(k, NUM_SHARDS) for k in (0, 1)]
+    monkeypatch.undo()
+    generate_dataset(recipe, out, seed=0, num_scenes=NUM_SCENES, num_shards=NUM_SHARDS, progress=False)
+    assert check_dataset(out) == [] and digests(out) == digests(reference)
 
 
 def test_another_seed_or_recipe_is_refused_unless_overwrite(reference, tmp_path, capsys):

@@ -7,6 +7,11 @@ Resume: after an interruption run the same command again. Complete shards are ke
 *.h5.tmp of a killed run is deleted and that shard is written again. A folder holding shards of
 another recipe, seed or scene count is refused unless --overwrite (which replaces them).
 
+Disk space: the shards to write are sized first (audio uncompressed, plus metadata and QA: an upper
+bound) and a folder with less space free is refused before anything is written; a disk that others
+fill meanwhile stops the run before the next scene, the unfinished shard deleted (exit 1). Free
+space or choose another --out, then run the same command again to resume.
+
 Sharding: shard k of --num-shards K holds scenes [k*N//K, (k+1)*N//K). --workers processes write
 shards in parallel (one shard each at a time, so use K >= --workers). For a SLURM array, give each
 task its shards with --shard-index; the task that completes the last shard writes index.json

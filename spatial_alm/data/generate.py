@@ -11,6 +11,11 @@ Resuming: a complete shard of the same recipe, seed and scene range is kept; a l
 recipe or seed is an error unless ``overwrite=True``. ``index.json`` is written once every shard of
 the dataset exists.
 
+A full disk: the shards to write are sized up front (:func:`shard_bytes_needed`, an upper bound) and
+refused with :class:`~spatial_alm.errors.DiskFullError` when the folder has less space free, before
+any file is written (HDF5 can crash when the disk fills mid-write); a disk that fills anyway (other
+writers) is the same error, with the unfinished shard deleted and no ``index.json``.
+
 Example::
 
     recipe = SceneRecipe.from_yaml("simulation/tiny_binaural.yaml")
@@ -19,12 +24,14 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import multiprocessing
 import os
 import queue
 import re
+import shutil
 import signal
 import tempfile
 import threading
@@ -36,6 +43,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import h5py
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -48,13 +56,19 @@ from spatial_alm.data.schema import (
     shard_filename,
     shard_ranges,
 )
-from spatial_alm.data.writer import ShardWriter, write_index
-from spatial_alm.scenes import SceneRecipe, make_scene
+from spatial_alm.data.writer import WRITE_RESERVE_BYTES, ShardWriter, write_index
+from spatial_alm.errors import DiskFullError
+from spatial_alm.scenes import SceneRecipe, load_receiver, make_scene
 
 logger = logging.getLogger(__name__)
 
 _SHARD_NAME = re.compile(r"shard-(\d{5})-of-(\d{5})\.h5")
 _POLL_S = 0.2  # how often the main process drains the progress queue
+# room a shard takes beyond its audio, at most: HDF5 structure and chunk indexes per shard; metadata
+# JSON per scene; QA strings per scene and qa.per_type (measured: ~3.5 KB per scene at per_type 1)
+_SHARD_OVERHEAD_BYTES = 1 << 20
+_SCENE_OVERHEAD_BYTES = 8 << 10
+_QA_BYTES_PER_TYPE = 4 << 10
 
 
 @dataclass
@@ -112,6 +126,9 @@ def generate_dataset(
     Raises:
         ValueError: bad arguments, an unwritable ``out_dir``, or (without ``overwrite``) files of
             another dataset in ``out_dir``, named in the message.
+        DiskFullError: ``out_dir`` has less space free than the shards to write may need (before
+            any is written), or the disk filled while writing (that shard's file is deleted, no
+            ``index.json`` is written); rerun once space is free to resume.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -137,6 +154,7 @@ def generate_dataset(
         if tmp.exists():
             logger.info("%s: removing leftover temporary file of an interrupted run", tmp.name)
             tmp.unlink()
+    _check_free_space(out_dir, recipe, [len(ranges[k]) for k in to_write])
     if to_write:  # the index describes the finished dataset only
         (out_dir / INDEX_FILENAME).unlink(missing_ok=True)
 
@@ -223,6 +241,32 @@ def _check_writable(out_dir: Path) -> None:
             pass
     except OSError as e:
         raise ValueError(f"output folder {out_dir} is not writable ({e.strerror or e})") from e
+
+
+def shard_bytes_needed(recipe: SceneRecipe, num_scenes: int) -> int:
+    """Upper bound of the bytes a shard of ``num_scenes`` scenes of ``recipe`` takes on disk: its
+    audio uncompressed (scenes x channels x samples x bytes of ``output.audio_dtype``; compression
+    only shrinks it, 1% is added for deflate's block headers on incompressible audio), plus a
+    margin for HDF5 structure, metadata and QA pairs."""
+    channels = load_receiver(recipe.receiver).num_channels
+    audio = num_scenes * channels * recipe.num_samples * np.dtype(recipe.output.audio_dtype).itemsize
+    per_scene = _SCENE_OVERHEAD_BYTES + _QA_BYTES_PER_TYPE * recipe.qa.per_type
+    return audio + audio // 100 + _SHARD_OVERHEAD_BYTES + num_scenes * per_scene
+
+
+def _check_free_space(out_dir: Path, recipe: SceneRecipe, shard_sizes: list[int]) -> None:
+    """Raise :class:`DiskFullError` when ``out_dir`` has less space free than shards of
+    ``shard_sizes`` scenes may need (and the writer's reserve, see ``WRITE_RESERVE_BYTES``):
+    refused before writing, so HDF5 never meets a full disk."""
+    if not shard_sizes:
+        return
+    needed = sum(shard_bytes_needed(recipe, n) for n in shard_sizes) + WRITE_RESERVE_BYTES
+    free = shutil.disk_usage(out_dir).free
+    if needed > free:
+        raise DiskFullError(
+            errno.ENOSPC, f"{out_dir}: not enough free disk space: {len(shard_sizes)} shard(s) of "
+            f"{sum(shard_sizes)} scenes need up to {needed / 1e6:.1f} MB, {free / 1e6:.1f} MB are free "
+            "(nothing was written); free space or choose another --out, then run the same command again")
 
 
 def _source_library(recipe: SceneRecipe):

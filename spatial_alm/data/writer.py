@@ -2,15 +2,17 @@
 
 A shard is written to ``<name>.h5.tmp`` one scene at a time (resizable datasets, memory flat);
 on a clean exit of the ``with`` block ``complete`` is set, the file is flushed, fsynced and
-renamed to ``<name>.h5``; on an exception the tmp file is removed and no final file appears.
+renamed to ``<name>.h5``; on an exception the tmp file is removed and no final file appears. A full
+disk (ENOSPC, or h5py's "No space left on device") becomes a :class:`DiskFullError` naming the folder.
 Identical inputs give byte-identical files (no timestamps, fixed write order).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import sys
+import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -31,10 +33,15 @@ from spatial_alm.data.schema import (
     shard_filename,
     shard_ranges,
 )
+from spatial_alm.errors import DiskFullError, is_disk_full
 from spatial_alm.scenes.metadata import SceneMeta
 
 _STR = h5py.string_dtype("utf-8")
 _ROWS_PER_CHUNK = 256  # metadata and QA datasets
+# free space kept beyond a scene's audio before it is written: HDF5's chunk and metadata caches and
+# the buffered metadata and QA rows are written later (at the latest when the shard is closed), and
+# HDF5 can crash on a disk that fills while it writes, so a scene is refused before it runs out
+WRITE_RESERVE_BYTES = 16 << 20
 _SOURCES_PER_CHUNK = 4
 
 
@@ -111,23 +118,25 @@ class ShardWriter:
 
     def __enter__(self) -> "ShardWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = h5py.File(self.tmp_path, "w", libver="earliest", track_order=False)
         try:
+            self._file = h5py.File(self.tmp_path, "w", libver="earliest", track_order=False)
             for key, value in self._root_attrs.items():
                 self._file.attrs[key] = value
             self._file.attrs["complete"] = False
             self._create_datasets()
-        except BaseException:
-            self.__exit__(*sys.exc_info())
+        except BaseException as err:
+            disk_full = self._discard(self._file, err)
+            if disk_full is not None:
+                raise disk_full from err
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         f = self._file
         if exc_type is not None:
-            self._file, self._ds = None, {}
-            f.close()
-            self.tmp_path.unlink(missing_ok=True)
+            disk_full = self._discard(f, exc)
+            if disk_full is not None:
+                raise disk_full from exc
             return False
         try:
             self._flush()
@@ -138,12 +147,40 @@ class ShardWriter:
             with open(self.tmp_path, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(self.tmp_path, self.path)
-        except BaseException:
-            if f.id.valid:
-                f.close()
-            self.tmp_path.unlink(missing_ok=True)
+        except BaseException as err:
+            disk_full = self._discard(f, err)
+            if disk_full is not None:
+                raise disk_full from err
             raise
         return False
+
+    def _discard(self, f: h5py.File | None, err: BaseException) -> DiskFullError | None:
+        """Close ``f`` and delete the tmp file after ``err``; returns the :class:`DiskFullError` to
+        raise instead when ``err`` is a full disk. Closing flushes, which fails too on a full disk:
+        the file is deleted all the same."""
+        self._file, self._ds = None, {}
+        try:
+            if f is not None and f.id.valid:
+                f.close()
+        except Exception:  # the error that matters is ``err``
+            pass
+        written, free = 0, "an unknown amount was"
+        try:
+            written = self.tmp_path.stat().st_size if self.tmp_path.exists() else 0
+            free = f"{shutil.disk_usage(self.path.parent).free / 1e6:.1f} MB were"
+        except OSError:
+            pass
+        try:
+            self.tmp_path.unlink(missing_ok=True)
+        except OSError:  # the next run removes it (a leftover .tmp never looks complete)
+            pass
+        if not isinstance(err, Exception) or isinstance(err, DiskFullError) or not is_disk_full(err):
+            return None
+        return DiskFullError(
+            errno.ENOSPC, f"{self.path.parent}: the disk is full (no space left on device after "
+            f"{written / 1e6:.1f} MB of {self.path.name} were written, {free} left free; the "
+            "unfinished shard was removed); free space or choose another --out, then run the same "
+            "command again to resume")
 
     def _create_datasets(self) -> None:
         f, c, t = self._file, self.num_channels, self.num_samples
@@ -196,6 +233,7 @@ class ShardWriter:
         meta_json = _json(meta.to_dict())
         qa_rows = [(self.num_scenes, *self._qa_row(q, len(meta.sources))) for q in qa]
 
+        self._check_free_space()
         if self.audio_dtype == "int16":
             encoded = np.round(audio * INT16_SCALE).astype(np.int16)
         else:
@@ -208,6 +246,18 @@ class ShardWriter:
         self._last_index = meta.index
         if len(self._scene_buffer) >= _ROWS_PER_CHUNK:
             self._flush()
+
+    def _check_free_space(self) -> None:
+        """Raise :class:`DiskFullError` before writing a scene when the folder has less space free than
+        the scene's audio (uncompressed) plus :data:`WRITE_RESERVE_BYTES` (others filled the disk)."""
+        needed = self.num_channels * self.num_samples * np.dtype(self.audio_dtype).itemsize + WRITE_RESERVE_BYTES
+        free = shutil.disk_usage(self.path.parent).free
+        if free < needed:
+            raise DiskFullError(
+                errno.ENOSPC, f"{self.path.parent}: the disk is nearly full ({free / 1e6:.1f} MB free; the next "
+                f"scene of {self.path.name} needs up to {needed / 1e6:.1f} MB with HDF5's buffers; stopped "
+                "before writing it, the unfinished shard was removed); free space or choose another --out, "
+                "then run the same command again to resume")
 
     def _flush(self) -> None:
         """Write the buffered metadata and QA rows."""

@@ -36,6 +36,7 @@ from accelerate.utils import set_seed
 
 from spatial_alm.config import ConfigError
 from spatial_alm.data.schema import file_sha256, read_index
+from spatial_alm.errors import DiskFullError
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +124,6 @@ def seed_epoch(accelerator, seed: int, *keys: int) -> None:
     from ``(seed, *keys, process index)``: a run resumed at this epoch draws exactly what the
     uninterrupted run drew, with no RNG state in the checkpoint."""
     set_seed(epoch_seed(seed, *keys, 1 + accelerator.process_index))
-
-
-class DiskFullError(OSError):
-    """ENOSPC while writing a folder; the message names the folder and what to do."""
 
 
 def _folder_bytes(path: Path) -> int:

@@ -196,6 +196,15 @@ CASES = [
     ("workers-0", [*SIMULATE, "--workers", "0"], "--workers 0; allowed: >= 1", 2),
     ("num-scenes-not-int", [*SIMULATE[:-2], "--num-scenes", "abc"], "invalid int value: 'abc'", 2),  # argparse's
     ("max-questions-0", with_(EVALUATE, "--max-questions", "0"), "--max-questions 0; allowed: >= 1", 2),
+    # evaluate takes exactly one of --data and --recordings (argparse's messages, as evaluate-encoder's)
+    ("evaluate-data-and-recordings", [*EVALUATE, "--recordings", "{root}"],
+     "argument --recordings: not allowed with argument --data", 2),
+    ("evaluate-neither-data-nor-recordings", [arg for arg in EVALUATE if arg not in ("--data", "{data}")],
+     "one of the arguments --data --recordings is required", 2),
+    ("evaluate-recordings-missing", [*EVALUATE[:3], "--recordings", "{root}/nope", *EVALUATE[5:]],
+     "--recordings {root}/nope: no such folder", 2),
+    ("evaluate-labels-with-data", [*EVALUATE, "--labels", "{root}/labels.csv"],
+     "--labels {root}/labels.csv: only with --recordings", 2),
     ("baseline-unknown", [*EVALUATE_ENCODER, "--baselines", "esprit"], "invalid choice: 'esprit'", 2),  # argparse's
     # devices
     ("bad-device", [*EVALUATE, "--device", "gpu"], "--device 'gpu': not a torch device", 2),

@@ -63,6 +63,14 @@ def require_dataset(path: Path, option: str = "--data"):
     return index
 
 
+def require_recordings(path: Path, option: str = "--recordings") -> Path:
+    """``path`` when it is a folder (of labelled recordings, read later); else a ValueError naming ``option``."""
+    if not path.is_dir():
+        raise ValueError(f"{option} {path}: " + ("no such folder" if not path.exists() else
+                                                 "a file; allowed: a folder of audio files with a labels CSV"))
+    return path
+
+
 def require_model_dir(path: Path, option: str, marker: str, made_by: str) -> Path:
     """``path`` when it holds ``marker`` (a saved model's config file); a run folder whose ``model/``
     holds it gets "did you mean RUN/model"."""

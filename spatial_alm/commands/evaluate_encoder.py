@@ -33,7 +33,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spatial_alm.commands import require_dataset, require_model_dir, require_writable_dir
+from spatial_alm.commands import require_dataset, require_model_dir, require_recordings, require_writable_dir
 from spatial_alm.commands.choices import BASELINE_NAMES
 
 
@@ -68,9 +68,8 @@ def run(args: argparse.Namespace) -> int:
             if value is not None:
                 raise ValueError(f"{option} {value}: only with --recordings (a dataset folder carries its labels "
                                  "and receiver)")
-    elif not args.recordings.is_dir():
-        raise ValueError(f"--recordings {args.recordings}: " + ("no such folder" if not args.recordings.exists()
-                                                               else "a file; allowed: a folder of audio files"))
+    else:
+        require_recordings(args.recordings)
     for option, value in (("--max-scenes", args.max_scenes), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise ValueError(f"{option} {value}; allowed: >= 1")

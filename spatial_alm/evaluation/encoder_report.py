@@ -195,6 +195,25 @@ def encoder_window_samples(model: SpatialEncoderModel) -> int:
     return (model.encoder.config.max_frames - 1) * model.features.config.hop_length
 
 
+def recordings_summary(recordings_dir: str | Path, labels_csv: str | Path | None, recordings: list,
+                       fs_hz: int, window: int) -> dict:
+    """What a report on labelled ``recordings`` (:class:`~spatial_alm.data.recordings.Recording` s) says about
+    them: folder, labels CSV, count, the files' rates, and the window of ``window`` samples at ``fs_hz`` each file
+    is cut to (:class:`~spatial_alm.data.recordings.RecordingDataset`), with how many files were longer (cropped
+    to their centre) and shorter (zero-padded on both sides). Shared by the encoder and the audio-LLM reports."""
+    return {
+        "recordings_dir": str(recordings_dir),
+        "labels_csv": str(labels_csv if labels_csv is not None else Path(recordings_dir) / LABELS_FILENAME),
+        "num_recordings": len(recordings),
+        "file_rates_hz": sorted({r.fs_hz for r in recordings}),
+        "window": {"samples": window, "seconds": window / fs_hz, "fs_hz": fs_hz,
+                   "rule": "each file resampled to the encoder's rate, then its centre window (longer files) or "
+                           "zero-padded on both sides (shorter files)",
+                   "longer_files": sum(r.num_frames * fs_hz / r.fs_hz > window for r in recordings),
+                   "shorter_files": sum(r.num_frames * fs_hz / r.fs_hz < window for r in recordings)},
+    }
+
+
 def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | Path, out_dir: str | Path, *,
                                    labels_csv: str | Path | None = None, baselines: list[str] | None = None,
                                    array: str | None = None, window_s: float | None = None,
@@ -236,16 +255,8 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
     if needs_array and array is None:
         raise ValueError(f"baselines {needs_array} need a microphone array: give array (--array NAME)")
     header = {
-        "model_dir": str(model_dir), "recordings_dir": str(recordings_dir),
-        "labels_csv": str(labels_csv if labels_csv is not None else Path(recordings_dir) / LABELS_FILENAME),
-        "num_recordings": len(recordings),
+        "model_dir": str(model_dir), **recordings_summary(recordings_dir, labels_csv, recordings, fs_hz, window),
         "receiver": f"array {array}" if array is not None else f"{model.num_channels}-channel recordings",
-        "file_rates_hz": sorted({r.fs_hz for r in recordings}),
-        "window": {"samples": window, "seconds": window / fs_hz, "fs_hz": fs_hz,
-                   "rule": "each file resampled to the encoder's rate, then its centre window (longer files) or "
-                           "zero-padded on both sides (shorter files)",
-                   "longer_files": sum(r.num_frames * fs_hz / r.fs_hz > window for r in recordings),
-                   "shorter_files": sum(r.num_frames * fs_hz / r.fs_hz < window for r in recordings)},
         "detection": "skipped: recordings carry one labelled source each, no detection targets (mAP, SELD)",
     }
     columns = {"file": [r.file for r in recordings], "label": [r.label for r in recordings]}

@@ -11,8 +11,11 @@ labels       A, C                          detection mAP (%; score 1 for every c
                                            ``map`` over the classes with a positive among the
                                            questions, ``map_all_classes`` over all classes as BAT
                                            (one without a positive at AP 0)
-direction    B, D                          DoA accuracy at 20 degrees (%), DER at 0.5 m (%), mean
-                                           angular error (degrees, parsed answers only)
+direction    B, D                          DoA accuracy at 20 degrees (%), DER at 0.5 m (%; over the
+                                           targets with a distance), mean angular error (degrees, parsed
+                                           answers only); lateral (front/back-folded) accuracy at 20
+                                           degrees and mean error, front/back confusion rate (%), as
+                                           the encoder report
 yes_no       E, negative                   accuracy (%), also per axis asked about: left/right,
                                            front/back, above/below and (E) distance; balanced
                                            accuracy (50 for any constant answer), % answered yes
@@ -34,6 +37,11 @@ classes' vectors, :func:`class_direction_answer`, except E's distance relations)
 by reading the encoder well; on the direction types (B, D) the model and the head are also compared
 question by question (exact McNemar test, :func:`paired_vs_encoder_head`). Writes ``report.json`` (also
 every question, answer and parse), ``report.md`` and ``scores.png``.
+
+Real recordings (:func:`evaluate_qa_on_recordings`: a folder of audio files with a labels CSV, see
+:mod:`spatial_alm.data.recordings`): every recording is asked one type-B question
+(:func:`recording_questions`), heard through the same centre window as ``evaluate-encoder
+--recordings``, and answered, parsed, scored and reported by the same code as a dataset's questions.
 """
 
 from __future__ import annotations
@@ -50,18 +58,34 @@ from tqdm.auto import tqdm
 
 from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg
 from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info, read_index
+from spatial_alm.data.recordings import Recording, RecordingDataset, read_labelled_recordings
+from spatial_alm.evaluation.encoder_report import (
+    FRONT_BACK_MARGIN_DEG,
+    encoder_window_samples,
+    front_back_confusion_rate,
+    recordings_summary,
+)
 from spatial_alm.evaluation.metrics import (
     DOA_THRESHOLD_DEG,
     detection_map,
     distance_error_rate,
     doa_accuracy,
     doa_correct,
+    lateral_accuracy,
+    lateral_error_deg,
     mcnemar_exact,
     mean_angular_error,
     yes_no_accuracy,
 )
 from spatial_alm.models.audio_llm import AudioLLM
-from spatial_alm.qa import canonical_label, get_question_type, parse_answer
+from spatial_alm.qa import (
+    bin_azimuth_deg,
+    bin_distance_m,
+    bin_elevation_deg,
+    canonical_label,
+    get_question_type,
+    parse_answer,
+)
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
 from spatial_alm.qa.templates import ANSWER_FORMATS, REGION_PHRASES, RELATION_PHRASES
 from spatial_alm.training.finetune import collate_qa
@@ -107,11 +131,15 @@ def _score_direction(records: list[dict], vocabulary: list[str]) -> dict:
     true = {key: np.array([r["target"][key] for r in records], dtype=np.float64)
             for key in ("azimuth_deg", "elevation_deg", "distance_m")}
     pred["distance_m"] = np.abs(pred["distance_m"])  # a parsed negative distance is simply far off
-    return {"doa_accuracy_20deg": doa_accuracy(pred["azimuth_deg"], pred["elevation_deg"], true["azimuth_deg"],
-                                               true["elevation_deg"]),
-            "der_0.5m": distance_error_rate(pred["distance_m"], true["distance_m"]),
-            "mean_angular_error_deg": mean_angular_error(pred["azimuth_deg"], pred["elevation_deg"],
-                                                         true["azimuth_deg"], true["elevation_deg"])}
+    labelled = np.isfinite(true["distance_m"])  # a recording's distance may be unknown (target None)
+    directions = (pred["azimuth_deg"], pred["elevation_deg"], true["azimuth_deg"], true["elevation_deg"])
+    return {"doa_accuracy_20deg": doa_accuracy(*directions),
+            "der_0.5m": (distance_error_rate(pred["distance_m"][labelled], true["distance_m"][labelled])
+                         if labelled.any() else float("nan")),
+            "mean_angular_error_deg": mean_angular_error(*directions),
+            "lateral_accuracy_20deg": lateral_accuracy(*directions),
+            "lateral_error_deg": lateral_error_deg(*directions),
+            "front_back_confusion_rate": front_back_confusion_rate(*directions)}
 
 
 def axis_of(question: str) -> str | None:
@@ -314,13 +342,10 @@ def _class_direction_prediction(question_type: str, question: str, class_names: 
 
 
 def _named_direction(class_directions: torch.Tensor | None, row: int, class_names: Sequence[str],
-                     reader: DatasetReader, scene_index: int, source_index: int) -> tuple[float, float] | None:
-    """(azimuth, elevation) in degrees of the class-direction head's vector for the class of the
+                     label: str | None) -> tuple[float, float] | None:
+    """(azimuth, elevation) in degrees of the class-direction head's vector for ``label``, the class of the
     source a question names, or None (no such head, no named source, class unknown to the encoder)."""
-    if class_directions is None or source_index < 0:
-        return None
-    label = reader.meta(scene_index).sources[source_index].label
-    if label not in class_names:
+    if class_directions is None or label is None or label not in class_names:
         return None
     azimuth, elevation, _ = cartesian_to_spherical(class_directions[row, class_names.index(label)].double().cpu())
     return float(azimuth), float(elevation)
@@ -334,14 +359,18 @@ def _select(num_qa: int, max_questions: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(num_qa)[:max_questions])
 
 
+def _load_model(model_dir: str | Path, device: str | None) -> tuple[AudioLLM, str]:
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return AudioLLM.from_pretrained(model_dir, device=device), device
+
+
 def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *, max_questions: int | None = None,
                 batch_size: int = 8, max_new_tokens: int = 48, seed: int = 0, device: str | None = None,
                 progress: bool = True) -> dict:
     """Answer the questions of ``data_dir`` (all, or ``max_questions`` drawn with ``seed``) with the
     AudioLLM at ``model_dir``; write ``report.json``, ``report.md`` and ``scores.png`` to ``out_dir``
     and return the report (``model`` and ``random`` tables by question type, ``answers``)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = AudioLLM.from_pretrained(model_dir, device=device)
+    model, device = _load_model(model_dir, device)
     index, fs_hz, channels = read_index(data_dir), model.encoder.features.config.fs_hz, model.encoder.num_channels
     if (index.fs_hz, index.num_channels) != (fs_hz, channels):  # the encoder's features assume its rate
         raise ValueError(f"dataset {data_dir}: {index.num_channels} channels at {index.fs_hz} Hz; allowed: the "
@@ -351,9 +380,105 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
     vocabulary = sorted(set(info["class_counts"]) | set(model.encoder.class_names or []))
     dataset, reader = SpatialQADataset(data_dir), DatasetReader(data_dir)
     chosen = _select(len(dataset), max_questions, seed)
-    loader = DataLoader(Subset(dataset, chosen), batch_size=batch_size, shuffle=False, collate_fn=collate_qa)
+
+    def label_of(scene_index: int, source_index: int) -> str | None:
+        return None if source_index < 0 else reader.meta(scene_index).sources[source_index].label
+
+    records = _answer_questions(model, Subset(dataset, chosen), vocabulary, label_of, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens, seed=seed, device=device, progress=progress)
+    return _write_report({"model_dir": str(model_dir), "data": str(data_dir)}, records, vocabulary, out_dir,
+                         max_new_tokens=max_new_tokens, seed=seed)
+
+
+RECORDING_QUESTION_TYPE = "B"  # "where is the sound?": direction and distance of the one source
+
+
+def recording_questions(recordings: Sequence[Recording], seed: int = 0) -> list[dict]:
+    """One type-B question per labelled recording, in a dataset question's form (``question_type``,
+    ``question``, ``answer``, ``target``, ``template_index``).
+
+    The wording is one of the QA generator's B templates, drawn per recording with ``seed`` (stream
+    ``[seed, 1]``, drawn for every recording before any selection, so a recording keeps its question
+    whatever subset is answered). The target is the labelled direction in the generator's classes (whole
+    degrees, 0.5 m; :func:`~spatial_alm.qa.bin_azimuth_deg` and co.), ``distance_m`` None where the labels
+    give no distance; the answer is the target's text (``distance unknown`` then, which does not parse).
+    """
+    question_type = get_question_type(RECORDING_QUESTION_TYPE)
+    drawn = np.random.default_rng([seed, 1]).integers(len(question_type.templates), size=len(recordings))
+    out = []
+    for recording, k in zip(recordings, drawn):
+        known = math.isfinite(recording.distance_m)
+        target = {"azimuth_deg": bin_azimuth_deg(recording.azimuth_deg),
+                  "elevation_deg": bin_elevation_deg(recording.elevation_deg),
+                  "distance_m": bin_distance_m(recording.distance_m) if known else None}
+        answer = (ANSWER_FORMATS[question_type.answer_format](target) if known else
+                  f"azimuth {target['azimuth_deg']} deg, elevation {target['elevation_deg']} deg, distance unknown")
+        out.append({"question_type": question_type.name, "question": question_type.templates[k].format(),
+                    "answer": answer, "target": target, "template_index": int(k)})
+    return out
+
+
+class _RecordingQuestions(torch.utils.data.Dataset):
+    """Recordings (their centre windows, :class:`RecordingDataset`) with their questions, as
+    :class:`SpatialQADataset` items (scene index = position in the list, the one source = 0)."""
+
+    def __init__(self, audio: RecordingDataset, questions: list[dict]):
+        self.audio, self.questions = audio, questions
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def __getitem__(self, i: int) -> dict:
+        return {**self.questions[i], "audio": self.audio[i]["audio"], "scene_index": i, "source_index": 0}
+
+
+def evaluate_qa_on_recordings(model_dir: str | Path, recordings_dir: str | Path, out_dir: str | Path, *,
+                              labels_csv: str | Path | None = None, max_questions: int | None = None,
+                              batch_size: int = 8, max_new_tokens: int = 48, seed: int = 0,
+                              device: str | None = None, progress: bool = True) -> dict:
+    """Ask the AudioLLM at ``model_dir`` where the sound is in every labelled recording of ``recordings_dir``
+    (or ``max_questions`` of them drawn with ``seed``); write ``report.json``, ``report.md`` and ``scores.png``
+    to ``out_dir`` as :func:`evaluate_qa` does and return the report.
+
+    ``recordings_dir`` and ``labels_csv`` (default ``recordings_dir/labels.csv``): see
+    :func:`spatial_alm.data.recordings.read_labelled_recordings`. Questions: :func:`recording_questions`.
+    Window as ``evaluate-encoder --recordings``: each file resampled to the encoder's rate, then cut to its
+    centre window of the encoder's longest input (:func:`encoder_window_samples`) or zero-padded on both
+    sides to it. A file whose channel count is not the encoder's is refused (ValueError). Scores: the
+    direction scorer of the dataset path (DER over the files whose distance is labelled), beside the random
+    and encoder-head rows and the McNemar test against the head.
+    """
+    model, device = _load_model(model_dir, device)
+    recordings = read_labelled_recordings(recordings_dir, labels_csv)
+    questions = recording_questions(recordings, seed)
+    chosen = _select(len(recordings), max_questions, seed)
+    asked, questions = [recordings[i] for i in chosen], [questions[i] for i in chosen]
+    fs_hz, window = model.encoder.features.config.fs_hz, encoder_window_samples(model.encoder)
+    audio = RecordingDataset(asked, fs_hz, window, model.encoder.num_channels)
+    vocabulary = sorted(set(model.encoder.class_names or []))
+    records = _answer_questions(model, _RecordingQuestions(audio, questions), vocabulary,
+                                lambda scene_index, source_index: asked[scene_index].label or None,
+                                batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed, device=device,
+                                progress=progress)
+    records = [{"file": recording.file, **record} for recording, record in zip(asked, records)]
+    header = {"model_dir": str(model_dir), **recordings_summary(recordings_dir, labels_csv, asked, fs_hz, window),
+              "recordings_in_labels": len(recordings),
+              "distance_labelled": sum(math.isfinite(r.distance_m) for r in asked),
+              "questions": {"type": RECORDING_QUESTION_TYPE,
+                            "templates": list(get_question_type(RECORDING_QUESTION_TYPE).templates),
+                            "rule": "one question per recording, its template drawn with the seed"}}
+    return _write_report(header, records, vocabulary, out_dir, max_new_tokens=max_new_tokens, seed=seed)
+
+
+def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
+                      label_of: Callable[[int, int], str | None], *, batch_size: int, max_new_tokens: int,
+                      seed: int, device: str, progress: bool) -> list[dict]:
+    """Greedy answers to every item of ``dataset`` (:class:`SpatialQADataset` items), parsed, with a random
+    answer (drawn with ``seed``) and the encoder heads' answer beside each. ``label_of(scene_index,
+    source_index)``: the class of the source a question names (None: none)."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_qa)
     records, rng = [], np.random.default_rng(seed)
-    with tqdm(total=len(chosen), desc="evaluate", unit="question", disable=not progress) as bar:
+    with tqdm(total=len(dataset), desc="evaluate", unit="question", disable=not progress) as bar:
         for batch in loader:
             audio = batch["audio"].to(device)
             generated = model.generate(audio, batch["questions"], max_new_tokens)
@@ -362,8 +487,8 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
             ranking = heads.class_probs.argsort(dim=-1, descending=True).tolist()
             for i, text in enumerate(generated):
                 question_type = batch["question_types"][i]
-                named = _named_direction(heads.class_directions, i, class_names, reader,
-                                         batch["scene_indices"][i], batch["source_indices"][i])
+                named = _named_direction(heads.class_directions, i, class_names,
+                                         label_of(batch["scene_indices"][i], batch["source_indices"][i]))
                 guess = random_answer(question_type, vocabulary, rng)
                 records.append({"question_type": question_type, "question": batch["questions"][i],
                                 "answer": batch["answers"][i], "target": batch["targets"][i], "generated": text,
@@ -378,8 +503,15 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
                                     question_type, batch["questions"][i], class_names, heads.class_probs[i],
                                     None if heads.class_directions is None else heads.class_directions[i])})
             bar.update(len(generated))
-    report = {"model_dir": str(model_dir), "data": str(data_dir), "num_questions": len(records),
-              "max_new_tokens": max_new_tokens, "seed": seed, "vocabulary": vocabulary,
+    return records
+
+
+def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_dir: str | Path, *,
+                  max_new_tokens: int, seed: int) -> dict:
+    """``header`` + the model, random and encoder-head tables and the paired test scored from ``records``;
+    written to ``out_dir`` as report.json, report.md and scores.png (datasets and recordings alike)."""
+    report = {**header, "num_questions": len(records), "max_new_tokens": max_new_tokens, "seed": seed,
+              "vocabulary": vocabulary,
               "model": score_records(records, vocabulary),
               "random": score_records([{**r, "prediction": r["random_prediction"]} for r in records], vocabulary),
               "encoder_head": score_records([{**r, "prediction": r["encoder_prediction"]} for r in records
@@ -407,9 +539,24 @@ def format_value(value: float | None, digits: int = 2) -> str:
 
 def markdown_report(report: dict) -> str:
     """BAT-style table: one row per question type and metric, model beside the random and encoder-head rows."""
-    lines = [f"# QA evaluation: {report['model_dir']}", "",
-             f"Data: `{report['data']}`, {report['num_questions']} questions, greedy decoding "
-             f"({report['max_new_tokens']} new tokens at most). Unparseable answers count as wrong.", "",
+    decoding = (f"{report['num_questions']} questions, greedy decoding ({report['max_new_tokens']} new tokens at "
+                "most). Unparseable answers count as wrong.")
+    if "recordings_dir" in report:
+        window, asked = report["window"], report["questions"]
+        source = [f"Recordings `{report['recordings_dir']}` (labels `{report['labels_csv']}`): "
+                  f"{report['num_recordings']} of its {report['recordings_in_labels']} files, at "
+                  f"{', '.join(map(str, report['file_rates_hz']))} Hz, distance labelled for "
+                  f"{report['distance_labelled']}. Each recording is asked one type-{asked['type']} question "
+                  f"(where is the sound?), its wording drawn with seed {report['seed']} from the "
+                  f"{len(asked['templates'])} {asked['type']} templates of the QA generator; {decoding}", "",
+                  f"Window (as `evaluate-encoder --recordings`): each file is resampled to {window['fs_hz']} Hz and "
+                  f"the model hears its centre {window['seconds']:.2f} s ({window['samples']} samples, the encoder's "
+                  f"longest input): {window['longer_files']} longer files cropped, {window['shorter_files']} "
+                  "shorter ones zero-padded on both sides. DER covers the files whose distance is labelled (n/a "
+                  "when none is)."]
+    else:
+        source = [f"Data: `{report['data']}`, {decoding}"]
+    lines = [f"# QA evaluation: {report['model_dir']}", "", *source, "",
              "| type | format | questions | unparseable | metric | model | random | encoder head |",
              "|---|---|---:|---:|---|---:|---:|---:|"]
     for question_type, row in report["model"].items():
@@ -424,7 +571,11 @@ def markdown_report(report: dict) -> str:
     lines += ["", "Metrics: mAP and accuracies in percent; map = mean AP over the classes with a positive among "
               "the questions; map_all_classes = BAT's mean over all classes (a class without one counts 0); "
               "DER = answers more than 0.5 m off (percent); DoA correct "
-              "within 20 degrees great-circle error; yes/no accuracy also per axis asked about. Encoder head: "
+              "within 20 degrees great-circle error; lateral = the front/back-folded lateral angle (left/right "
+              "axis only: what a head blind to front and back can resolve), accuracy within 20 degrees and mean "
+              "error; front/back confusion rate = answers in the wrong front/back half among the sources at least "
+              f"{FRONT_BACK_MARGIN_DEG:g} degrees from the frontal plane (an unparsed answer counts as confused); "
+              "yes/no accuracy also per axis asked about. Encoder head: "
               "the encoder's own class, direction and distance heads (primary source), where they can answer; "
               "with a class-direction head also E (not its distance relations) and negative, from the named "
               "classes' direction vectors.", ""]

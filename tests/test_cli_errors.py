@@ -290,7 +290,8 @@ def test_an_internal_error_keeps_its_traceback(files, monkeypatch):
 
 def test_output_piped_into_a_reader_that_stops_early_ends_quietly(files):
     """`spatial-alm dataset info X --json | head -1`: no error line, no traceback."""
-    code = f"import sys; from spatial_alm.cli import main; sys.exit(main(['dataset', 'info', {str(files['data'])!r}, '--json']))"
+    argv = ["dataset", "info", str(files["data"]), "--json"]
+    code = f"import sys; from spatial_alm.cli import main; sys.exit(main({argv!r}))"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.readline()
     proc.stdout.close()  # the reader goes away before the rest is written

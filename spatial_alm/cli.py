@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import importlib
+import os
 import sys
 
 # subcommand name -> (module under spatial_alm.commands, one-line help)

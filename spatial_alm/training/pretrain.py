@@ -187,7 +187,8 @@ def evaluate_loss(model, loader, config: PretrainConfig, accelerator: Accelerato
     return out
 
 
-def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
+def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, *,
+             overwrite: bool = False, progress: bool = True) -> dict:
     """Train an encoder on the dataset at ``data_dir``; write checkpoints, logs and ``out_dir/model``.
 
     A run finds its newest complete checkpoint in ``out_dir/checkpoints``

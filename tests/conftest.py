@@ -39,3 +39,15 @@ def make_toy_dataset(tmp_path_factory):
         return made[num_scenes, seed]
 
     return make
+
+
+def tiny_binaural_encoder():
+    """An untrained binaural encoder at 16 kHz for 3 classes (dog, rain, siren): hop 10 ms, max_frames 64
+    (a 0.63 s window), embed 32, depth 1; parameters drawn from torch's global RNG."""
+    from spatial_alm.features import SpatialFeatureConfig, num_planes
+    from spatial_alm.models import EncoderConfig, SpatialEncoderModel
+
+    features = SpatialFeatureConfig(fs_hz=16000, n_fft=512, hop_length=160, n_mels=32)
+    config = EncoderConfig.tiny(num_planes(features, 2), 3, n_mels=32, embed_dim=32, depth=1, num_heads=2,
+                                patch_size=(8, 4), max_frames=64)
+    return SpatialEncoderModel(features, config, 2, ["dog", "rain", "siren"])

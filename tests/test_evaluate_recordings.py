@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from conftest import tiny_binaural_encoder
 from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
@@ -40,14 +41,8 @@ def kemar_set(shared_data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def toy_llm(tmp_path_factory):
     """An untrained binaural audio-LLM at 16 kHz: encoder hop 10 ms, max_frames 64 (a 0.63 s window)."""
-    from spatial_alm.features import SpatialFeatureConfig, num_planes
-    from spatial_alm.models import EncoderConfig, SpatialEncoderModel
-
     torch.manual_seed(0)
-    features = SpatialFeatureConfig(fs_hz=FS, n_fft=512, hop_length=160, n_mels=32)
-    config = EncoderConfig.tiny(num_planes(features, 2), 3, n_mels=32, embed_dim=32, depth=1, num_heads=2,
-                                patch_size=(8, 4), max_frames=64)
-    encoder = SpatialEncoderModel(features, config, 2, ["dog", "rain", "siren"])
+    encoder = tiny_binaural_encoder()
     texts = [build_prompt(t) for t in TEMPLATES] + ["azimuth 30 deg, elevation -10 deg, distance 1.5 m"] * 3
     tokenizer = train_tokenizer(texts, vocab_size=300)
     llm = LlamaForCausalLM(small_llama_config(len(tokenizer), hidden_size=32, num_layers=1, num_heads=2,

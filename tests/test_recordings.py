@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from conftest import tiny_binaural_encoder
 
 from spatial_alm.cli import main
 from spatial_alm.data.recordings import build_from_sofa, centre_window, read_labelled_recordings
@@ -155,15 +156,8 @@ def test_centre_window_crops_and_pads_around_the_centre():
 @pytest.fixture(scope="module")
 def toy_encoder(tmp_path_factory):
     """A tiny untrained binaural encoder at 16 kHz (hop 10 ms, max_frames 64: a 0.63 s window)."""
-    from spatial_alm.features import SpatialFeatureConfig, num_planes
-    from spatial_alm.models import EncoderConfig, SpatialEncoderModel
-
     torch.manual_seed(0)
-    features = SpatialFeatureConfig(fs_hz=FS, n_fft=512, hop_length=160, n_mels=32)
-    config = EncoderConfig.tiny(num_planes(features, 2), 3, n_mels=32, embed_dim=32, depth=1, num_heads=2,
-                                patch_size=(8, 4), max_frames=64)
-    model = SpatialEncoderModel(features, config, 2, ["dog", "rain", "siren"])
-    return model.eval().save_pretrained(tmp_path_factory.mktemp("encoder") / "model")
+    return tiny_binaural_encoder().eval().save_pretrained(tmp_path_factory.mktemp("encoder") / "model")
 
 
 def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_set, toy_encoder, tmp_path):

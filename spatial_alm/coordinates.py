@@ -119,3 +119,45 @@ def fibonacci_sphere(n: int) -> torch.Tensor:
     phi = i * math.pi * (3.0 - math.sqrt(5.0))
     r = torch.sqrt(1.0 - z * z)
     return torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=-1)
+
+
+# --- the spatial axes a receiver may resolve -----------------------------------------------------
+
+# The questions of the QA generator ask about these axes (left/right, front/back, above/below, nearer/
+# farther). The first three are the mirror planes of the listener frame: a source and its mirror image
+# across the y-z plane (x -> -x) differ only front/back, across the x-z plane (y -> -y) only left/right,
+# across the x-y plane (z -> -z) only above/below.
+AXES = ("left_right", "front_back", "above_below", "distance")
+ALL_AXES = frozenset(AXES)
+# axis -> index of the listener-frame coordinate its mirror plane negates (x front, y left, z up)
+MIRROR_COORDINATE = {"front_back": 0, "left_right": 1, "above_below": 2}
+MIRROR_TOLERANCE_M = 1e-6  # microphone offsets closer than this to a mirror plane count as on it
+
+
+def check_axes(axes, where: str = "axes") -> frozenset[str]:
+    """``axes`` (an iterable of :data:`AXES` names) as a frozenset; ValueError naming an unknown one."""
+    if isinstance(axes, str):
+        raise ValueError(f"{where} = {axes!r}; allowed: a collection of axis names from {', '.join(AXES)}")
+    out = frozenset(axes)
+    unknown = sorted(out - ALL_AXES)
+    if unknown:
+        raise ValueError(f"{where} contains {unknown[0]!r}; allowed: {', '.join(AXES)}")
+    return out
+
+
+def resolved_axes_of_points(offsets_m) -> frozenset[str]:
+    """The axes that free-field omnidirectional sensors at ``offsets_m`` (M, 3) (listener frame, metres
+    from the centre) can resolve.
+
+    A mirror plane's axis is unresolvable exactly when every sensor lies on that plane (its offset is
+    orthogonal to the axis, within ``MIRROR_TOLERANCE_M``): the mirror then maps every sensor onto
+    itself, so a source and its mirror image reach each sensor along equally long paths and sound the
+    same in every channel. When some sensor lies off the plane, its path lengths to the source and to
+    the image differ, so the arrival times tell the two apart. ``distance`` is always resolvable in a
+    room (direct-to-reverberant ratio, level), even by one microphone.
+    """
+    offsets = _as_tensor(offsets_m)
+    if offsets.ndim != 2 or offsets.shape[-1] != 3:
+        raise ValueError(f"offsets_m must have shape (M, 3), got {tuple(offsets.shape)}")
+    off_plane = (offsets.abs() > MIRROR_TOLERANCE_M).any(dim=0)  # (3,): some sensor off each plane
+    return frozenset({"distance", *(axis for axis, k in MIRROR_COORDINATE.items() if bool(off_plane[k]))})

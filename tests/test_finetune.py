@@ -11,6 +11,7 @@ from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
 from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
+from spatial_alm.evaluation.qa_report import axis_of
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa.templates import REGION_PHRASES, canonical_label
@@ -160,7 +161,8 @@ def test_redrawn_questions_are_new_and_true(toy_dataset):
             assert item["question_type"] == "negative" and item["scene_index"] == stored[int(j)]["scene_index"]
             truth = _probe_truth(item["question"], scene["source_label"], scene["source_azimuth_deg"],
                                  scene["source_elevation_deg"], vocabulary)
-            assert item["answer"] == ("yes" if truth else "no") and item["target"] == {"yes": truth}
+            assert item["answer"] == ("yes" if truth else "no")
+            assert item["target"] == {"yes": truth, "axis": axis_of(item["question"])}
             questions.add(item["question"])
         assert redrawn[int(j), 3]["question"] == redrawn[int(j), 3]["question"]  # the seed fixes the draw
     assert len(questions) > 8  # more distinct questions than the 4 stored ones

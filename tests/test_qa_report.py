@@ -16,14 +16,19 @@ from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.evaluation.encoder_report import encoder_window_samples
 from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.evaluation.qa_report import (
+    _write_report,
+    audible,
     axis_of,
     class_direction_answer,
+    constant_answer,
     encoder_head_prediction,
     evaluate_qa,
     paired_vs_encoder_head,
     parse_yes_no_question,
+    question_axis,
     random_answer,
     score_records,
+    yes_no_by_axis,
 )
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.projector import ProjectorConfig
@@ -102,10 +107,79 @@ def test_yes_no_scores_per_axis():
                record("Is the dog to the right of the bell?", False, True),
                record("Is the dog in front of the bell?", True, True),
                record("Is the dog closer to you than the bell?", False, False)]
-    metrics = score_records(records, ["dog", "bell"])["E"]["metrics"]
+    row = score_records(records, ["dog", "bell"])["E"]
+    # old-style targets without "axis": the axis is read from the question text
     # truth yes: 2 of 2 right; truth no: 1 of 2 -> balanced 75; 3 of 4 answers are yes
-    assert metrics == {"accuracy": 75.0, "balanced_accuracy": 75.0, "answered_yes": 75.0,
-                       "accuracy_left_right": 50.0, "accuracy_front_back": 100.0, "accuracy_distance": 100.0}
+    # left/right: yes right, no wrong -> 50 and balanced (100 + 0) / 2; front/back and distance: one right each
+    assert row["axes"] == ["left_right", "front_back", "distance"]
+    assert row["metrics"] == {"accuracy": 75.0, "balanced_accuracy": 75.0, "answered_yes": 75.0,
+                              "accuracy_left_right": 50.0, "balanced_accuracy_left_right": 50.0,
+                              "accuracy_front_back": 100.0, "balanced_accuracy_front_back": 100.0,
+                              "accuracy_distance": 100.0, "balanced_accuracy_distance": 100.0}
+
+
+def sphere_records() -> list[dict]:
+    """Type E records of a sphere-head scene (resolves left_right, distance): (axis or None for an old-style
+    target, truth, model's answer, encoder head's answer or None for no head answer)."""
+    def record(axis, truth, said, head, question="Is the dog to the left of the bell?"):
+        target = {"yes": truth} if axis is None else {"yes": truth, "axis": axis}
+        return {"question_type": "E", "question": question, "target": target,
+                "prediction": {"parsed": True, "yes": said}, "random_prediction": {"parsed": True, "yes": True},
+                "encoder_prediction": None if head is None else {"parsed": True, "yes": head},
+                "receiver_axes": ["left_right", "distance"]}
+
+    return [record("left_right", True, True, True), record("left_right", True, False, True),
+            record("left_right", False, False, True), record("left_right", True, True, False),
+            record(None, False, False, False),  # left/right by the question text
+            record("distance", False, True, None, "Is the dog closer to you than the bell?"),
+            record("distance", True, True, None, "Is the dog closer to you than the bell?"),
+            record("front_back", True, True, False, "Is the dog in front of the bell?")]  # not audible
+
+
+def test_yes_no_per_axis_with_constant_row_and_paired_test_hand_computed():
+    records = sphere_records()
+    assert [audible(r) for r in records] == [True] * 7 + [False]
+    assert [question_axis(r) for r in records[3:6]] == ["left_right", "left_right", "distance"]
+    row = score_records(records, ["dog", "bell"])["E"]
+    assert row["total"] == 7 and row["axes"] == ["left_right", "distance"]  # front/back left out
+    # the 7 audible: truth T T F T F F T, model T F F T F T T -> 5 of 7 right; yes 3 of 4, no 2 of 3
+    assert row["metrics"]["accuracy"] == pytest.approx(500 / 7)
+    assert row["metrics"]["balanced_accuracy"] == pytest.approx((75.0 + 200 / 3) / 2)
+    by_axis = yes_no_by_axis([r for r in records if audible(r)])["E"]
+    assert list(by_axis) == ["all", "left_right", "distance"] and by_axis["all"]["axes"] == ["left_right", "distance"]
+    # left/right: truth T T F T F, model T F F T F -> 4 of 5; yes 2 of 3, no 2 of 2
+    lr = by_axis["left_right"]
+    assert lr["questions"] == 5 and lr["yes_share"] == pytest.approx(60.0)
+    assert lr["model"] == {"balanced_accuracy": pytest.approx((200 / 3 + 100) / 2), "accuracy": pytest.approx(80.0)}
+    assert lr["random"] == {"balanced_accuracy": 50.0, "accuracy": pytest.approx(60.0)}  # always yes
+    # constant: always yes and always no both balance to 50; always yes is right on 3 of 5
+    assert lr["constant"] == {"answer": "yes", "balanced_accuracy": 50.0, "accuracy": pytest.approx(60.0)}
+    # head T T T F F: right on 1, 2, 5 -> 3 of 5; yes 2 of 3, no 1 of 2
+    assert lr["encoder_head"] == {"questions": 5, "balanced_accuracy": pytest.approx((200 / 3 + 50) / 2),
+                                  "accuracy": pytest.approx(60.0)}
+    # model alone right on 3 and 4, head alone on 2: p = 2 * P(Binomial(3, 1/2) >= 2) = 1
+    assert lr["paired_vs_encoder_head"] == {"questions": 5, "a_only": 2, "b_only": 1, "p_value": pytest.approx(1.0)}
+    distance = by_axis["distance"]  # truth F T, model T T: 1 of 2, balanced (100 + 0) / 2
+    assert distance["model"] == {"balanced_accuracy": 50.0, "accuracy": 50.0}
+    assert distance["encoder_head"] is None and distance["paired_vs_encoder_head"] is None
+    assert by_axis["all"]["constant"] == {"answer": "yes", "balanced_accuracy": 50.0,
+                                          "accuracy": pytest.approx(400 / 7)}
+    assert paired_vs_encoder_head(records)["E"] == lr["paired_vs_encoder_head"]  # the head answers left/right only
+    # a split with one answer only: the constant that says it is right on all, balanced too
+    assert constant_answer([{"target": {"yes": False}}] * 3) == {"answer": "no", "balanced_accuracy": 100.0,
+                                                                 "accuracy": 100.0}
+
+
+def test_report_shows_axes_and_keeps_inaudible_questions_apart(tmp_path):
+    header = {"model_dir": "m", "data": "d", "receiver_axes": {"sphere_head": ["left_right", "distance"]}}
+    report = _write_report(header, sphere_records(), ["bell", "dog"], tmp_path, max_new_tokens=4, seed=0)
+    assert report["not_audible"]["questions"] == 1
+    assert report["not_audible"]["yes_no_by_axis"]["E"]["front_back"]["questions"] == 1
+    assert set(report["yes_no_by_axis"]["E"]) == {"all", "left_right", "distance"}
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| balanced_accuracy (left_right, distance) |" in markdown
+    assert "| E | all: left_right, distance | 7 |" in markdown
+    assert "## Not audible for this receiver" in markdown and "| E | front_back | 1 |" in markdown
 
 
 def test_class_direction_answers_hand_computed():

@@ -273,6 +273,7 @@ def test_unknown_keys_are_named_with_the_valid_keys(data, key, valid):
     ({"output.peak_dbfs": 3}, "output.peak_dbfs"),
     ({"qa.stage": "IV"}, "qa.stage"),
     ({"qa.types": ["Z"]}, "qa.types"),
+    ({"qa.unresolvable_axes": "never"}, "qa.unresolvable_axes"),
     ({"room.rt60_s": 0.05}, "room.rt60_s"),
 ])
 def test_out_of_range_values_name_the_field(override, field):

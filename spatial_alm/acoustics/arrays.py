@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
-from spatial_alm.coordinates import listener_to_room, rotation_matrix, spherical_to_cartesian
+from spatial_alm.coordinates import (
+    listener_to_room,
+    resolved_axes_of_points,
+    rotation_matrix,
+    spherical_to_cartesian,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,19 @@ class MicArray:
     @property
     def num_channels(self) -> int:
         return self.offsets_m.shape[0]
+
+    @property
+    def resolved_axes(self) -> frozenset[str]:
+        """Spatial axes (names from ``coordinates.AXES``) the array resolves, from its geometry.
+
+        Free-field omnidirectional microphones cannot tell a source from its mirror image across a
+        plane through the centre that holds every microphone (every offset orthogonal to the axis):
+        the mirror fixes every microphone, so both sources give the same signals
+        (:func:`~spatial_alm.coordinates.resolved_axes_of_points`). Tetrahedral: all axes; circular
+        (horizontal): no above/below; linear or pair along y: left/right only (the angle to its axis);
+        distance: always (direct-to-reverberant ratio).
+        """
+        return resolved_axes_of_points(self.offsets_m)
 
     def positions(self, center_m, yaw_deg=0.0, pitch_deg=0.0) -> torch.Tensor:
         """Microphone positions (B, M, 3) in the room for centres (B, 3) and orientations (B,) or scalars."""

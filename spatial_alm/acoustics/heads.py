@@ -32,7 +32,7 @@ import torch
 import torchaudio
 from scipy.special import eval_legendre, spherical_jn, spherical_yn
 
-from spatial_alm.coordinates import SPEED_OF_SOUND_M_S, fibonacci_sphere, spherical_to_cartesian
+from spatial_alm.coordinates import ALL_AXES, SPEED_OF_SOUND_M_S, fibonacci_sphere, spherical_to_cartesian
 
 # Directions averaged over for the diffuse-field cross-spectral density (near-uniform, equal weights).
 DIFFUSE_DIRECTIONS = 2000
@@ -95,6 +95,11 @@ class HeadModel(abc.ABC):
 
     name: str
     num_channels = 2
+    # Spatial axes (names from coordinates.AXES) whose two sides this head hears apart. Default: all four,
+    # for measured (SOFA) heads and any head with pinnae: the pinnae's direction-dependent spectral
+    # filtering differs between front and back and between above and below, the two ears' differences
+    # give left/right, and the direct-to-reverberant ratio gives distance. Heads without such cues override.
+    resolved_axes: frozenset[str] = ALL_AXES
 
     def __init__(self):
         self._tables: dict[int, HRIRTable] = {}
@@ -195,6 +200,13 @@ class SphereHead(HeadModel):
     """
 
     name = "sphere_head"
+    # Left/right and distance only. Two point ears on a rigid sphere have a cone of confusion around the
+    # interaural axis: the sphere is rotationally symmetric about that axis, so every direction on a cone
+    # around it gives the same interaural time and level differences and the same spectra. With the ears at
+    # +-90 degrees (the default) the mirror images across the frontal plane (front <-> back) and the
+    # horizontal plane (above <-> below) lie on the same cone and sound identical; ears moved off +-90
+    # degrees tilt the cone but do not remove it, so front/back and above/below stay unreliable.
+    resolved_axes = frozenset({"left_right", "distance"})
 
     def __init__(self, radius_m: float = 0.0875, ear_azimuth_deg: float = 90.0,
                  hrir_length_s: float | None = None, num_table_directions: int = 3000):

@@ -7,10 +7,15 @@ direction and distance relations (E), and count, elevation, room, negative and d
 Unparseable answers count as wrong and are reported per type. The random row answers each
 question with a random valid answer in its format. The encoder-head row answers from the model's own
 encoder heads where they can (A-D, count, elevation; with a class-direction head also E and
-negative, from the named classes' direction vectors); B and D are also compared with it question by
-question (exact McNemar test). Yes/no types get balanced accuracy (50 for any constant answer) and
-the share answered yes beside accuracy. The dataset must be at the model's sample rate and channel
-count (those its encoder was trained on); another rate is refused, not resampled.
+negative, from the named classes' direction vectors); B, D, E and negative are also compared with it
+question by question (exact McNemar test). Yes/no types get balanced accuracy (50 for any constant
+answer) and the share answered yes beside accuracy, also per axis (left/right, front/back, above/below,
+distance) beside random, the better constant answer (with its plain accuracy: what the split gives a
+constant) and the encoder head; every yes/no number names the axes it covers. Questions about an axis
+the scene's receiver cannot resolve (a rigid-sphere head: front/back, above/below; datasets made with
+qa.unresolvable_axes: ask) are reported apart, as not audible for this receiver. The dataset must be at
+the model's sample rate and channel count (those its encoder was trained on); another rate is refused,
+not resampled.
 
 Direction answers (B, D) also get the lateral (front/back-folded) accuracy at 20 degrees and mean
 error, and the front/back confusion rate, as in `evaluate-encoder`.

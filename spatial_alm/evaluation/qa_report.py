@@ -16,9 +16,9 @@ direction    B, D                          DoA accuracy at 20 degrees (%), DER a
                                            answers only); lateral (front/back-folded) accuracy at 20
                                            degrees and mean error, front/back confusion rate (%), as
                                            the encoder report
-yes_no       E, negative                   accuracy (%), also per axis asked about: left/right,
-                                           front/back, above/below and (E) distance; balanced
-                                           accuracy (50 for any constant answer), % answered yes
+yes_no       E, negative                   accuracy and balanced accuracy (%; 50 for any constant
+                                           answer), also per axis asked about: left/right,
+                                           front/back, above/below and (E) distance; % answered yes
 count        count                         accuracy (%)
 elevation    elevation                     accuracy within 20 degrees (%), mean absolute error
 room         room                          size and reverberation class accuracy (%)
@@ -35,8 +35,20 @@ source's direction, distance and elevation (B, D, elevation; with a class-direct
 elevation use the named class's direction vector, and E and negative are answered from the named
 classes' vectors, :func:`class_direction_answer`, except E's distance relations) -- what the LLM reaches
 by reading the encoder well; on the direction types (B, D) the model and the head are also compared
-question by question (exact McNemar test, :func:`paired_vs_encoder_head`). Writes ``report.json`` (also
-every question, answer and parse), ``report.md`` and ``scores.png``.
+question by question (exact McNemar test, :func:`paired_vs_encoder_head`), and so are E and negative
+where the head answers them. Writes ``report.json`` (also every question, answer and parse),
+``report.md`` and ``scores.png``.
+
+Axes (left_right, front_back, above_below, distance): a yes/no question's axis is its stored
+``target["axis"]`` (:func:`question_axis`; datasets made before the generator stored it: read from the
+question text, :func:`axis_of`). E and negative are also reported per axis (:func:`yes_no_by_axis`):
+balanced accuracy beside the random row, a constant-answer row (the better of always-yes and always-no:
+balanced accuracy 50 by construction, and its plain accuracy, which shows what the split gives a constant)
+and the encoder head with the McNemar test. A receiver resolves only some axes (``scenes.receiver_axes``
+of each scene's receiver: a rigid-sphere head hears left/right and distance, not front/back or up/down);
+questions about the others (datasets made with ``qa.unresolvable_axes: ask`` or before that switch) are
+not audible for that receiver: they are left out of the per-type tables and reported apart
+(``report["not_audible"]``). Every yes/no number says which axes it covers.
 
 Real recordings (:func:`evaluate_qa_on_recordings`: a folder of audio files with a labels CSV, see
 :mod:`spatial_alm.data.recordings`): every recording is asked one type-B question
@@ -56,7 +68,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg
+from spatial_alm.coordinates import AXES, cartesian_to_spherical, great_circle_deg
 from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info, read_index
 from spatial_alm.data.recordings import Recording, RecordingDataset, read_labelled_recordings
 from spatial_alm.evaluation.encoder_report import (
@@ -88,6 +100,7 @@ from spatial_alm.qa import (
 )
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
 from spatial_alm.qa.templates import ANSWER_FORMATS, REGION_PHRASES, RELATION_PHRASES
+from spatial_alm.scenes.render import receiver_axes
 from spatial_alm.training.finetune import collate_qa
 
 # phrase of a type E relation or a negative probe's region -> the axis it asks about
@@ -149,16 +162,100 @@ def axis_of(question: str) -> str | None:
     return next((axis for phrase, axis in AXIS_PHRASES.items() if phrase in text), None)
 
 
-def _yes_no_scores(records: list[dict]) -> dict:
-    return yes_no_accuracy([r["prediction"].get("yes") for r in records], [bool(r["target"]["yes"]) for r in records])
+def question_axis(record: dict) -> str | None:
+    """The axis a yes/no record asks about: its target's ``axis`` (stored by the QA generator), else
+    :func:`axis_of` on the question text (datasets made before the generator stored it)."""
+    return record["target"].get("axis") or axis_of(record["question"])
+
+
+def is_yes_no(question_type: str) -> bool:
+    return get_question_type(question_type).answer_format == "yes_no"
+
+
+def audible(record: dict) -> bool:
+    """False for a yes/no question about an axis its scene's receiver cannot resolve (``record["receiver_axes"]``,
+    set by :func:`evaluate_qa`; a record without it counts every axis as resolved)."""
+    if not is_yes_no(record["question_type"]):
+        return True
+    axis = question_axis(record)
+    return axis is None or axis in record.get("receiver_axes", AXES)
+
+
+def _axes_present(records: list[dict]) -> list[str]:
+    """The axes asked about among ``records``, in :data:`~spatial_alm.coordinates.AXES` order."""
+    present = {question_axis(r) for r in records}
+    return [axis for axis in AXES if axis in present]
+
+
+def _yes_no_scores(records: list[dict], key: str = "prediction") -> dict:
+    return yes_no_accuracy([r[key].get("yes") for r in records], [bool(r["target"]["yes"]) for r in records])
 
 
 def _score_yes_no(records: list[dict], vocabulary: list[str]) -> dict:
     overall = _yes_no_scores(records)
     out = {name: overall[name] for name in ("accuracy", "balanced_accuracy", "answered_yes")}
-    axes = [axis_of(r["question"]) for r in records]
-    for axis in sorted({a for a in axes if a is not None}):
-        out[f"accuracy_{axis}"] = _yes_no_scores([r for r, a in zip(records, axes) if a == axis])["accuracy"]
+    axes = [question_axis(r) for r in records]
+    for axis in _axes_present(records):
+        scores = _yes_no_scores([r for r, a in zip(records, axes) if a == axis])
+        out[f"balanced_accuracy_{axis}"] = scores["balanced_accuracy"]
+        out[f"accuracy_{axis}"] = scores["accuracy"]
+    return out
+
+
+def constant_answer(records: list[dict]) -> dict:
+    """The better constant answer to yes/no ``records`` (always yes or always no, by balanced accuracy, then
+    plain accuracy): ``{"answer": "yes" | "no", "balanced_accuracy", "accuracy"}`` (percent). Balanced
+    accuracy is 50 whenever both answers occur; the plain accuracy is the share of the more frequent answer,
+    what the questions give a model that ignores the audio."""
+    truth = [bool(r["target"]["yes"]) for r in records]
+    scored = [(yes_no_accuracy([answer] * len(truth), truth), answer) for answer in (True, False)]
+    scores, answer = max(scored, key=lambda pair: (pair[0]["balanced_accuracy"], pair[0]["accuracy"]))
+    return {"answer": "yes" if answer else "no", "balanced_accuracy": scores["balanced_accuracy"],
+            "accuracy": scores["accuracy"]}
+
+
+def _yes_no_correct(records: list[dict], key: str) -> np.ndarray:
+    """(N,) bool: the yes/no answer in ``record[key]`` equals the target (no answer: False)."""
+    return np.array([r[key].get("yes") is not None and bool(r[key]["yes"]) == bool(r["target"]["yes"])
+                     for r in records], dtype=bool)
+
+
+def _yes_no_row(records: list[dict], axes: list[str]) -> dict:
+    """One row of :func:`yes_no_by_axis` over ``records`` (which ask about ``axes``)."""
+    pick = ("balanced_accuracy", "accuracy")
+    row = {"axes": axes, "questions": len(records),
+           "yes_share": 100.0 * float(np.mean([bool(r["target"]["yes"]) for r in records])),
+           "model": {k: v for k, v in _yes_no_scores(records).items() if k in pick},
+           "random": ({k: v for k, v in _yes_no_scores(records, "random_prediction").items() if k in pick}
+                      if all("random_prediction" in r for r in records) else None),
+           "constant": constant_answer(records), "encoder_head": None, "paired_vs_encoder_head": None}
+    answered = [r for r in records if r.get("encoder_prediction")]
+    if answered:
+        row["encoder_head"] = {"questions": len(answered),
+                               **{k: v for k, v in _yes_no_scores(answered, "encoder_prediction").items()
+                                  if k in pick}}
+        row["paired_vs_encoder_head"] = {"questions": len(answered), **mcnemar_exact(
+            _yes_no_correct(answered, "prediction"), _yes_no_correct(answered, "encoder_prediction"))}
+    return row
+
+
+def yes_no_by_axis(records: list[dict]) -> dict:
+    """Per yes/no type (E, negative) among ``records``: ``{"all": row, <axis>: row, ...}``, "all" over every
+    axis asked (listed in its ``axes``), then one row per axis (:data:`~spatial_alm.coordinates.AXES` order).
+
+    A row: ``axes``, ``questions``, ``yes_share`` (% of true answers that are yes), ``model`` and ``random``
+    (``balanced_accuracy`` and ``accuracy``, %; random None when the records carry no random answers),
+    ``constant`` (:func:`constant_answer`), ``encoder_head`` (``questions`` it answers, its balanced and plain
+    accuracy on them) and ``paired_vs_encoder_head`` (exact McNemar test of right answers, model against
+    head, on the questions the head answers), both None where the head answers none.
+    """
+    out = {}
+    for question_type in sorted({r["question_type"] for r in records if is_yes_no(r["question_type"])}):
+        subset = [r for r in records if r["question_type"] == question_type]
+        axes = _axes_present(subset)
+        out[question_type] = {"all": _yes_no_row(subset, axes),
+                              **{axis: _yes_no_row([r for r in subset if question_axis(r) == axis], [axis])
+                                 for axis in axes}}
     return out
 
 
@@ -241,8 +338,10 @@ def random_answer(question_type: str, vocabulary: list[str], rng: np.random.Gene
 
 
 def score_records(records: list[dict], vocabulary: list[str]) -> dict:
-    """Per question type: ``{"format", "total", "unparseable", "metrics"}`` from records holding
-    ``question_type``, ``question``, ``target`` and ``prediction`` (a :func:`parse_answer` result)."""
+    """Per question type: ``{"format", "total", "unparseable", "metrics"}`` (yes/no types also ``axes``: those
+    their numbers cover) from records holding ``question_type``, ``question``, ``target`` and ``prediction``
+    (a :func:`parse_answer` result). Yes/no questions not :func:`audible` for their receiver are left out."""
+    records = [r for r in records if audible(r)]
     table = {}
     for question_type in sorted({r["question_type"] for r in records}, key=lambda t: (len(t) > 1, t)):
         subset = [r for r in records if r["question_type"] == question_type]
@@ -251,6 +350,8 @@ def score_records(records: list[dict], vocabulary: list[str]) -> dict:
         table[question_type] = {"format": answer_format, "total": len(subset),
                                 "unparseable": sum(not r["prediction"]["parsed"] for r in subset),
                                 "metrics": metrics}
+        if answer_format == "yes_no":
+            table[question_type]["axes"] = _axes_present(subset)
     return table
 
 
@@ -263,15 +364,20 @@ def _direction_correct(records: list[dict], key: str) -> np.ndarray:
 
 
 def paired_vs_encoder_head(records: list[dict]) -> dict:
-    """Per direction type (B, D): exact McNemar test of DoA within 20 degrees, the model's answers
-    against the encoder head's on the same questions: ``{"questions", "a_only" (model alone right),
+    """Per direction type (B, D): exact McNemar test of DoA within 20 degrees, and per yes/no type (E,
+    negative; the :func:`audible` questions) of the right yes or no, the model's answers against the encoder
+    head's on the same questions (those the head answers): ``{"questions", "a_only" (model alone right),
     "b_only" (head alone right), "p_value"}``."""
+    correct = {"direction": _direction_correct, "yes_no": _yes_no_correct}
     out = {}
     for question_type in sorted({r["question_type"] for r in records}):
-        subset = [r for r in records if r["question_type"] == question_type and r.get("encoder_prediction")]
-        if get_question_type(question_type).answer_format != "direction" or not subset:
+        subset = [r for r in records if r["question_type"] == question_type and r.get("encoder_prediction")
+                  and audible(r)]
+        answer_format = get_question_type(question_type).answer_format
+        if answer_format not in correct or not subset:
             continue
-        test = mcnemar_exact(_direction_correct(subset, "prediction"), _direction_correct(subset, "encoder_prediction"))
+        test = mcnemar_exact(correct[answer_format](subset, "prediction"),
+                             correct[answer_format](subset, "encoder_prediction"))
         out[question_type] = {"questions": len(subset), **test}
     return out
 
@@ -386,8 +492,12 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
 
     records = _answer_questions(model, Subset(dataset, chosen), vocabulary, label_of, batch_size=batch_size,
                                 max_new_tokens=max_new_tokens, seed=seed, device=device, progress=progress)
-    return _write_report({"model_dir": str(model_dir), "data": str(data_dir)}, records, vocabulary, out_dir,
-                         max_new_tokens=max_new_tokens, seed=seed)
+    # the axes each question's receiver resolves (a dataset may mix receivers: per scene, by name)
+    receivers = [reader.meta(reader.qa_pair(int(dataset.qa_indices[j]))["scene_index"]).receiver for j in chosen]
+    axes_of = {name: [axis for axis in AXES if axis in receiver_axes(name)] for name in sorted(set(receivers))}
+    records = [{**record, "receiver": name, "receiver_axes": axes_of[name]} for record, name in zip(records, receivers)]
+    return _write_report({"model_dir": str(model_dir), "data": str(data_dir), "receiver_axes": axes_of},
+                         records, vocabulary, out_dir, max_new_tokens=max_new_tokens, seed=seed)
 
 
 RECORDING_QUESTION_TYPE = "B"  # "where is the sound?": direction and distance of the one source
@@ -510,6 +620,7 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
                   max_new_tokens: int, seed: int) -> dict:
     """``header`` + the model, random and encoder-head tables and the paired test scored from ``records``;
     written to ``out_dir`` as report.json, report.md and scores.png (datasets and recordings alike)."""
+    inaudible = [r for r in records if not audible(r)]
     report = {**header, "num_questions": len(records), "max_new_tokens": max_new_tokens, "seed": seed,
               "vocabulary": vocabulary,
               "model": score_records(records, vocabulary),
@@ -517,6 +628,8 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
               "encoder_head": score_records([{**r, "prediction": r["encoder_prediction"]} for r in records
                                              if r["encoder_prediction"] is not None], vocabulary),
               "paired_vs_encoder_head": paired_vs_encoder_head(records),
+              "yes_no_by_axis": yes_no_by_axis([r for r in records if audible(r)]),
+              "not_audible": {"questions": len(inaudible), "yes_no_by_axis": yes_no_by_axis(inaudible)},
               "answers": records}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -567,7 +680,9 @@ def markdown_report(report: dict) -> str:
             random_value = report["random"][question_type]["metrics"][metric]
             head_value = report["encoder_head"].get(question_type, {"metrics": {}})["metrics"].get(metric)
             cells = " | ".join(format_value(v) for v in (value, random_value, head_value))
-            lines.append(f"{lead}| {metric} | {cells} |")
+            covers = ("" if "axes" not in row or metric.endswith(tuple(AXES))
+                      else f" ({', '.join(row['axes']) or 'no axis'})")
+            lines.append(f"{lead}| {metric}{covers} | {cells} |")
     lines += ["", "Metrics: mAP and accuracies in percent; map = mean AP over the classes with a positive among "
               "the questions; map_all_classes = BAT's mean over all classes (a class without one counts 0); "
               "DER = answers more than 0.5 m off (percent); DoA correct "
@@ -575,18 +690,59 @@ def markdown_report(report: dict) -> str:
               "axis only: what a head blind to front and back can resolve), accuracy within 20 degrees and mean "
               "error; front/back confusion rate = answers in the wrong front/back half among the sources at least "
               f"{FRONT_BACK_MARGIN_DEG:g} degrees from the frontal plane (an unparsed answer counts as confused); "
-              "yes/no accuracy also per axis asked about. Encoder head: "
+              "yes/no accuracy also per axis asked about (in brackets: the axes a yes/no number covers). "
+              "Encoder head: "
               "the encoder's own class, direction and distance heads (primary source), where they can answer; "
               "with a class-direction head also E (not its distance relations) and negative, from the named "
               "classes' direction vectors.", ""]
     paired = report.get("paired_vs_encoder_head") or {}
     if paired:
-        lines += ["Model vs encoder head on the same questions (exact McNemar test, DoA within 20 degrees):", "",
+        lines += ["Model vs encoder head on the same questions, those the head answers (exact McNemar test; right "
+                  "means DoA within 20 degrees for B and D, the right yes or no for E and negative):", "",
                   "| type | questions | model alone right | head alone right | p |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {t} | {row['questions']} | {row['a_only']} | {row['b_only']} | {row['p_value']:.3g} |"
                   for t, row in paired.items()]
         lines.append("")
+    if report.get("yes_no_by_axis"):
+        lines += ["## Yes/no questions per axis", "",
+                  *_yes_no_axis_table(report["yes_no_by_axis"]), "", YES_NO_AXIS_NOTE, ""]
+    not_audible = report.get("not_audible") or {}
+    if not_audible.get("questions"):
+        receivers = "; ".join(f"{name}: {', '.join(axes)}" for name, axes in report.get("receiver_axes", {}).items())
+        lines += ["## Not audible for this receiver", "",
+                  f"{not_audible['questions']} yes/no questions ask about an axis their scene's receiver cannot "
+                  f"resolve (resolved axes: {receivers or 'n/a'}): the dataset was made with "
+                  "`qa.unresolvable_axes: ask` or before that switch. No model can hear their answers, so they are "
+                  "left out of every table above and shown here alone.", "",
+                  *_yes_no_axis_table(not_audible["yes_no_by_axis"]), ""]
     return "\n".join(lines)
+
+
+YES_NO_AXIS_NOTE = ("Balanced accuracy: the mean of the percent right among the yes questions and among the no "
+                    "questions (50 for any constant answer). Constant: the better of always-yes and always-no; its "
+                    "accuracy is the share of the more frequent answer, what these questions give a model that "
+                    "ignores the audio. Head: the encoder head on the questions it answers (n); p: exact McNemar "
+                    "test of right answers, model vs head, on those questions. Axes: the axes a row covers.")
+
+
+def _yes_no_axis_table(by_axis: dict) -> list[str]:
+    """Markdown rows of :func:`yes_no_by_axis`: model, random, constant and encoder head, per type and axis."""
+    lines = ["| type | axes | questions | yes (%) | model bal. acc. | model acc. | random bal. acc. | constant "
+             "bal. acc. | constant acc. | head n | head bal. acc. | head acc. | p vs head |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for question_type, rows in by_axis.items():
+        for name, row in rows.items():
+            axes = f"all: {', '.join(row['axes'])}" if name == "all" else name
+            head, paired = row["encoder_head"] or {}, row["paired_vs_encoder_head"] or {}
+            cells = [format_value(v) for v in (
+                row["yes_share"], row["model"]["balanced_accuracy"], row["model"]["accuracy"],
+                (row["random"] or {}).get("balanced_accuracy"), row["constant"]["balanced_accuracy"],
+                row["constant"]["accuracy"])]
+            cells += [str(head.get("questions", 0)), format_value(head.get("balanced_accuracy")),
+                      format_value(head.get("accuracy")),
+                      f"{paired['p_value']:.3g}" if paired else "n/a"]
+            lines.append(f"| {question_type} | {axes} | {row['questions']} | {' | '.join(cells)} |")
+    return lines
 
 
 def plot_scores(report: dict, path: Path) -> None:

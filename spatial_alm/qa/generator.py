@@ -23,7 +23,16 @@ Definitions, in the listener frame of :mod:`spatial_alm.coordinates`:
 * Room classes: size from the volume (small < 50 m^3 <= medium < 200 m^3 <= large), reverberation
   from RT60 (dry < 0.3 s <= medium < 0.8 s <= reverberant).
 * Yes/no balance: types E and negative draw the wanted answer first (yes with probability 1/2), then
-  choose the order of the two sources, the relation word or the probe so that it holds.
+  choose the order of the two sources, the relation word or the probe so that it holds. The axis asked
+  about never depends on the wanted answer (E: the pair and relation are drawn from all unambiguous ones;
+  negative: the axis is drawn from those offering both a yes and a no probe), so the answers are
+  balanced on every axis, not only overall.
+* Axes: every E and negative target records the axis it asks about (``target["axis"]``: one of
+  :data:`~spatial_alm.coordinates.AXES`, left_right, front_back, above_below, distance). ``axes``
+  (default: all) limits them to the axes the receiver resolves (``Receiver.resolved_axes``: a rigid-
+  sphere head cannot tell front from back or up from down, so questions about those are unanswerable
+  from its audio); :func:`~spatial_alm.scenes.make_scene` passes the receiver's axes unless the recipe
+  says ``qa.unresolvable_axes: ask``.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spatial_alm.coordinates import AXES, check_axes
 from spatial_alm.qa.templates import (
     ANSWER_FORMATS,
     QUESTION_TEMPLATES,
@@ -62,6 +72,9 @@ REVERBERATION_CLASSES = (("dry", 0.3), ("medium", 0.8), ("reverberant", math.inf
 
 STAGE_NAMES = {"I": 1, "II": 2, "III": 3}
 
+# Keys of a target that describe the question rather than its answer (not in parse_answer's result).
+TARGET_QUESTION_KEYS = ("axis",)
+
 
 @dataclass(frozen=True)
 class QAPair:
@@ -70,7 +83,8 @@ class QAPair:
     question_type: str
     question: str
     answer: str
-    target: dict  # JSON-serialisable; equals parse_answer(question_type, answer) minus "parsed"
+    target: dict  # JSON-serialisable; parse_answer(question_type, answer) minus "parsed", plus for E and
+    # negative the question's "axis" (TARGET_QUESTION_KEYS)
     source_index: int | None  # source asked about (E: the first named; negative: the match); else None
     fields: dict  # the template's placeholders, e.g. {"label_a", "label_b", "relation"} (not stored on disk)
 
@@ -81,6 +95,7 @@ class _Context:
     labels: tuple[str, ...]  # canonical label per source
     named: tuple[int, ...]  # sources whose label occurs once in the scene
     absent_labels: tuple[str, ...]  # vocabulary labels not in the scene (negative probes)
+    axes: frozenset[str]  # axes that E and negative may ask about
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,11 @@ RELATIONS = {
     "nearer": _larger(lambda s: -s.distance_m, DISTANCE_MARGIN_M),
 }
 
+# The axis (coordinates.AXES) each relation and region asks about.
+RELATION_AXIS = {"left": "left_right", "front": "front_back", "above": "above_below", "nearer": "distance"}
+REGION_AXIS = {"left": "left_right", "right": "left_right", "front": "front_back", "behind": "front_back",
+               "above": "above_below", "below": "above_below"}
+
 
 def _direction_target(source: SourceMeta) -> dict:
     return {"azimuth_deg": bin_azimuth_deg(source.azimuth_deg),
@@ -248,7 +268,8 @@ def _locate_named(ctx: _Context, rng: np.random.Generator) -> _Draft | None:
 def _reason_pair(ctx: _Context, rng: np.random.Generator) -> _Draft | None:
     sources = ctx.scene.sources
     candidates = [(i, j, name) for i, j in combinations(ctx.named, 2)
-                  for name, relation in RELATIONS.items() if relation(sources[i], sources[j]) is not None]
+                  for name, relation in RELATIONS.items()
+                  if RELATION_AXIS[name] in ctx.axes and relation(sources[i], sources[j]) is not None]
     if not candidates:
         return None
     want_yes = bool(rng.random() < 0.5)
@@ -258,7 +279,7 @@ def _reason_pair(ctx: _Context, rng: np.random.Generator) -> _Draft | None:
         i, j = j, i
     fields = {"label_a": ctx.labels[i], "label_b": ctx.labels[j],
               "relation": RELATION_PHRASES[name][int(converse)]}
-    return _Draft(fields, {"yes": want_yes}, i)
+    return _Draft(fields, {"yes": want_yes, "axis": RELATION_AXIS[name]}, i)
 
 
 @_register("count", stage=3, min_sources=0, answer_format="count",
@@ -288,24 +309,31 @@ def _room(ctx: _Context, rng: np.random.Generator) -> _Draft:
 def _probe_region(ctx: _Context, rng: np.random.Generator) -> _Draft | None:
     want_yes = bool(rng.random() < 0.5)
     sources = ctx.scene.sources
-    matching = []  # (label, region, first source of label in region or None)
+    regions = [region for region in REGIONS if REGION_AXIS[region] in ctx.axes]
+    yes, elsewhere = [], []  # (label, region, first source of label in region or None)
     for label in sorted(set(ctx.labels)):
         members = [i for i, other in enumerate(ctx.labels) if other == label]
-        for region, side in REGIONS.items():
-            inside = [i for i in members if side(sources[i])]
-            if want_yes and inside:
-                matching.append((label, region, inside[0]))
-            elif not want_yes and all(side(sources[i]) is False for i in members):
-                matching.append((label, region, None))
-    pools = [matching]
-    if not want_yes:  # true negatives: a present class elsewhere, or an absent class anywhere
-        pools.append([(label, region, None) for label in ctx.absent_labels for region in REGIONS])
-    pools = [pool for pool in pools if pool]
-    if not pools:
+        for region in regions:
+            inside = [i for i in members if REGIONS[region](sources[i])]
+            if inside:
+                yes.append((label, region, inside[0]))
+            elif all(REGIONS[region](sources[i]) is False for i in members):
+                elsewhere.append((label, region, None))
+    absent = [(label, region, None) for label in ctx.absent_labels for region in regions]
+
+    def on(axis, pool):
+        return [probe for probe in pool if REGION_AXIS[probe[1]] == axis]
+
+    # the axis is drawn among those with both a yes and a no probe, whatever the wanted answer
+    axes = [axis for axis in AXES if on(axis, yes) and (on(axis, elsewhere) or on(axis, absent))]
+    if not axes:
         return None
+    axis = _pick(axes, rng)
+    # true negatives: a present class elsewhere, or an absent class anywhere
+    pools = [on(axis, yes)] if want_yes else [pool for pool in (on(axis, elsewhere), on(axis, absent)) if pool]
     label, region, source_index = _pick(_pick(pools, rng), rng)
     fields = {"a_label": with_article(label), "region": REGION_PHRASES[region]}
-    return _Draft(fields, {"yes": want_yes}, source_index)
+    return _Draft(fields, {"yes": want_yes, "axis": axis}, source_index)
 
 
 @_register("description", stage=3, min_sources=1, answer_format="description",
@@ -336,7 +364,7 @@ def _check_source(source: SourceMeta, where: str) -> None:
         raise ValueError(f"{where} distance_m={dist} must be finite and >= 0")
 
 
-def _context(scene: SceneMeta, label_vocabulary: Iterable[str]) -> _Context:
+def _context(scene: SceneMeta, label_vocabulary: Iterable[str], axes: Iterable[str]) -> _Context:
     if not all(d > 0 for d in scene.room_dim_m):
         raise ValueError(f"scene {scene.index} room_dim_m={scene.room_dim_m} must be all > 0")
     if not (math.isfinite(scene.rt60_s) and scene.rt60_s >= 0):
@@ -349,7 +377,7 @@ def _context(scene: SceneMeta, label_vocabulary: Iterable[str]) -> _Context:
     counts = Counter(labels)
     vocabulary = {_checked_label(label, "label_vocabulary") for label in label_vocabulary}
     return _Context(scene, tuple(labels), tuple(i for i, label in enumerate(labels) if counts[label] == 1),
-                    tuple(sorted(vocabulary - counts.keys())))
+                    tuple(sorted(vocabulary - counts.keys())), check_axes(axes))
 
 
 def _make(qtype: QuestionType, ctx: _Context, rng: np.random.Generator,
@@ -370,18 +398,23 @@ def _make(qtype: QuestionType, ctx: _Context, rng: np.random.Generator,
 
 
 def make_qa(question_type: str, scene: SceneMeta, rng: np.random.Generator, *,
-            template_index: int | None = None, label_vocabulary: Iterable[str] = ()) -> QAPair | None:
+            template_index: int | None = None, label_vocabulary: Iterable[str] = (),
+            axes: Iterable[str] = AXES) -> QAPair | None:
     """One question of ``question_type`` about ``scene``, or None when the scene offers none (type not
-    applicable, no uniquely named source, every pair ambiguous). ``template_index`` forces a template;
-    ``label_vocabulary`` lists classes that negative probes may ask about when absent from the scene."""
-    return _make(get_question_type(question_type), _context(scene, label_vocabulary), rng, template_index)
+    applicable, no uniquely named source, every pair ambiguous, no allowed axis). ``template_index``
+    forces a template; ``label_vocabulary`` lists classes that negative probes may ask about when absent
+    from the scene; ``axes`` (names from :data:`~spatial_alm.coordinates.AXES`, default all) are those
+    that E and negative questions may ask about (the receiver's ``resolved_axes``)."""
+    return _make(get_question_type(question_type), _context(scene, label_vocabulary, axes), rng, template_index)
 
 
 def generate_qa(scene: SceneMeta, rng: np.random.Generator, types: Iterable[str] | None = None,
-                per_type: int = 1, *, label_vocabulary: Iterable[str] = ()) -> list[QAPair]:
+                per_type: int = 1, *, label_vocabulary: Iterable[str] = (),
+                axes: Iterable[str] = AXES) -> list[QAPair]:
     """Up to ``per_type`` questions of each of ``types`` (default: all) that applies to ``scene``.
 
-    Deterministic given the state of ``rng``; types the scene does not support are skipped.
+    Deterministic given the state of ``rng``; types the scene does not support are skipped. ``axes``
+    (default: all): the axes E and negative questions may ask about, as in :func:`make_qa`.
     """
     if per_type < 1:
         raise ValueError(f"per_type={per_type} must be >= 1")
@@ -390,7 +423,7 @@ def generate_qa(scene: SceneMeta, rng: np.random.Generator, types: Iterable[str]
     elif isinstance(types, str):
         types = [types]
     qtypes = [get_question_type(name) for name in types]
-    ctx = _context(scene, label_vocabulary)
+    ctx = _context(scene, label_vocabulary, axes)
     pairs = []
     for qtype in qtypes:
         for _ in range(per_type):

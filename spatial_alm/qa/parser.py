@@ -2,7 +2,9 @@
 
 ``parse_answer(question_type, text)`` returns ``{"parsed": bool, **fields}`` where the fields are
 those of the type's target (see :mod:`spatial_alm.qa.templates`), binned like the targets, so for
-every generated pair ``parse_answer(t, pair.answer) == {"parsed": True, **pair.target}``. When the
+every generated pair ``parse_answer(t, pair.answer) == {"parsed": True, **pair.target}`` once the
+target's question-side keys (``generator.TARGET_QUESTION_KEYS``: the ``axis`` of a yes/no question,
+which the answer does not say) are left out. When the
 text cannot be read, ``parsed`` is False and the fields are None or empty (direction and room keep the
 parts that were found). It never raises on model output.
 

@@ -21,6 +21,7 @@ from spatial_alm.scenes.render import (
     as_receiver,
     load_receiver,
     make_scene,
+    receiver_axes,
     render_scene,
 )
 from spatial_alm.scenes.sampler import ScenePlan, SourcePlan, sample_scene
@@ -47,6 +48,7 @@ __all__ = [
     "load_corpus",
     "load_receiver",
     "make_scene",
+    "receiver_axes",
     "render_scene",
     "sample_scene",
 ]

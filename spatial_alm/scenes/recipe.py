@@ -33,7 +33,7 @@ import yaml
 from spatial_alm.acoustics.arrays import NAMED_ARRAYS
 from spatial_alm.acoustics.room import SABINE_CONSTANT
 from spatial_alm.config import load_yaml_file, merge_overrides
-from spatial_alm.coordinates import SPEED_OF_SOUND_M_S
+from spatial_alm.coordinates import ALL_AXES, SPEED_OF_SOUND_M_S
 from spatial_alm.qa.generator import QUESTION_TYPES, types_for_stage
 from spatial_alm.scenes.corpus import CORPUS_LOADERS, load_corpus
 from spatial_alm.scenes.sources import SourceLibrary
@@ -46,6 +46,7 @@ RECEIVER_TYPES = ("sphere_head", "sofa", "array")  # implemented by render.RECEI
 NOISE_TYPES = ("none", "white", "pink", "diffuse")  # "none" plus render.NOISES
 AUDIO_DTYPES = ("int16", "float16")  # on-disk sample formats of spatial_alm.data
 CORPUS_PATH_KEYS = ("root", "csv_path")  # corpus options that are paths
+UNRESOLVABLE_AXES_CHOICES = ("skip", "ask")  # qa.unresolvable_axes
 
 Range = tuple[float, float]
 
@@ -271,12 +272,19 @@ class CorpusConfig(_Section):
 
 @dataclass(frozen=True)
 class QAConfig(_Section):
-    """Questions per scene: a curriculum stage, or an explicit list of types (which then wins)."""
+    """Questions per scene: a curriculum stage, or an explicit list of types (which then wins).
+
+    ``unresolvable_axes``: what yes/no questions (E, negative) do about the axes the receiver cannot
+    resolve (``Receiver.resolved_axes``; e.g. front/back and above/below for a rigid-sphere head, whose
+    audio is the same for a source and its mirror image): "skip" (default) asks only about resolved
+    axes; "ask" asks about all axes, as datasets made before the switch did.
+    """
 
     SECTION: ClassVar[str] = "qa"
     stage: str = "III"
     types: tuple[str, ...] | None = None
     per_type: int = 1
+    unresolvable_axes: str = "skip"
 
     def __post_init__(self):
         try:
@@ -290,9 +298,14 @@ class QAConfig(_Section):
                                  f"types from {', '.join(QUESTION_TYPES)}")
             self._set("types", tuple(self.types))
         _integer("qa.per_type", self.per_type, 1)
+        _choice("qa.unresolvable_axes", self.unresolvable_axes, UNRESOLVABLE_AXES_CHOICES)
 
     def question_types(self) -> list[str]:
         return list(self.types) if self.types is not None else types_for_stage(self.stage)
+
+    def question_axes(self, resolved_axes) -> frozenset[str]:
+        """The axes yes/no questions may ask about for a receiver resolving ``resolved_axes``."""
+        return ALL_AXES if self.unresolvable_axes == "ask" else frozenset(resolved_axes)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from scipy.fft import next_fast_len
 
 from spatial_alm.acoustics import HeadModel, MicArray, SofaHead, make_array, make_head, simulate_brir, simulate_rir
 from spatial_alm.acoustics.diffuse import mixing_matrices, omni_diffuse_csd
+from spatial_alm.acoustics.heads import HEADS
 from spatial_alm.coordinates import cartesian_to_spherical, room_to_listener, rotation_matrix
 from spatial_alm.qa import QAPair, generate_qa
 from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
@@ -44,6 +45,9 @@ class Receiver(Protocol):
 
     name: str  # SceneMeta.receiver
     num_channels: int
+    # Spatial axes (names from coordinates.AXES) the receiver's channels can tell apart, from its geometry:
+    # the QA generator asks yes/no questions only about these unless the recipe says otherwise.
+    resolved_axes: frozenset[str]
 
     def rirs(self, recipe: SceneRecipe, plan: ScenePlan) -> torch.Tensor:
         """Impulse responses (S, C, L) float32 from the plan's sources to the receiver's channels."""
@@ -70,6 +74,11 @@ class HeadReceiver:
     def name(self) -> str:
         return self.head.name
 
+    @property
+    def resolved_axes(self) -> frozenset[str]:
+        """The head's :attr:`HeadModel.resolved_axes` (a rigid sphere: left/right and distance)."""
+        return self.head.resolved_axes
+
     def rirs(self, recipe: SceneRecipe, plan: ScenePlan) -> torch.Tensor:
         room, rt60, src = _room_args(plan)
         return simulate_brir(room, rt60, src, torch.tensor([plan.receiver_position_m], dtype=torch.float64),
@@ -93,6 +102,11 @@ class ArrayReceiver:
     @property
     def num_channels(self) -> int:
         return self.array.num_channels
+
+    @property
+    def resolved_axes(self) -> frozenset[str]:
+        """The array's :attr:`MicArray.resolved_axes`: the mirror planes not holding every microphone."""
+        return self.array.resolved_axes
 
     def rirs(self, recipe: SceneRecipe, plan: ScenePlan) -> torch.Tensor:
         room, rt60, src = _room_args(plan)
@@ -121,6 +135,25 @@ def as_receiver(receiver: Receiver | HeadModel | MicArray) -> Receiver:
 
 
 _RECEIVER_CACHE: dict[tuple, Receiver] = {}
+
+
+def receiver_axes(name: str) -> frozenset[str]:
+    """The ``resolved_axes`` of the receiver called ``name`` (``SceneMeta.receiver``) without loading its
+    files, for reading datasets on machines that may lack them: a receiver loaded in this process answers
+    for itself; a registered head class (``acoustics.heads.HEADS``, e.g. "sphere_head") gives its class
+    attribute; a named array geometry ("tetrahedral", "circular6", "linear4", "pair") is built and asked;
+    any other name is a head with pinnae (measured "sofa:<name>" heads and the like): all axes
+    (``HeadModel.resolved_axes``)."""
+    for receiver in _RECEIVER_CACHE.values():
+        if getattr(receiver, "name", None) == name and hasattr(receiver, "resolved_axes"):
+            return receiver.resolved_axes
+    for head_class in HEADS.values():
+        if getattr(head_class, "name", None) == name:
+            return head_class.resolved_axes
+    try:
+        return make_array(name).resolved_axes
+    except ValueError:
+        return HeadModel.resolved_axes
 
 
 def load_receiver(config: ReceiverConfig) -> Receiver:
@@ -250,6 +283,9 @@ def make_scene(recipe: SceneRecipe, seed: int, index: int, *, library: SourceLib
                receiver: Receiver | HeadModel | MicArray | None = None) -> SceneRecord:
     """Scene ``index`` of the dataset (recipe, seed): sample, render, ask; a function of its arguments only.
 
+    Yes/no questions (E, negative) ask only about the receiver's ``resolved_axes`` unless the recipe
+    says ``qa.unresolvable_axes: ask``.
+
     ``library`` and ``receiver`` (a :class:`Receiver`, head or array) default to the recipe's, loaded
     once per process; the timings (seconds) are in ``SceneRecord.timings``. The scene is computed
     with one torch thread: a parallel reduction sums in an order that depends on the thread count,
@@ -276,6 +312,7 @@ def _make_scene(recipe: SceneRecipe, seed: int, index: int, library: SourceLibra
 
     tic = time.perf_counter()
     qa = generate_qa(meta, np.random.default_rng(plan.qa_seed), types=recipe.qa.question_types(),
-                     per_type=recipe.qa.per_type, label_vocabulary=library.labels)
+                     per_type=recipe.qa.per_type, label_vocabulary=library.labels,
+                     axes=recipe.qa.question_axes(receiver.resolved_axes))
     timings["qa"] = time.perf_counter() - tic
     return SceneRecord(meta=meta, audio=audio, qa=tuple(qa), plan=plan, timings=timings)

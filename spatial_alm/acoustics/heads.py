@@ -270,77 +270,35 @@ class SphereHead(HeadModel):
         return window
 
 
-class SofaHead(HeadModel):
-    """Measured head from a SOFA SimpleFreeFieldHRIR file (netCDF-4, read with h5py).
+class MeasuredHead(HeadModel):
+    """A head measured on a fixed grid of directions (the base of :class:`SofaHead` and ``CipicHead``).
 
-    path: the .sofa file. interpolation: "nearest" (the measured HRIR of the nearest measured
-    direction, great-circle distance) or "knn" (inverse-distance weighted mean of the 3 nearest;
-    a time-domain mean, so it blurs onsets on sparse grids).
+    Subclasses read their files and call :meth:`_set_measurements` with the IRs (M, 2, N) float64 at
+    ``native_fs_hz`` (receiver 0 = left ear) and the measured directions (M, 3) float64 unit vectors in
+    the listener frame. interpolation: "nearest" (the measured HRIR of the nearest measured direction,
+    great-circle distance) or "knn" (inverse-distance weighted mean of the 3 nearest; a time-domain
+    mean, so it blurs onsets on sparse grids).
 
     The table holds the measured directions. Other sample rates are made with
     torchaudio.functional.resample (after prepending enough zeros that the resampling filter's
     pre-ringing is kept). ``onset_samples`` is estimated from the data: for the measured direction
     nearest the front, the mean over both ears of the first sample whose magnitude reaches -20 dB of
     that ear's peak (the ears of a head are about level with its centre for a frontal plane wave).
-    Non-zero ``Data.Delay`` values are applied, rounded to whole samples.
-
-    Ears: receiver 0 is the left ear, receiver 1 the right (the order of SOFA's SimpleFreeFieldHRIR
-    convention). ReceiverPosition is not used: some files store it with the ears swapped relative to
-    their data (the FHK KU100 set places receiver 0 at y < 0 although its receiver 0 is the left ear).
-
-    Source directions: SourcePosition relative to ListenerPosition, in the frame of ListenerView
-    (front) and ListenerUp (up), so room files whose listener stands elsewhere or turns (BRIR sets
-    with the SimpleFreeFieldHRIR Data.IR / SourcePosition layout) give directions in the listener
-    frame; ``distances_m`` (M,) holds each measurement's source distance in metres.
-
-    Azimuth sign (``azimuth_convention``): some public databases label azimuth clockwise. On load the
-    labels are checked against the data (:func:`check_azimuth_sign`: for directions with |azimuth| in
-    [30, 150] and |elevation| < 30 degrees, a source labelled on the left must be louder and earlier
-    in the left ear). "ccw" (default): the file must follow the project's convention (counter-
-    clockwise, +90 = left); labels that the interaural cues show to be clockwise raise a ValueError
-    naming the file and the cues. "cw": the file labels azimuth clockwise; azimuths are negated (with
-    a warning) and the result is checked the same way. "auto": negate (with a warning) only when the
-    cues show clockwise labels. Cues that contradict each other always raise; a file without such
-    directions (or without clear cues) loads with a warning that the sign was not verified. The
-    outcome is kept in ``azimuth_check`` (:class:`AzimuthSignCheck`, after any negation) and
-    ``azimuth_flipped``.
     """
 
     interpolations = ("nearest", "knn")
-    azimuth_conventions = ("ccw", "cw", "auto")
 
-    def __init__(self, path, interpolation: str = "nearest", azimuth_convention: str = "ccw"):
+    def __init__(self, interpolation: str = "nearest"):
         super().__init__()
         if interpolation not in self.interpolations:
             raise ValueError(f"interpolation must be one of {self.interpolations}, got {interpolation!r}")
-        if azimuth_convention not in self.azimuth_conventions:
-            raise ValueError(f"azimuth_convention must be one of {self.azimuth_conventions}, "
-                             f"got {azimuth_convention!r}")
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"SOFA file not found: {self.path}")
-        self.name = f"sofa:{self.path.stem}"
         self.interpolation = interpolation
-        self.azimuth_convention = azimuth_convention
-        ir, positions, self.native_fs_hz = _read_sofa(self.path)
-        self._ir = ir  # (M, 2, N) float64, left ear first
-        check = check_azimuth_sign(ir, positions, self.native_fs_hz)
-        self.azimuth_flipped = azimuth_convention == "cw" or (azimuth_convention == "auto" and check.verdict == "cw")
-        if self.azimuth_flipped:
-            found = check.describe()
-            positions = positions * torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
-            check = check_azimuth_sign(ir, positions, self.native_fs_hz)
-            if check.verdict == "ccw":
-                warnings.warn(f"{self.path}: azimuth labels negated (azimuth_convention={azimuth_convention!r}; "
-                              f"as labelled in the file, {found})", stacklevel=2)
-        self.azimuth_check = check
-        _enforce_azimuth_sign(self.path, check, azimuth_convention, self.azimuth_flipped)
-        self.distances_m = torch.linalg.vector_norm(positions, dim=1)  # (M,) float64
-        self._directions = positions / self.distances_m[:, None]  # (M, 3) float64 unit vectors
 
-    def __repr__(self):
-        return (f"SofaHead({str(self.path)!r}, interpolation={self.interpolation!r}, "
-                f"azimuth_convention={self.azimuth_convention!r})")
+    def _set_measurements(self, ir: torch.Tensor, directions: torch.Tensor, fs_hz: int) -> None:
+        """IRs (M, 2, N) float64 (left ear first), unit directions (M, 3) float64, native rate in Hz."""
+        self._ir = ir
+        self._directions = directions
+        self.native_fs_hz = int(fs_hz)
 
     def _build_table(self, fs_hz: int) -> HRIRTable:
         ir = self._ir
@@ -367,6 +325,67 @@ class SofaHead(HeadModel):
             weights = (weights / weights.sum(dim=1, keepdim=True)).float()
             out.append(torch.einsum("dk,dkel->del", weights, table.hrirs[index]))
         return torch.cat(out)
+
+
+class SofaHead(MeasuredHead):
+    """Measured head from a SOFA SimpleFreeFieldHRIR file (netCDF-4, read with h5py).
+
+    path: the .sofa file. interpolation: "nearest" or "knn" (see :class:`MeasuredHead`, which also
+    describes the table, resampling and ``onset_samples``). Non-zero ``Data.Delay`` values are
+    applied, rounded to whole samples.
+
+    Ears: receiver 0 is the left ear, receiver 1 the right (the order of SOFA's SimpleFreeFieldHRIR
+    convention). ReceiverPosition is not used: some files store it with the ears swapped relative to
+    their data (the FHK KU100 set places receiver 0 at y < 0 although its receiver 0 is the left ear).
+
+    Source directions: SourcePosition relative to ListenerPosition, in the frame of ListenerView
+    (front) and ListenerUp (up), so room files whose listener stands elsewhere or turns (BRIR sets
+    with the SimpleFreeFieldHRIR Data.IR / SourcePosition layout) give directions in the listener
+    frame; ``distances_m`` (M,) holds each measurement's source distance in metres.
+
+    Azimuth sign (``azimuth_convention``): some public databases label azimuth clockwise. On load the
+    labels are checked against the data (:func:`check_azimuth_sign`: for directions with |azimuth| in
+    [30, 150] and |elevation| < 30 degrees, a source labelled on the left must be louder and earlier
+    in the left ear). "ccw" (default): the file must follow the project's convention (counter-
+    clockwise, +90 = left); labels that the interaural cues show to be clockwise raise a ValueError
+    naming the file and the cues. "cw": the file labels azimuth clockwise; azimuths are negated (with
+    a warning) and the result is checked the same way. "auto": negate (with a warning) only when the
+    cues show clockwise labels. Cues that contradict each other always raise; a file without such
+    directions (or without clear cues) loads with a warning that the sign was not verified. The
+    outcome is kept in ``azimuth_check`` (:class:`AzimuthSignCheck`, after any negation) and
+    ``azimuth_flipped``.
+    """
+
+    azimuth_conventions = ("ccw", "cw", "auto")
+
+    def __init__(self, path, interpolation: str = "nearest", azimuth_convention: str = "ccw"):
+        super().__init__(interpolation)
+        if azimuth_convention not in self.azimuth_conventions:
+            raise ValueError(f"azimuth_convention must be one of {self.azimuth_conventions}, "
+                             f"got {azimuth_convention!r}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"SOFA file not found: {self.path}")
+        self.name = f"sofa:{self.path.stem}"
+        self.azimuth_convention = azimuth_convention
+        ir, positions, fs_hz = _read_sofa(self.path)
+        check = check_azimuth_sign(ir, positions, fs_hz)
+        self.azimuth_flipped = azimuth_convention == "cw" or (azimuth_convention == "auto" and check.verdict == "cw")
+        if self.azimuth_flipped:
+            found = check.describe()
+            positions = positions * torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+            check = check_azimuth_sign(ir, positions, fs_hz)
+            if check.verdict == "ccw":
+                warnings.warn(f"{self.path}: azimuth labels negated (azimuth_convention={azimuth_convention!r}; "
+                              f"as labelled in the file, {found})", stacklevel=2)
+        self.azimuth_check = check
+        _enforce_azimuth_sign(self.path, check, azimuth_convention, self.azimuth_flipped)
+        self.distances_m = torch.linalg.vector_norm(positions, dim=1)  # (M,) float64
+        self._set_measurements(ir, positions / self.distances_m[:, None], fs_hz)
+
+    def __repr__(self):
+        return (f"SofaHead({str(self.path)!r}, interpolation={self.interpolation!r}, "
+                f"azimuth_convention={self.azimuth_convention!r})")
 
 
 def _onset_minus_20db(pair: torch.Tensor) -> int:
@@ -604,9 +623,18 @@ HEADS = {"sphere": SphereHead}
 
 
 def make_head(spec: str) -> HeadModel:
-    """A head from a string: a registered name (``HEADS``: "sphere") or a path ending in .sofa."""
+    """A head from a string: a registered name (``HEADS``: "sphere"), "structural" (Brown & Duda's head,
+    default parameters), or a path ending in .sofa (:class:`SofaHead`) or .mat (a CIPIC subject file)."""
+    from spatial_alm.acoustics.cipic import CipicHead  # these modules import this one
+    from spatial_alm.acoustics.structural_head import StructuralHead
+
     if spec in HEADS:
         return HEADS[spec]()
+    if spec == "structural":
+        return StructuralHead()
     if str(spec).lower().endswith(".sofa"):
         return SofaHead(spec)
-    raise ValueError(f"unknown head {spec!r}; allowed: {sorted(HEADS)} or a path to a .sofa file")
+    if str(spec).lower().endswith(".mat"):
+        return CipicHead(spec)
+    raise ValueError(f"unknown head {spec!r}; allowed: {sorted(HEADS)}, 'structural', or a path to a .sofa file "
+                     "or a CIPIC subject .mat file")

@@ -177,7 +177,7 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     receiver = load_receiver(SceneRecipe.from_dict(index.recipe).receiver)
     is_array = isinstance(receiver, ArrayReceiver)
     names = list(baselines) if baselines is not None else list(ARRAY_BASELINES if is_array else HEAD_BASELINES)
-    receiver_arg = receiver.array if is_array else receiver.head
+    receiver_arg = receiver.array if is_array else getattr(receiver, "head", None)  # None: per-scene heads
 
     reader = DatasetReader(data_dir)
     rt60 = np.array([reader.meta(i).rt60_s for i in range(len(dataset))])

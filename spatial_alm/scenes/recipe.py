@@ -32,17 +32,27 @@ import yaml
 
 from spatial_alm.acoustics.arrays import NAMED_ARRAYS
 from spatial_alm.acoustics.room import SABINE_CONSTANT
+from spatial_alm.acoustics.structural_head import DRAW_RANGES, check_draw_ranges
 from spatial_alm.config import load_yaml_file, merge_overrides
 from spatial_alm.coordinates import ALL_AXES, SPEED_OF_SOUND_M_S
 from spatial_alm.qa.generator import QUESTION_TYPES, types_for_stage
 from spatial_alm.scenes.corpus import CORPUS_LOADERS, load_corpus
+from spatial_alm.scenes.head_pool import (
+    ALLOWED_SPECS,
+    HEAD_SPLITS,
+    SPEC_WORDS,
+    heads_in_folder,
+    spec_class,
+    spec_name,
+    split_heads,
+)
 from spatial_alm.scenes.sources import SourceLibrary
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA_ENV = "SPATIAL_ALM_SHARED_DATA"
 DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
-RECEIVER_TYPES = ("sphere_head", "sofa", "array")  # implemented by render.RECEIVERS
+RECEIVER_TYPES = ("sphere_head", "sofa", "cipic", "structural", "heads", "array")  # implemented by render.RECEIVERS
 NOISE_TYPES = ("none", "white", "pink", "diffuse")  # "none" plus render.NOISES
 AUDIO_DTYPES = ("int16", "float16")  # on-disk sample formats of spatial_alm.data
 CORPUS_PATH_KEYS = ("root", "csv_path")  # corpus options that are paths
@@ -150,11 +160,20 @@ class RoomConfig(_Section):
 
 @dataclass(frozen=True)
 class ReceiverConfig(_Section):
-    """The listener: a binaural head or a microphone array, placed and turned at random."""
+    """The listener: a binaural head or a microphone array, placed and turned at random.
+
+    Types "structural" and "heads" give every scene its own head (``spatial_alm.scenes.head_pool``).
+    """
 
     SECTION: ClassVar[str] = "receiver"
     type: str = "sphere_head"
     sofa_path: str | None = None  # type "sofa": SimpleFreeFieldHRIR file
+    cipic_path: str | None = None  # type "cipic": a CIPIC subject_NNN.mat file
+    structural: Mapping[str, Any] | None = None  # types "structural", "heads": ranges over DRAW_RANGES
+    heads: tuple[str, ...] | None = None  # type "heads": head specs (head_pool.ALLOWED_SPECS)
+    heads_dir: str | None = None  # type "heads": a folder of .sofa / CIPIC .mat files (instead of heads)
+    split: str = "all"  # type "heads": all | train (all but test_heads) | test (only test_heads)
+    test_heads: tuple[str, ...] = ()  # type "heads": names of the held-out heads
     array: str | None = None  # type "array": a name of acoustics.NAMED_ARRAYS
     height_m: Range = (1.2, 1.8)
     yaw_deg: Range = (-180.0, 180.0)
@@ -162,23 +181,77 @@ class ReceiverConfig(_Section):
 
     def __post_init__(self):
         _choice("receiver.type", self.type, RECEIVER_TYPES)
-        if self.type == "sofa" and not isinstance(self.sofa_path, str):
-            raise ValueError(f"receiver.sofa_path = {self.sofa_path!r}; allowed: a path to a .sofa file "
-                             "(required by receiver.type 'sofa')")
+        for name, needed_by, suffix in (("sofa_path", "sofa", ".sofa"), ("cipic_path", "cipic", ".mat")):
+            if self.type == needed_by and not isinstance(getattr(self, name), str):
+                raise ValueError(f"receiver.{name} = {getattr(self, name)!r}; allowed: a path to a {suffix} file "
+                                 f"(required by receiver.type '{needed_by}')")
         if self.type == "array":
             _choice("receiver.array", self.array, sorted(NAMED_ARRAYS))
-        for name, needed_by in (("sofa_path", "sofa"), ("array", "array")):
-            if getattr(self, name) is not None and self.type != needed_by:
+        pooled = ("structural", "heads")
+        for name, needed_by in (("sofa_path", ("sofa",)), ("cipic_path", ("cipic",)), ("array", ("array",)),
+                                ("structural", pooled), ("heads", ("heads",)), ("heads_dir", ("heads",))):
+            if getattr(self, name) is not None and self.type not in needed_by:
                 raise ValueError(f"receiver.{name} = {getattr(self, name)!r} is only used with receiver.type "
-                                 f"'{needed_by}' (type is {self.type!r}); allowed: null")
+                                 f"{' or '.join(map(repr, needed_by))} (type is {self.type!r}); allowed: null")
+        if self.structural is not None:
+            if not isinstance(self.structural, Mapping):
+                raise ValueError(f"receiver.structural = {self.structural!r}; allowed: a mapping of parameter "
+                                 f"ranges with keys {', '.join(DRAW_RANGES)}")
+            checked = check_draw_ranges(self.structural, "receiver.structural")
+            self._set("structural", {k: list(v) for k, v in checked.items() if k in self.structural})
+        self._check_heads()
         self._set("height_m", _range("receiver.height_m", self.height_m, above=0))
         self._set("yaw_deg", _range("receiver.yaw_deg", self.yaw_deg, minimum=-180, maximum=180))
         self._set("min_wall_distance_m", _number("receiver.min_wall_distance_m",
                                                  self.min_wall_distance_m, minimum=0))
 
+    def _check_heads(self) -> None:
+        """Type "heads": a head list or folder, a split, test heads that name listed heads."""
+        _choice("receiver.split", self.split, HEAD_SPLITS)
+        if isinstance(self.test_heads, str) or not isinstance(self.test_heads, (list, tuple)) \
+                or not all(isinstance(t, str) for t in self.test_heads):
+            raise ValueError(f"receiver.test_heads = {self.test_heads!r}; allowed: a list of head names")
+        self._set("test_heads", tuple(self.test_heads))
+        if self.type != "heads":
+            if self.split != "all" or self.test_heads:
+                raise ValueError(f"receiver.split / receiver.test_heads are only used with receiver.type 'heads' "
+                                 f"(type is {self.type!r}); allowed: split 'all', no test_heads")
+            return
+        if (self.heads is None) == (self.heads_dir is None):
+            raise ValueError("receiver.type 'heads' needs exactly one of receiver.heads (a list of head specs) and "
+                             f"receiver.heads_dir (a folder); got heads = {self.heads!r}, "
+                             f"heads_dir = {self.heads_dir!r}")
+        if self.heads_dir is not None and not isinstance(self.heads_dir, str):
+            raise ValueError(f"receiver.heads_dir = {self.heads_dir!r}; allowed: a path to a folder")
+        if self.split != "all" and not self.test_heads:
+            raise ValueError(f"receiver.split = {self.split!r} needs receiver.test_heads (the held-out heads' names)")
+        if self.heads is not None:
+            if isinstance(self.heads, str) or not isinstance(self.heads, (list, tuple)) or not self.heads \
+                    or any(spec_class(h) is None for h in self.heads):
+                raise ValueError(f"receiver.heads = {self.heads!r}; allowed: a non-empty list of {ALLOWED_SPECS}")
+            names = [spec_name(h) for h in self.heads]
+            if len(set(names)) != len(names):
+                raise ValueError(f"receiver.heads = {list(self.heads)}: two heads share a name ({names}); allowed: "
+                                 "distinct files")
+            self._set("heads", tuple(self.heads))
+            split_heads(self.heads, self.split, self.test_heads)  # test heads must name listed heads
+
+    def head_specs(self) -> list[str]:
+        """Type "heads": the specs of ``split`` with paths expanded (``heads_dir`` is listed: every .sofa
+        and CIPIC .mat file, sorted by name)."""
+        if self.heads_dir is not None:
+            specs = heads_in_folder(expand_path(self.heads_dir))
+        else:
+            specs = [h if h in SPEC_WORDS else str(expand_path(h)) for h in self.heads]
+        return split_heads(specs, self.split, self.test_heads)
+
     def cache_key(self) -> tuple:
-        """What identifies the receiver model (the SOFA path expanded)."""
-        return self.type, None if self.sofa_path is None else str(expand_path(self.sofa_path)), self.array
+        """What identifies the receiver model (paths expanded)."""
+        def path(value):
+            return None if value is None else str(expand_path(value))
+        heads = None if self.heads is None else tuple(h if h in SPEC_WORDS else path(h) for h in self.heads)
+        return (self.type, path(self.sofa_path), path(self.cipic_path), self.array,
+                json.dumps(self.structural, sort_keys=True), heads, path(self.heads_dir), self.split, self.test_heads)
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,12 @@ import torchaudio
 from scipy.fft import next_fast_len
 
 from spatial_alm.acoustics import HeadModel, MicArray, SofaHead, make_array, make_head, simulate_brir, simulate_rir
+from spatial_alm.acoustics.cipic import CipicHead
 from spatial_alm.acoustics.diffuse import mixing_matrices, omni_diffuse_csd
 from spatial_alm.acoustics.heads import HEADS
 from spatial_alm.coordinates import cartesian_to_spherical, room_to_listener, rotation_matrix
 from spatial_alm.qa import QAPair, generate_qa
+from spatial_alm.scenes.head_pool import HeadPool
 from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
 from spatial_alm.scenes.recipe import ReceiverConfig, SceneRecipe, expand_path
 from spatial_alm.scenes.sampler import ScenePlan, sample_scene
@@ -118,9 +120,13 @@ class ArrayReceiver:
         return omni_diffuse_csd(self.array.offsets_m[None], fs_hz, n_fft)[0]
 
 
-RECEIVERS: dict[str, Callable[[ReceiverConfig], Receiver]] = {
+# "structural" and "heads" give a HeadPool: one head per scene (scene_receiver)
+RECEIVERS: dict[str, Callable[[ReceiverConfig], Receiver | HeadPool]] = {
     "sphere_head": lambda config: HeadReceiver(make_head("sphere")),
     "sofa": lambda config: HeadReceiver(SofaHead(expand_path(config.sofa_path))),
+    "cipic": lambda config: HeadReceiver(CipicHead(expand_path(config.cipic_path))),
+    "structural": lambda config: HeadPool(["structural"], config.structural),
+    "heads": lambda config: HeadPool(config.head_specs(), config.structural),
     "array": lambda config: ArrayReceiver(make_array(config.array)),
 }
 
@@ -156,12 +162,21 @@ def receiver_axes(name: str) -> frozenset[str]:
         return HeadModel.resolved_axes
 
 
-def load_receiver(config: ReceiverConfig) -> Receiver:
-    """The recipe's receiver, built once per process (a SOFA file is read once; HRIR tables are cached)."""
+def load_receiver(config: ReceiverConfig) -> Receiver | HeadPool:
+    """The recipe's receiver, built once per process (a SOFA file is read once; HRIR tables are cached);
+    for per-scene heads (types "structural", "heads") the :class:`HeadPool` (see :func:`scene_receiver`)."""
     key = config.cache_key()
     if key not in _RECEIVER_CACHE:
         _RECEIVER_CACHE[key] = RECEIVERS[config.type](config)
     return _RECEIVER_CACHE[key]
+
+
+def scene_receiver(recipe: SceneRecipe, seed: int, index: int) -> Receiver:
+    """Scene ``index``'s receiver: the recipe's one receiver, or the head its pool draws for (seed, index)."""
+    receiver = load_receiver(recipe.receiver)
+    if isinstance(receiver, HeadPool):
+        return HeadReceiver(receiver.head_for_scene(seed, index))
+    return receiver
 
 
 # --- noise ---------------------------------------------------------------------------------------
@@ -287,10 +302,10 @@ def make_scene(recipe: SceneRecipe, seed: int, index: int, *, library: SourceLib
     says ``qa.unresolvable_axes: ask``.
 
     ``library`` and ``receiver`` (a :class:`Receiver`, head or array) default to the recipe's, loaded
-    once per process; the timings (seconds) are in ``SceneRecord.timings``. The scene is computed
-    with one torch thread: a parallel reduction sums in an order that depends on the thread count,
-    so only a fixed count makes the audio the same bit for bit in every process and on every machine
-    with the same CPU instruction set.
+    once per process (per-scene heads: the one :func:`scene_receiver` draws); the timings (seconds)
+    are in ``SceneRecord.timings``. The scene is computed with one torch thread: a parallel reduction
+    sums in an order that depends on the thread count, so only a fixed count makes the audio the same
+    bit for bit in every process and on every machine with the same CPU instruction set.
     """
     with torch_threads(1):
         return _make_scene(recipe, seed, index, library, receiver)
@@ -301,7 +316,7 @@ def _make_scene(recipe: SceneRecipe, seed: int, index: int, library: SourceLibra
     timings: dict[str, float] = {}
     tic = time.perf_counter()
     library = recipe.source_library() if library is None else library
-    receiver = load_receiver(recipe.receiver) if receiver is None else as_receiver(receiver)
+    receiver = scene_receiver(recipe, seed, index) if receiver is None else as_receiver(receiver)
     timings["setup"] = time.perf_counter() - tic
 
     tic = time.perf_counter()

@@ -169,6 +169,8 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
     assert saved["num_recordings"] == 24 and "detection_map" not in saved and "seld" not in saved
     assert saved["window"]["samples"] == 63 * 160 and saved["window"]["shorter_files"] == 24
     assert set(report["localisation"]) == {"encoder", "gcc_phat_woodworth"}
+    # KEMAR is measured at one radius: a guess within the labelled range would be right by construction
+    assert report["distance_error_rate"] is not None and report["chance"]["distance_error_rate"] is None
     for method in ("encoder", "gcc_phat_woodworth"):
         values = saved["localisation"][method]["all"]
         assert set(values) >= {"doa_accuracy_20deg", "mean_angular_error_deg", "lateral_error_deg",

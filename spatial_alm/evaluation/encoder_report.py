@@ -352,7 +352,9 @@ def _predicted_events(pred: dict, class_names: list[str]) -> list[list[tuple]]:
 
 def _chance_row(pred: dict, seed: int, detection: bool = True) -> dict:
     """Random answers: uniform directions on the sphere (elevation within the data's range), uniform distances
-    within the labelled range, random scores (``detection`` only)."""
+    within the labelled range, random scores (``detection`` only). When the labelled distances span less
+    than one distance class (a measured HRIR set at one radius) a guess within their range would be right
+    by construction: the chance distance is then None."""
     rng = np.random.default_rng(seed)
     n = len(pred["true_az"])
     el_lo, el_hi = float(pred["true_el"].min()), float(pred["true_el"].max())
@@ -360,7 +362,8 @@ def _chance_row(pred: dict, seed: int, detection: bool = True) -> dict:
     el = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(el_lo)), np.sin(np.radians(el_hi)), n)))
     out = {}
     labelled = np.isfinite(pred["true_dist"])
-    if labelled.any():
+    true_span = np.ptp(pred["true_dist"][labelled]) if labelled.any() else 0.0
+    if true_span >= metrics.DISTANCE_TOLERANCE_M:
         true_dist = pred["true_dist"][labelled]
         dist = rng.uniform(float(true_dist.min()), float(true_dist.max()), n)[labelled]
         out["distance_error_rate"] = metrics.distance_error_rate(dist, true_dist)
@@ -421,6 +424,9 @@ def markdown_report(report: dict) -> str:
     lines += ["", f"Front/back confusion: the share of sources at least {FRONT_BACK_MARGIN_DEG:g} deg from the frontal "
                   "plane (in the horizontal plane: from the interaural axis) predicted in the wrong front/back half. "
                   "GCC-PHAT + Woodworth always answers in the front half."]
+    if report["distance_error_rate"] is not None and report["chance"]["distance_error_rate"] is None:
+        lines += ["", "Chance distance: none, the labelled distances lie within one 0.5 m class (a guess within "
+                      "their range would be right by construction)."]
     if "seld" in report:
         seld = report["seld"]
         lines += ["", f"DCASE SELD (clip-level, one predicted event per scene; DCASE 2022-2023 counting): "

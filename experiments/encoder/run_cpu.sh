@@ -43,3 +43,14 @@ spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap_stem16/model --
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny/model --data $OUT/tiny_test1k --out $RESULTS/encoder_tiny_binaural_test1k
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap/model --data $OUT/tiny_test1k --out $RESULTS/encoder_tiny_binaural_swap_test1k
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap_stem16/model --data $OUT/tiny_test1k --out $RESULTS/encoder_tiny_binaural_swap_stem16_test1k
+
+# 7. sim-to-real: the swap encoder of step 6 (trained on sphere-head simulations only) on real ESC-50 clips
+#    through the two measured heads of ../shared/data/hrtf (1000 recordings each), beside GCC-PHAT
+#    (from-sofa refuses a non-empty folder: a finished set is kept)
+SHARED=${SPATIAL_ALM_SHARED_DATA:-../shared/data}
+for head in kemar:mit_kemar_normal_pinna ku100:FHK_HRIR_L2354; do
+  [ -f $OUT/real_${head%%:*}/labels.csv ] || spatial-alm dataset from-sofa --sofa $SHARED/hrtf/${head#*:}.sofa --clips $SHARED/esc50 --out $OUT/real_${head%%:*} \
+      --num-clips 40 --directions 25 --elevation-range -30 30 --fs-hz 16000 --duration-s 2 --seed 0
+  spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_swap/model --recordings $OUT/real_${head%%:*} \
+      --out $RESULTS/sim2real_encoder_tiny_binaural_swap_${head%%:*}
+done

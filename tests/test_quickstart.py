@@ -19,7 +19,8 @@ TOY = {
     "llm_overrides": {"builtin_llm": {"hidden_size": 32, "num_layers": 1, "num_heads": 2,
                                       "max_position_embeddings": 256},
                       "tokenizer_vocab_size": 400, "max_new_tokens": 12},
-    "train_scenes": 16, "test_scenes": 8, "eval_questions": None, "num_examples": 4,  # all questions: every type is scored
+    # every test question is evaluated, so every question type is scored
+    "train_scenes": 16, "test_scenes": 8, "eval_questions": None, "num_examples": 4,
 }
 
 

@@ -205,6 +205,8 @@ CASES = [
      "--recordings {root}/nope: no such folder", 2),
     ("evaluate-labels-with-data", [*EVALUATE, "--labels", "{root}/labels.csv"],
      "--labels {root}/labels.csv: only with --recordings", 2),
+    ("compare-not-name-dir", [*EVALUATE_ENCODER, "--compare", "{encoder}"], "allowed: NAME=DIR", 2),
+    ("compare-missing", [*EVALUATE_ENCODER, "--compare", "sphere={root}/nope"], "--compare sphere", 2),
     ("baseline-unknown", [*EVALUATE_ENCODER, "--baselines", "esprit"], "invalid choice: 'esprit'", 2),  # argparse's
     # devices
     ("bad-device", [*EVALUATE, "--device", "gpu"], "--device 'gpu': not a torch device", 2),

@@ -195,6 +195,26 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
         assert (out / name).stat().st_size > 0
 
 
+def test_compared_encoders_are_scored_on_the_same_files(kemar_set, toy_encoder, tmp_path):
+    """--compare: another encoder's row equals that encoder's own report; the encoder against itself agrees
+    on every file (no discordant pair, p = 1)."""
+    from spatial_alm.evaluation.encoder_report import evaluate_encoder_on_recordings
+
+    torch.manual_seed(1)
+    other = tiny_binaural_encoder().eval().save_pretrained(tmp_path / "other")
+    report = evaluate_encoder_on_recordings(toy_encoder, kemar_set, tmp_path / "both", baselines=[],
+                                            compare={"other": other, "itself": toy_encoder}, progress=False)
+    alone = evaluate_encoder_on_recordings(other, kemar_set, tmp_path / "alone", baselines=[], progress=False)
+    assert report["localisation"]["other"] == alone["localisation"]["encoder"]
+    assert report["localisation"]["itself"] == report["localisation"]["encoder"]
+    itself = report["paired_doa_20deg"]["itself"]["all"]
+    assert (itself["a_only"], itself["b_only"], itself["p_value"]) == (0, 0, 1.0)
+    assert "| other | all |" in (tmp_path / "both" / "report.md").read_text()
+    with pytest.raises(ValueError, match="compare name 'gcc_phat_woodworth' is taken"):
+        evaluate_encoder_on_recordings(toy_encoder, kemar_set, tmp_path / "x", compare={"gcc_phat_woodworth": other},
+                                       progress=False)
+
+
 def test_cli_evaluate_encoder_on_recordings(kemar_set, toy_encoder, tmp_path, capsys):
     args = ["evaluate-encoder", "--checkpoint", str(toy_encoder), "--recordings", str(kemar_set),
             "--max-scenes", "6", "--window-s", "0.4"]

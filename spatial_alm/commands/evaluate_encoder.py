@@ -20,12 +20,18 @@ one zero-padded on both sides; the baselines see the same window (GCC-PHAT + Woo
 SRP-PHAT and MUSIC with --array NAME). Same metrics and paired tests; detection metrics (mAP, SELD) are
 skipped, the distance error rate covers the files whose distance is labelled.
 
+Other encoders (--compare NAME=DIR ...): scored on the same scenes or files as rows NAME, each with
+the same paired tests against --checkpoint (e.g. an encoder trained on many heads against one trained
+on a sphere).
+
 Examples:
     spatial-alm evaluate-encoder --checkpoint out/encoder_tiny/model --data out/tiny_test --out out/eval_tiny
     spatial-alm dataset from-sofa --sofa ../shared/data/hrtf/mit_kemar_normal_pinna.sofa \\
         --clips ../shared/data/esc50 --out out/real_kemar --num-clips 40 --directions 20 --duration-s 2
     spatial-alm evaluate-encoder --checkpoint out/encoder_tiny/model --recordings out/real_kemar \\
         --out out/eval_real_kemar
+    spatial-alm evaluate-encoder --checkpoint out/encoder_cipic/model --data out/cipic_test \\
+        --compare sphere=out/encoder_tiny/model --out out/eval_cross_head
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", nargs="*", choices=BASELINE_NAMES, default=None,
                         help="classical baselines to run (default: srp_phat music for arrays, "
                              "gcc_phat_woodworth for heads; give none to skip)")
+    parser.add_argument("--compare", nargs="+", default=[], metavar="NAME=DIR",
+                        help="other encoders scored on the same audio as rows NAME, each with the paired tests "
+                             "against --checkpoint (e.g. sphere=out/encoder_tiny/model)")
     parser.add_argument("--array", default=None,
                         help="--recordings only: the named microphone array that recorded them (array baselines)")
     parser.add_argument("--window-s", type=float, default=None,
@@ -75,16 +84,26 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{option} {value}; allowed: >= 1")
     if args.window_s is not None and not args.window_s > 0:
         raise ValueError(f"--window-s {args.window_s}; allowed: > 0 seconds")
+    compare = {}
+    for item in args.compare:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ValueError(f"--compare {item!r}; allowed: NAME=DIR, e.g. sphere=out/encoder_tiny/model")
+        if name in compare:
+            raise ValueError(f"--compare {item!r}: the name {name!r} is given twice; allowed: one folder per name")
+        require_model_dir(Path(folder), f"--compare {name}", "config.json", "`spatial-alm pretrain-encoder`")
+        compare[name] = Path(folder)
     require_writable_dir(args.out)
 
     from spatial_alm.evaluation.encoder_report import evaluate_encoder, evaluate_encoder_on_recordings
 
     if args.data is not None:
-        evaluate_encoder(args.checkpoint, args.data, args.out, baselines=args.baselines,
+        evaluate_encoder(args.checkpoint, args.data, args.out, baselines=args.baselines, compare=compare,
                          max_scenes=args.max_scenes, batch_size=args.batch_size)
     else:
         evaluate_encoder_on_recordings(args.checkpoint, args.recordings, args.out, labels_csv=args.labels,
-                                       baselines=args.baselines, array=args.array, window_s=args.window_s,
-                                       max_files=args.max_scenes, batch_size=args.batch_size)
+                                       baselines=args.baselines, compare=compare, array=args.array,
+                                       window_s=args.window_s, max_files=args.max_scenes,
+                                       batch_size=args.batch_size)
     print((args.out / "report.md").read_text())
     return 0

@@ -153,12 +153,14 @@ def run_baselines(dataset, receiver, names, fs_hz: int, progress: bool = True) -
 
 
 def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *,
-                     baselines: list[str] | None = None, max_scenes: int | None = None,
-                     batch_size: int = 32, progress: bool = True) -> dict:
+                     baselines: list[str] | None = None, compare: dict[str, str | Path] | None = None,
+                     max_scenes: int | None = None, batch_size: int = 32, progress: bool = True) -> dict:
     """Score the encoder saved in ``model_dir`` on the dataset ``data_dir``; write the report to ``out_dir``.
 
     ``baselines``: names from ``BASELINES`` (default: SRP-PHAT and MUSIC for arrays, GCC-PHAT +
-    Woodworth for heads; [] for none). ``max_scenes``: evaluate the first N scenes only.
+    Woodworth for heads; [] for none). ``compare``: other encoders (row name -> model folder) scored on
+    the same audio as further rows, each with the paired tests against this encoder (e.g. one trained on
+    other heads). ``max_scenes``: evaluate the first N scenes only.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -184,6 +186,7 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     header = {"model_dir": str(model_dir), "data_dir": str(data_dir), "num_scenes": len(dataset),
               "receiver": index.receiver}
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver_arg, fs_hz=index.fs_hz,
+                     others=_load_others(compare, model, longest=index.num_samples),
                      by_group=lambda fn: _by_band(rt60, fn), header=header, detection=True,
                      columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60]},
                      batch_size=batch_size, progress=progress, started=started)
@@ -216,8 +219,9 @@ def recordings_summary(recordings_dir: str | Path, labels_csv: str | Path | None
 
 def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | Path, out_dir: str | Path, *,
                                    labels_csv: str | Path | None = None, baselines: list[str] | None = None,
-                                   array: str | None = None, window_s: float | None = None,
-                                   max_files: int | None = None, batch_size: int = 32, progress: bool = True) -> dict:
+                                   compare: dict[str, str | Path] | None = None, array: str | None = None,
+                                   window_s: float | None = None, max_files: int | None = None,
+                                   batch_size: int = 32, progress: bool = True) -> dict:
     """Score the encoder in ``model_dir`` on a folder of labelled real recordings; write the report to ``out_dir``.
 
     ``recordings_dir`` and ``labels_csv`` (default ``recordings_dir/labels.csv``): see
@@ -229,7 +233,8 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
     with the distance error rate over the files whose distance is labelled. ``baselines``: default
     GCC-PHAT + Woodworth for 2 channels (channel 0 = left ear; head radius 8.75 cm), SRP-PHAT and MUSIC
     when ``array`` names the microphone array (``spatial_alm.acoustics.arrays.make_array``), none
-    otherwise. ``max_files``: the first N rows of the CSV only.
+    otherwise. ``compare``: as in :func:`evaluate_encoder` (each must take the window). ``max_files``:
+    the first N rows of the CSV only.
     """
     started = time.perf_counter()
     model = SpatialEncoderModel.from_pretrained(model_dir)
@@ -260,15 +265,38 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
         "detection": "skipped: recordings carry one labelled source each, no detection targets (mAP, SELD)",
     }
     columns = {"file": [r.file for r in recordings], "label": [r.label for r in recordings]}
-    return _evaluate(model, dataset, out_dir, names=names, receiver=receiver, fs_hz=fs_hz, by_group=lambda fn: {},
+    return _evaluate(model, dataset, out_dir, names=names, receiver=receiver, fs_hz=fs_hz,
+                     others=_load_others(compare, model, longest=window), by_group=lambda fn: {},
                      header=header, detection=False, columns=columns, batch_size=batch_size, progress=progress,
                      started=started)
 
 
+def _load_others(compare: dict[str, str | Path] | None, model: SpatialEncoderModel,
+                 longest: int) -> dict[str, SpatialEncoderModel]:
+    """The ``compare`` encoders (name -> folder), loaded and checked against ``model``: same channels and
+    rate, a name that is not a method already, and an input window of ``longest`` samples they take."""
+    others = {}
+    for name, folder in (compare or {}).items():
+        if name in ("encoder", "chance") or name in BASELINES:
+            raise ValueError(f"compare name {name!r} is taken; allowed: a name other than encoder, chance and "
+                             f"the baselines ({', '.join(sorted(BASELINES))})")
+        other = SpatialEncoderModel.from_pretrained(folder)
+        if (other.num_channels, other.features.config.fs_hz) != (model.num_channels, model.features.config.fs_hz):
+            raise ValueError(f"compare {name}={folder}: {other.num_channels} channels at {other.features.config.fs_hz}"
+                             f" Hz; allowed: the evaluated encoder's {model.num_channels} channels at "
+                             f"{model.features.config.fs_hz} Hz")
+        if encoder_window_samples(other) < longest:
+            raise ValueError(f"compare {name}={folder}: takes at most {encoder_window_samples(other)} samples; "
+                             f"allowed: an encoder that takes the {longest}-sample window")
+        others[name] = other
+    return others
+
+
 def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names: list[str], receiver,
-              fs_hz: int, by_group, header: dict, detection: bool, columns: dict, batch_size: int, progress: bool,
-              started: float) -> dict:
-    """What scenes and recordings share: encoder predictions, baselines on the same audio, localisation
+              fs_hz: int, others: dict[str, SpatialEncoderModel], by_group, header: dict, detection: bool,
+              columns: dict, batch_size: int, progress: bool, started: float) -> dict:
+    """What scenes and recordings share: encoder predictions, baselines and ``others`` (encoders compared
+    with it) on the same audio, localisation
     metrics overall and per group (``by_group(fn)`` -> {label: fn(mask)}), paired tests, chance row; writes
     report.json, report.md, predictions.csv (``columns`` first) and the plots to ``out_dir``."""
     out_dir = Path(out_dir)
@@ -278,6 +306,9 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
     rows = {"encoder": (pred["pred_az"], pred["pred_el"])}
     for name, values in run_baselines(dataset, receiver, names, fs_hz, progress).items():
         rows[name] = (values[:, 0], values[:, 1])
+    for name, other in others.items():
+        other_pred = predict(other, dataset, batch_size, progress)
+        rows[name] = (other_pred["pred_az"], other_pred["pred_el"])
 
     localisation = {}
     for name, (az, el) in rows.items():
@@ -289,7 +320,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
     lateral = {name: metrics.lateral_errors_deg(az, el, *truth) for name, (az, el) in rows.items()}
     everything = np.ones(len(truth[0]), dtype=bool)
     paired, paired_lateral = {}, {}
-    for name in names:
+    for name in [*names, *others]:
         def versus(sel, baseline=correct[name]):
             return metrics.mcnemar_exact(correct["encoder"][sel], baseline[sel])
 

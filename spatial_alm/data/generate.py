@@ -204,21 +204,30 @@ def build_index(out_dir: str | Path) -> DatasetIndex:
     if missing:
         raise ValueError(f"{out_dir}: {len(missing)} of {num_shards} shards missing "
                          f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
-    num_scenes, recipe_yaml, receiver = 0, None, None
+    num_scenes, recipe_yaml, receivers = 0, None, {}
     for k in range(num_shards):
         name = shard_filename(k, num_shards)
         try:
             with h5py.File(out_dir / name, "r") as f:
                 num_scenes += f["audio"].shape[0]
+                receivers.update(dict.fromkeys(json.loads(m)["receiver"] for m in f["metadata_json"].asstr()[:]))
                 if recipe_yaml is None:
                     recipe_yaml = f.attrs["recipe_yaml"]
-                    receiver = json.loads(f["metadata_json"].asstr()[0])["receiver"]
                 elif f.attrs["recipe_yaml"] != recipe_yaml:
                     raise ValueError(f"{name}: recipe differs from {shard_filename(0, num_shards)}'s")
         except (OSError, KeyError, IndexError, RuntimeError) as e:  # corrupt HDF5
             raise ValueError(f"{name}: unreadable ({type(e).__name__}: {e})") from e
     return write_index(out_dir, recipe=load_yaml(recipe_yaml), num_scenes=num_scenes,
-                       num_shards=num_shards, receiver=receiver)
+                       num_shards=num_shards, receiver=receiver_summary(list(receivers)))
+
+
+def receiver_summary(names: list[str], shown: int = 8) -> str:
+    """The dataset's receiver for its index: the one name, or ``"N heads: a, b, ..."`` when scenes drew
+    their head from a pool (each scene's own is in its metadata)."""
+    if len(names) == 1:
+        return names[0]
+    listed = ", ".join(sorted(names)[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(names)} heads: {listed}"
 
 
 # -- checks before any work --------------------------------------------------------------------

@@ -184,7 +184,24 @@ def rigid_sphere_response(frequencies_hz, cos_theta, radius_m: float,
     return response
 
 
-class SphereHead(HeadModel):
+class AnalyticHead(HeadModel):
+    """A head given by a formula at any direction (``hrirs``): its table samples ``num_table_directions``
+    Fibonacci-sphere directions, and its bulk delay is the travel time over its ``radius_m``."""
+
+    radius_m: float
+    num_table_directions: int
+
+    def onset_samples(self, fs_hz: int) -> int:
+        """Bulk delay in samples at ``fs_hz``: head-centre arrival of a plane wave reaching it at t = 0."""
+        fs_hz = _check_fs(fs_hz)
+        return math.ceil(self.radius_m / SPEED_OF_SOUND_M_S * fs_hz) + math.ceil(ONSET_MARGIN_S * fs_hz)
+
+    def _build_table(self, fs_hz: int) -> HRIRTable:
+        directions = fibonacci_sphere(self.num_table_directions)
+        return HRIRTable(directions, self.hrirs(directions, fs_hz), fs_hz, self.onset_samples(fs_hz))
+
+
+class SphereHead(AnalyticHead):
     """Analytic rigid-sphere head (Duda & Martens 1998), plane-wave (far-field) sources.
 
     radius_m: sphere radius in metres. ear_azimuth_deg: the left ear sits at azimuth
@@ -232,15 +249,6 @@ class SphereHead(HeadModel):
     def __repr__(self):
         return (f"SphereHead(radius_m={self.radius_m}, ear_azimuth_deg={self.ear_azimuth_deg}, "
                 f"hrir_length_s={self.hrir_length_s}, num_table_directions={self.num_table_directions})")
-
-    def onset_samples(self, fs_hz: int) -> int:
-        """Bulk delay in samples at ``fs_hz``: head-centre arrival of a plane wave reaching it at t = 0."""
-        fs_hz = _check_fs(fs_hz)
-        return math.ceil(self.radius_m / SPEED_OF_SOUND_M_S * fs_hz) + math.ceil(ONSET_MARGIN_S * fs_hz)
-
-    def _build_table(self, fs_hz: int) -> HRIRTable:
-        directions = fibonacci_sphere(self.num_table_directions)
-        return HRIRTable(directions, self.hrirs(directions, fs_hz), fs_hz, self.onset_samples(fs_hz))
 
     def hrirs(self, directions: torch.Tensor, fs_hz: int) -> torch.Tensor:
         """Exact rigid-sphere HRIR pairs (D, 2, L) float32 for directions (D, 3) (listener frame)."""

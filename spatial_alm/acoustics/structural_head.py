@@ -44,8 +44,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from spatial_alm.acoustics.heads import ONSET_MARGIN_S, HeadModel, HRIRTable, SphereHead, _check_fs, _unit_directions
-from spatial_alm.coordinates import SPEED_OF_SOUND_M_S, fibonacci_sphere
+from spatial_alm.acoustics.heads import ONSET_MARGIN_S, AnalyticHead, SphereHead, _check_fs, _unit_directions
+from spatial_alm.coordinates import SPEED_OF_SOUND_M_S
 
 PINNA_GAINS = (0.5, -1.0, 0.5, -0.25, 0.25)  # rho_k of the five pinna echoes
 PINNA_A = (1.0, 5.0, 5.0, 5.0, 5.0)  # delay amplitude, samples at PINNA_FS_HZ
@@ -74,7 +74,7 @@ DRAW_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-class StructuralHead(HeadModel):
+class StructuralHead(AnalyticHead):
     """Brown & Duda's (1998) structural head (see the module docstring for every formula).
 
     radius_m: sphere radius, m. pinna_gains, pinna_d: (5,) rho_k and D_k of the pinna echoes.
@@ -148,15 +148,6 @@ class StructuralHead(HeadModel):
                    pinna_gains=tuple(v["pinna_gain_scale"] * g for g in PINNA_GAINS),
                    shoulder_height_m=v["shoulder_height_m"], shoulder_gain=v["shoulder_gain"],
                    rear_shadow_db=v["rear_shadow_db"], **kwargs)
-
-    def onset_samples(self, fs_hz: int) -> int:
-        """Bulk delay in samples at ``fs_hz``: head-centre arrival of a plane wave reaching it at t = 0."""
-        fs_hz = _check_fs(fs_hz)
-        return math.ceil(self.radius_m / SPEED_OF_SOUND_M_S * fs_hz) + math.ceil(ONSET_MARGIN_S * fs_hz)
-
-    def _build_table(self, fs_hz: int) -> HRIRTable:
-        directions = fibonacci_sphere(self.num_table_directions)
-        return HRIRTable(directions, self.hrirs(directions, fs_hz), fs_hz, self.onset_samples(fs_hz))
 
     def hrirs(self, directions: torch.Tensor, fs_hz: int) -> torch.Tensor:
         """HRIR pairs (D, 2, L) float32 for directions (D, 3) (listener frame), left ear first."""

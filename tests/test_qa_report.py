@@ -13,7 +13,6 @@ from spatial_alm.cli import main
 from spatial_alm.commands.ask import ask, load_audio
 from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data import SpatialQADataset, dataset_info
-from spatial_alm.evaluation.encoder_report import encoder_window_samples
 from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.evaluation.qa_report import (
     _write_report,
@@ -321,7 +320,7 @@ def test_ask_resamples_and_checks_channels(toy_model, tmp_path, capsys):
 def test_ask_hears_a_long_file_through_its_centre_window(toy_model, tmp_path, capsys):
     model = AudioLLM.from_pretrained(toy_model)
     fs_hz = model.encoder.features.config.fs_hz
-    window = encoder_window_samples(model.encoder)
+    window = model.encoder.window_samples
     rng = np.random.default_rng(0)
     long = 0.1 * rng.standard_normal((3 * window + 17, 2)).astype(np.float32)  # (T, C)
     sf.write(tmp_path / "long.wav", long, fs_hz, subtype="FLOAT")

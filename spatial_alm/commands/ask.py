@@ -63,11 +63,10 @@ def ask(model: AudioLLM, audio_path: str | Path, question: str, max_new_tokens: 
     """The model's greedy answer to ``question`` about the sound file at ``audio_path`` (a file longer
     than the encoder's window is heard through its centre window, noted on stderr)."""
     from spatial_alm.data.recordings import centre_window
-    from spatial_alm.evaluation.encoder_report import encoder_window_samples
 
     fs_hz = model.encoder.features.config.fs_hz
     audio = load_audio(audio_path, fs_hz, model.encoder.num_channels)
-    window = encoder_window_samples(model.encoder)
+    window = model.encoder.window_samples
     if audio.shape[-1] > window:
         start_s = (audio.shape[-1] - window) // 2 / fs_hz
         _note("note", f"{audio_path}: {audio.shape[-1] / fs_hz:.2f} s is longer than the encoder's window of "

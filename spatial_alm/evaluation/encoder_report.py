@@ -192,12 +192,6 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
                      batch_size=batch_size, progress=progress, started=started)
 
 
-def encoder_window_samples(model: SpatialEncoderModel) -> int:
-    """The longest input the encoder takes, in samples: (max_frames - 1) hops, i.e. exactly max_frames STFT
-    frames (pretraining sets max_frames to its clips' frames, so this is about the training clip length)."""
-    return (model.encoder.config.max_frames - 1) * model.features.config.hop_length
-
-
 def recordings_summary(recordings_dir: str | Path, labels_csv: str | Path | None, recordings: list,
                        fs_hz: int, window: int) -> dict:
     """What a report on labelled ``recordings`` (:class:`~spatial_alm.data.recordings.Recording` s) says about
@@ -227,7 +221,7 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
     ``recordings_dir`` and ``labels_csv`` (default ``recordings_dir/labels.csv``): see
     :func:`spatial_alm.data.recordings.read_labelled_recordings`. Each file is resampled to the
     encoder's rate and cut to its centre window of ``window_s`` seconds (default: the encoder's longest
-    input, :func:`encoder_window_samples`) or zero-padded on both sides to it; the baselines see the
+    input, ``SpatialEncoderModel.window_samples``) or zero-padded on both sides to it; the baselines see the
     same window. Metrics, report and plots are those of :func:`evaluate_encoder`, without the
     detection metrics (mAP, SELD: a recording has one labelled source and no absent-class targets) and
     with the distance error rate over the files whose distance is labelled. ``baselines``: default
@@ -242,7 +236,7 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
     if max_files is not None:
         recordings = recordings[:max_files]
     fs_hz = model.features.config.fs_hz
-    longest = encoder_window_samples(model)
+    longest = model.window_samples
     if window_s is None:
         window = longest
     else:
@@ -285,8 +279,8 @@ def _load_others(compare: dict[str, str | Path] | None, model: SpatialEncoderMod
             raise ValueError(f"compare {name}={folder}: {other.num_channels} channels at {other.features.config.fs_hz}"
                              f" Hz; allowed: the evaluated encoder's {model.num_channels} channels at "
                              f"{model.features.config.fs_hz} Hz")
-        if encoder_window_samples(other) < longest:
-            raise ValueError(f"compare {name}={folder}: takes at most {encoder_window_samples(other)} samples; "
+        if other.window_samples < longest:
+            raise ValueError(f"compare {name}={folder}: takes at most {other.window_samples} samples; "
                              f"allowed: an encoder that takes the {longest}-sample window")
         others[name] = other
     return others

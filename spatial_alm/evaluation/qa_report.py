@@ -73,7 +73,6 @@ from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info, read
 from spatial_alm.data.recordings import Recording, RecordingDataset, read_labelled_recordings
 from spatial_alm.evaluation.encoder_report import (
     FRONT_BACK_MARGIN_DEG,
-    encoder_window_samples,
     front_back_confusion_rate,
     recordings_summary,
 )
@@ -553,7 +552,7 @@ def evaluate_qa_on_recordings(model_dir: str | Path, recordings_dir: str | Path,
     ``recordings_dir`` and ``labels_csv`` (default ``recordings_dir/labels.csv``): see
     :func:`spatial_alm.data.recordings.read_labelled_recordings`. Questions: :func:`recording_questions`.
     Window as ``evaluate-encoder --recordings``: each file resampled to the encoder's rate, then cut to its
-    centre window of the encoder's longest input (:func:`encoder_window_samples`) or zero-padded on both
+    centre window of the encoder's longest input (``SpatialEncoderModel.window_samples``) or zero-padded on both
     sides to it. A file whose channel count is not the encoder's is refused (ValueError). Scores: the
     direction scorer of the dataset path (DER over the files whose distance is labelled), beside the random
     and encoder-head rows and the McNemar test against the head.
@@ -563,7 +562,7 @@ def evaluate_qa_on_recordings(model_dir: str | Path, recordings_dir: str | Path,
     questions = recording_questions(recordings, seed)
     chosen = _select(len(recordings), max_questions, seed)
     asked, questions = [recordings[i] for i in chosen], [questions[i] for i in chosen]
-    fs_hz, window = model.encoder.features.config.fs_hz, encoder_window_samples(model.encoder)
+    fs_hz, window = model.encoder.features.config.fs_hz, model.encoder.window_samples
     audio = RecordingDataset(asked, fs_hz, window, model.encoder.num_channels)
     vocabulary = sorted(set(model.encoder.class_names or []))
     records = _answer_questions(model, _RecordingQuestions(audio, questions), vocabulary,

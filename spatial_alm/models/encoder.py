@@ -402,6 +402,12 @@ class SpatialEncoderModel(nn.Module):
         self.encoder = SpatialEncoder(encoder_config)
         self.heads = EncoderHeads(encoder_config)
 
+    @property
+    def window_samples(self) -> int:
+        """The longest input the encoder takes, in samples: (max_frames - 1) hops, i.e. exactly max_frames STFT
+        frames (pretraining sets max_frames to its clips' frames, so this is about the training clip length)."""
+        return (self.encoder.config.max_frames - 1) * self.features.config.hop_length
+
     def encode(self, audio: torch.Tensor) -> EncoderOutput:
         """Encoder tokens of audio (B, C, T) float32 at the features' fs_hz."""
         if audio.ndim != 3 or audio.shape[1] != self.num_channels:

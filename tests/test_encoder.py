@@ -120,11 +120,14 @@ def test_class_direction_targets_hand_computed():
               {"labels": ["speech", "speech", ""], "azimuth_deg": torch.tensor([0.0, -90.0, nan]),
                "elevation_deg": torch.tensor([0.0, -90.0, nan]), "distance_m": torch.tensor([1.0, 1.0, nan]),
                "level_db": torch.tensor([-3.0, 0.0, nan])}]  # a class heard twice: the louder source
-    got = EncoderTargets.from_scenes(scenes, CLASS_NAMES).class_directions
+    targets = EncoderTargets.from_scenes(scenes, CLASS_NAMES)
     c30, s30 = math.cos(math.radians(30)), math.sin(math.radians(30))
     expected = torch.tensor([[[-c30, 0.0, s30], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],  # dog, siren, speech absent
                              [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, -1.0]]])
-    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.allclose(targets.class_directions, expected, atol=1e-6)
+    expected_distances = torch.tensor([[2.0, 1.0, nan], [nan, nan, 1.0]])  # absent classes NaN
+    assert torch.equal(targets.class_distances.isnan(), expected_distances.isnan())
+    assert torch.equal(targets.class_distances.nan_to_num(), expected_distances.nan_to_num())
 
 
 def test_class_direction_head_trains_and_round_trips(tmp_path):
@@ -140,18 +143,23 @@ def test_class_direction_head_trains_and_round_trips(tmp_path):
     for _ in range(8):
         logits = model(x)
         assert logits.class_directions.shape == (2, 3, 3) and logits.class_directions.abs().max() <= 1
+        assert logits.class_distances.shape == (2, 3) and logits.class_distances.min() >= 0
         loss, terms = multitask_loss(logits, targets, LossWeights(classes=1.0))
         expected = (logits.class_directions - targets.class_directions).square().sum() / 2
         assert terms["class_directions"] == pytest.approx(expected.item(), rel=1e-5)
+        d = logits.class_distances  # classes dog, siren, speech; present: siren (1 m) | dog (1 m), speech (2 m)
+        expected = ((d[0, 1] - 1) ** 2 + (d[1, 0] - 1) ** 2 + (d[1, 2] - 2) ** 2) / 2
+        assert terms["class_distances"] == pytest.approx(expected.item(), rel=1e-5)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(terms["class_directions"].item())
+        losses.append(terms["class_directions"].item() + terms["class_distances"].item())
     assert losses[-1] < losses[0]
     model.eval().save_pretrained(tmp_path / "encoder")
     loaded = SpatialEncoderModel.from_pretrained(tmp_path / "encoder")
     with torch.no_grad():
         assert torch.equal(model.predict(x).class_directions, loaded.predict(x).class_directions)
+        assert torch.equal(model.predict(x).class_distances, loaded.predict(x).class_distances)
     assert toy_model().predict(x).class_directions is None  # BAT's heads only by default
     with pytest.raises(ValueError, match="class_directions"):  # targets built without them
         multitask_loss(model(x), EncoderTargets(targets.classes, targets.azimuth, targets.elevation, targets.distance))

@@ -186,11 +186,12 @@ def test_class_direction_answers_hand_computed():
                               for az, el in ((90.0, 0.0), (-150.0, 20.0), (0.0, 0.0))])
     # dog: left; bell: right, behind, up; siren: front
     probs = torch.tensor([0.9, 0.8, 0.1])
+    distances = torch.tensor([1.0, 2.5, 0.0])  # dog nearer than the bell
     names = ["dog", "bell", "siren"]
 
     def answer(question_type, question):
         return class_direction_answer(question_type, *parse_yes_no_question(question_type, question, names),
-                                      probs, directions)
+                                      probs, directions, distances)
 
     assert parse_yes_no_question("E", "Is the bell to the left of the dog?", names) == ("to the left of", [1, 0])
     assert answer("E", "Is the dog to the left of the bell?") and not answer("E", "Is the bell to the left of the dog?")
@@ -199,13 +200,16 @@ def test_class_direction_answers_hand_computed():
     assert answer("negative", "Is there a bell behind you?")
     assert answer("negative", "Can you hear a bell to your right?")
     assert not answer("negative", "Is there a siren to your left?")  # probability 0.1: not heard
-    assert parse_yes_no_question("E", "Is the dog closer to you than the bell?", names) is None  # no distance head
+    assert answer("E", "Is the dog closer to you than the bell?")
+    assert not answer("E", "Is the dog farther from you than the bell?") and answer("E", "Is the bell farther "
+                                                                                     "from you than the dog?")
     assert parse_yes_no_question("negative", "Is there a horse to your left?", names) is None  # unknown class
 
 
 def test_class_direction_answers_from_true_directions_match_the_generated_truth():
     """Vectors pointing at the sources themselves (probability 1 for present classes) must answer every
-    generated E (left/right, front/back, above/below) and negative question as the metadata does."""
+    generated E (left/right, front/back, above/below, nearer/farther) and negative question as the metadata
+    does."""
     names = ["dog", "bell", "siren", "rain", "church bells"]
     rng = np.random.default_rng(0)
     checked = {"E": 0, "negative": 0}
@@ -217,17 +221,18 @@ def test_class_direction_answers_from_true_directions_match_the_generated_truth(
         scene = SceneMeta(index=index, fs_hz=16000, duration_s=1.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.4,
                           receiver="sphere_head", receiver_position_m=(2.0, 2.0, 1.5), receiver_yaw_deg=0.0,
                           noise="none", snr_db=30.0, sources=sources)
-        probs, directions = torch.zeros(len(names)), torch.zeros(len(names), 3)
+        probs, directions, distances = torch.zeros(len(names)), torch.zeros(len(names), 3), torch.zeros(len(names))
         for source in sources:
             k = names.index(source.label)
-            probs[k] = 1.0
+            probs[k], distances[k] = 1.0, source.distance_m
             directions[k] = torch.as_tensor(spherical_to_cartesian(source.azimuth_deg, source.elevation_deg))
         for question_type in checked:
             pair = make_qa(question_type, scene, rng, label_vocabulary=names)
             parsed = None if pair is None else parse_yes_no_question(question_type, pair.question, names)
             if parsed is None:
                 continue
-            assert class_direction_answer(question_type, *parsed, probs, directions) == pair.target["yes"], pair
+            assert class_direction_answer(question_type, *parsed, probs, directions, distances) \
+                == pair.target["yes"], pair
             checked[question_type] += 1
     assert min(checked.values()) >= 50, checked
 
@@ -351,7 +356,8 @@ def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, to
         heads = model.encoder.eval().predict(dataset[j]["audio"][None])
         parsed = parse_yes_no_question(record["question_type"], record["question"], names)
         assert record["encoder_prediction"]["yes"] == class_direction_answer(
-            record["question_type"], *parsed, heads.class_probs[0], heads.class_directions[0])
+            record["question_type"], *parsed, heads.class_probs[0], heads.class_directions[0],
+            heads.class_distances[0])
         checked += 1
     head_rows = report["encoder_head"]
     assert checked == head_rows["negative"]["total"] + head_rows.get("E", {"total": 0})["total"]

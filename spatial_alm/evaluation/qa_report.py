@@ -33,7 +33,7 @@ answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_h
 most probable classes (A, C; the number above probability 0.5 for count) and the primary (loudest)
 source's direction, distance and elevation (B, D, elevation; with a class-direction head, D and
 elevation use the named class's direction vector, and E and negative are answered from the named
-classes' vectors, :func:`class_direction_answer`, except E's distance relations) -- what the LLM reaches
+classes' vectors and distances, :func:`class_direction_answer`) -- what the LLM reaches
 by reading the encoder well; on the direction types (B, D) the model and the head are also compared
 question by question (exact McNemar test, :func:`paired_vs_encoder_head`), and so are E and negative
 where the head answers them. Writes ``report.json`` (also every question, answer and parse),
@@ -108,8 +108,11 @@ _AXES = {"left": "left_right", "right": "left_right", "front": "front_back", "be
 AXIS_PHRASES = {**{phrase: _AXES[name] for name, phrases in RELATION_PHRASES.items() for phrase in phrases},
                 **{phrase: _AXES[name] for name, phrase in REGION_PHRASES.items()}}
 # phrase of a type E relation or a negative probe's region -> (axis of the listener frame: 0 x front,
-# 1 y left, 2 z up; sign): the side a class-direction vector must point to
-SIDE_OF_PHRASE = {"E": {phrase: (axis, sign) for name, axis in (("left", 1), ("front", 0), ("above", 2))
+# 1 y left, 2 z up; sign): the side a class-direction vector must point to; DISTANCE_AXIS: E's nearer /
+# farther, compared on the class-wise distances (sign 1: the first named class is the nearer one)
+DISTANCE_AXIS = 3
+SIDE_OF_PHRASE = {"E": {phrase: (axis, sign) for name, axis in (("left", 1), ("front", 0), ("above", 2),
+                                                                ("nearer", DISTANCE_AXIS))
                         for phrase, sign in zip(RELATION_PHRASES[name], (1, -1))},
                   "negative": {REGION_PHRASES[name]: (axis, sign) for name, axis, sign in (
                       ("left", 1, 1), ("right", 1, -1), ("front", 0, 1), ("behind", 0, -1),
@@ -414,8 +417,7 @@ def parse_yes_no_question(question_type: str, question: str,
                           class_names: Sequence[str]) -> tuple[str, list[int]] | None:
     """(relation or region phrase, indices into ``class_names`` of the named classes in the order the
     question names them) of a type E or negative question; None when the question names no side the
-    class-direction head can judge (E's distance relations) or its classes are not exactly 2 (E) / 1
-    (negative) of ``class_names``."""
+    class-wise heads can judge or its classes are not exactly 2 (E) / 1 (negative) of ``class_names``."""
     text = f" {question.lower().rstrip('?')} "
     phrases = [phrase for phrase in SIDE_OF_PHRASE.get(question_type, {}) if f" {phrase} " in text]
     positions = {text.find(f" {canonical_label(name)} "): k for k, name in enumerate(class_names)
@@ -426,24 +428,28 @@ def parse_yes_no_question(question_type: str, question: str,
 
 
 def class_direction_answer(question_type: str, phrase: str, classes: Sequence[int], class_probs: torch.Tensor,
-                           class_directions: torch.Tensor) -> bool:
-    """The class-direction head's yes/no answer: E ("is <a> <phrase> <b>?") compares the two classes'
-    vectors along the phrase's axis; a negative probe ("is there <a> <phrase>?") is yes when the class's
-    probability (``class_probs`` (K,)) is >= 0.5 and its vector (``class_directions`` (K, 3)) points
-    into the region."""
+                           class_directions: torch.Tensor, class_distances: torch.Tensor) -> bool:
+    """The class-wise heads' yes/no answer: E ("is <a> <phrase> <b>?") compares the two classes'
+    vectors (``class_directions`` (K, 3)) along the phrase's axis, or their distances in metres
+    (``class_distances`` (K,)) for nearer / farther; a negative probe ("is there <a> <phrase>?") is yes
+    when the class's probability (``class_probs`` (K,)) is >= 0.5 and its vector points into the region."""
     axis, sign = SIDE_OF_PHRASE[question_type][phrase]
+    if question_type == "E" and axis == DISTANCE_AXIS:
+        return bool(sign * (class_distances[classes[1]] - class_distances[classes[0]]) > 0)
     if question_type == "E":
         return bool(sign * (class_directions[classes[0], axis] - class_directions[classes[1], axis]) > 0)
     return bool(class_probs[classes[0]] >= 0.5 and sign * class_directions[classes[0], axis] > 0)
 
 
 def _class_direction_prediction(question_type: str, question: str, class_names: Sequence[str],
-                                class_probs: torch.Tensor, class_directions: torch.Tensor | None) -> dict | None:
-    """The class-direction head's answer to a yes/no question in :func:`parse_answer`'s form, or None."""
+                                class_probs: torch.Tensor, class_directions: torch.Tensor | None,
+                                class_distances: torch.Tensor | None) -> dict | None:
+    """The class-wise heads' answer to a yes/no question in :func:`parse_answer`'s form, or None."""
     parsed = None if class_directions is None else parse_yes_no_question(question_type, question, class_names)
     if parsed is None:
         return None
-    return {"parsed": True, "yes": class_direction_answer(question_type, *parsed, class_probs, class_directions)}
+    return {"parsed": True, "yes": class_direction_answer(question_type, *parsed, class_probs, class_directions,
+                                                          class_distances)}
 
 
 def _named_direction(class_directions: torch.Tensor | None, row: int, class_names: Sequence[str],
@@ -610,7 +616,8 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
                                     float(heads.elevation_deg[i]), float(heads.distance_m[i]), named)
                                 or _class_direction_prediction(
                                     question_type, batch["questions"][i], class_names, heads.class_probs[i],
-                                    None if heads.class_directions is None else heads.class_directions[i])})
+                                    None if heads.class_directions is None else heads.class_directions[i],
+                                    None if heads.class_distances is None else heads.class_distances[i])})
             bar.update(len(generated))
     return records
 

@@ -18,9 +18,10 @@ positional grid (positions count from the clip start; nothing is interpolated); 
 Heads and loss follow BAT: multi-label class logits from ``cls_class`` (BCE), azimuth (360) and
 elevation (181) logits from ``cls_doa`` and distance (21) logits from ``cls_distance``
 (cross-entropy on the scene's primary source, see ``EncoderTargets``, ignoring scenes without one);
-bins in :mod:`spatial_alm.models.targets`. Optionally (``class_direction_head``, not in BAT) an
-ACCDOA head on ``cls_doa`` gives a direction vector per class, so the DoA token carries every
-source's direction. :class:`SpatialEncoderModel` bundles features, encoder and heads (audio in,
+bins in :mod:`spatial_alm.models.targets`. Optionally (``class_direction_head``, not in BAT)
+class-wise heads give every class's direction vector (ACCDOA, on ``cls_doa``) and distance (as the
+distance part of DCASE 2024's multi-ACCDDOA, on ``cls_distance``), so the CLS tokens carry every
+source's position, not only the primary one's. :class:`SpatialEncoderModel` bundles features, encoder and heads (audio in,
 logits out) and saves to / loads from a directory (``config.json`` + ``model.safetensors``).
 """
 
@@ -80,7 +81,7 @@ class EncoderConfig:
     num_heads: int = 12
     mlp_ratio: float = 4.0
     dropout: float = 0.0
-    class_direction_head: bool = False  # ACCDOA-style direction of every class from cls_doa (not in BAT)
+    class_direction_head: bool = False  # direction (ACCDOA) and distance of every class (not in BAT)
 
     def __post_init__(self):
         for name in ("num_planes", "num_classes", "n_mels", "max_frames", "stem_channels", "embed_dim",
@@ -238,6 +239,7 @@ class HeadLogits:
     elevation: torch.Tensor  # (B, 181)
     distance: torch.Tensor  # (B, 21)
     class_directions: torch.Tensor | None = None  # (B, num_classes, 3) in [-1, 1], with class_direction_head
+    class_distances: torch.Tensor | None = None  # (B, num_classes) metres >= 0, with class_direction_head
 
 
 @dataclass
@@ -257,6 +259,7 @@ class Prediction:
     distance_m: torch.Tensor  # (B,) 0..10 step 0.5
     labels: list[list[str]] | None = None  # class names with probability >= threshold, when names are known
     class_directions: torch.Tensor | None = None  # (B, num_classes, 3) direction vector per class (ACCDOA)
+    class_distances: torch.Tensor | None = None  # (B, num_classes) distance per class in metres
 
 
 def decode_logits(logits: HeadLogits, class_names: Sequence[str] | None = None,
@@ -273,15 +276,17 @@ def decode_logits(logits: HeadLogits, class_names: Sequence[str] | None = None,
                       azimuth_deg=class_to_azimuth(logits.azimuth.argmax(-1)),
                       elevation_deg=torch.floor(mean_elevation + 0.5),
                       distance_m=class_to_distance(logits.distance.argmax(-1)),
-                      labels=labels, class_directions=logits.class_directions)
+                      labels=labels, class_directions=logits.class_directions,
+                      class_distances=logits.class_distances)
 
 
 class EncoderHeads(nn.Module):
     """Pretraining heads on the CLS tokens: classes from ``cls_class``, azimuth and elevation from
     ``cls_doa``, distance from ``cls_distance``; with ``class_direction_head`` also a direction
     vector per class from ``cls_doa`` (ACCDOA, Shimada et al. 2021: tanh outputs, the unit direction of
-    the class's source when present, zero when absent), which puts every source's direction, not only
-    the primary one's, into the DoA token."""
+    the class's source when present, zero when absent) and a distance per class from ``cls_distance``
+    (softplus, metres; trained on present classes only), which puts every source's position, not only
+    the primary one's, into the CLS tokens."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
@@ -292,22 +297,25 @@ class EncoderHeads(nn.Module):
         self.distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES)
         self.class_direction_head = nn.Linear(config.embed_dim, 3 * config.num_classes) \
             if config.class_direction_head else None
+        self.class_distance_head = nn.Linear(config.embed_dim, config.num_classes) \
+            if config.class_direction_head else None
         for head in (self.class_head, self.azimuth_head, self.elevation_head, self.distance_head,
-                     self.class_direction_head):
+                     self.class_direction_head, self.class_distance_head):
             if head is not None:
                 nn.init.trunc_normal_(head.weight, std=0.02)
                 nn.init.zeros_(head.bias)
 
     def forward(self, encoded: EncoderOutput) -> HeadLogits:
-        class_directions = None
+        class_directions = class_distances = None
         if self.class_direction_head is not None:
             vectors = torch.tanh(self.class_direction_head(encoded.cls_doa))  # (B, 3 K)
             class_directions = vectors.unflatten(-1, (self.num_classes, 3))
+            class_distances = F.softplus(self.class_distance_head(encoded.cls_distance))  # (B, K) metres
         return HeadLogits(classes=self.class_head(encoded.cls_class),
                           azimuth=self.azimuth_head(encoded.cls_doa),
                           elevation=self.elevation_head(encoded.cls_doa),
                           distance=self.distance_head(encoded.cls_distance),
-                          class_directions=class_directions)
+                          class_directions=class_directions, class_distances=class_distances)
 
     def predict(self, encoded: EncoderOutput, class_names: Sequence[str] | None = None,
                 threshold: float = 0.5) -> Prediction:
@@ -324,7 +332,8 @@ class LossWeights:
     azimuth: float = 0.75
     elevation: float = 0.75
     distance: float = 0.5
-    class_directions: float = 1.0  # used only with the class-direction head
+    class_directions: float = 1.0  # used only with the class-wise heads
+    class_distances: float = 1.0  # used only with the class-wise heads
 
     def __post_init__(self):
         for f in fields(self):
@@ -358,9 +367,10 @@ def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWei
                    direction_sigma_deg: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of BCE (classes) and cross-entropy (azimuth, elevation, distance; scenes with
     ``IGNORE_INDEX`` skipped). ``direction_sigma_deg`` > 0 gives the azimuth (circular) and elevation
-    targets a Gaussian width in degrees (1-degree bins). With the class-direction head, the
+    targets a Gaussian width in degrees (1-degree bins). With the class-wise heads, the
     ``class_directions`` term is the ACCDOA squared error, summed over classes and xyz and averaged
-    over scenes. Returns (total loss, detached terms by name)."""
+    over scenes, and the ``class_distances`` term the squared distance error in m^2, summed over the
+    classes present and averaged over scenes. Returns (total loss, detached terms by name)."""
     weights = LossWeights(**weights) if isinstance(weights, dict) else weights or LossWeights()
     terms = {
         "classes": F.binary_cross_entropy_with_logits(logits.classes, targets.classes.to(logits.classes.dtype)),
@@ -369,11 +379,14 @@ def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWei
         "distance": _cross_entropy(logits.distance, targets.distance),
     }
     if logits.class_directions is not None:
-        if targets.class_directions is None:
-            raise ValueError("the encoder has a class-direction head; allowed targets: with class_directions "
-                             "(EncoderTargets.from_scenes gives them)")
+        if targets.class_directions is None or targets.class_distances is None:
+            raise ValueError("the encoder has class-wise heads; allowed targets: with class_directions and "
+                             "class_distances (EncoderTargets.from_scenes gives them)")
         error = logits.class_directions - targets.class_directions.to(logits.class_directions.dtype)
         terms["class_directions"] = error.square().sum(dim=(1, 2)).mean()
+        present = ~torch.isnan(targets.class_distances)
+        distance_error = torch.where(present, logits.class_distances - targets.class_distances.nan_to_num(), 0.0)
+        terms["class_distances"] = distance_error.square().sum(dim=1).mean()
     total = sum(getattr(weights, name) * term for name, term in terms.items())
     return total, {name: term.detach() for name, term in terms.items()}
 

@@ -120,13 +120,15 @@ def primary_source(scene: dict) -> int:
     return int(torch.nan_to_num(levels, nan=-math.inf).argmax()) if levels.numel() else 0
 
 
-def class_directions(scene: dict, vocabulary: Sequence[str]) -> torch.Tensor:
-    """ACCDOA-style target (K, 3) float32 of one scene: for each class of the vocabulary, the unit
-    direction (listener frame x front, y left, z up) of its source, zeros when the class is absent.
-    A class heard twice takes its louder source (first of ties, or first when levels are not given)."""
+def class_sources(scene: dict, vocabulary: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class-wise targets of one scene (multi-ACCDDOA, DCASE 2024): for each class of the vocabulary
+    the unit direction (K, 3) float32 of its source (listener frame x front, y left, z up; zeros when
+    the class is absent) and its distance (K,) float32 in metres (NaN when absent). A class heard twice
+    takes its louder source (first of ties, or first when levels are not given)."""
     position = {name: k for k, name in enumerate(vocabulary)}
     levels = scene.get("level_db")
-    out = torch.zeros(len(position), 3)
+    directions = torch.zeros(len(position), 3)
+    distances = torch.full((len(position),), math.nan)
     loudest: dict[str, float] = {}
     for i, label in enumerate(scene["labels"]):
         if label == "":
@@ -137,8 +139,10 @@ def class_directions(scene: dict, vocabulary: Sequence[str]) -> torch.Tensor:
         if label in loudest and level <= loudest[label]:
             continue
         loudest[label] = level
-        out[position[label]] = spherical_to_cartesian(float(scene["azimuth_deg"][i]), float(scene["elevation_deg"][i]))
-    return out
+        k = position[label]
+        directions[k] = spherical_to_cartesian(float(scene["azimuth_deg"][i]), float(scene["elevation_deg"][i]))
+        distances[k] = float(scene["distance_m"][i])
+    return directions, distances
 
 
 @dataclass
@@ -148,8 +152,8 @@ class EncoderTargets:
     Following BAT, the class target lists every source (multi-label) while the direction and
     distance targets describe one source, the scene's primary one (:func:`primary_source`: the
     loudest, or the first when levels are not given). Scenes without a source have ``IGNORE_INDEX`` there.
-    ``class_directions`` (optional, :func:`class_directions`) gives every source's direction by class,
-    for the class-wise direction head.
+    ``class_directions`` and ``class_distances`` (optional, :func:`class_sources`) give every source's
+    direction and distance by class, for the class-wise heads.
     """
 
     classes: torch.Tensor  # (B, K) float32 multi-hot
@@ -157,10 +161,12 @@ class EncoderTargets:
     elevation: torch.Tensor  # (B,) long
     distance: torch.Tensor  # (B,) long
     class_directions: torch.Tensor | None = None  # (B, K, 3) float32 unit vectors, zeros for absent classes
+    class_distances: torch.Tensor | None = None  # (B, K) float32 metres, NaN for absent classes
 
     def to(self, device) -> "EncoderTargets":
         return EncoderTargets(*(None if t is None else t.to(device) for t in (
-            self.classes, self.azimuth, self.elevation, self.distance, self.class_directions)))
+            self.classes, self.azimuth, self.elevation, self.distance, self.class_directions,
+            self.class_distances)))
 
     @classmethod
     def from_scenes(cls, scenes: Sequence[dict], vocabulary: Sequence[str]) -> "EncoderTargets":
@@ -170,9 +176,12 @@ class EncoderTargets:
         def primary(key):
             return [float(s[key][primary_source(s)]) if len(s[key]) else math.nan for s in scenes]
 
+        per_class = [class_sources(s, vocabulary) for s in scenes]
         return cls(classes=multi_hot([s["labels"] for s in scenes], vocabulary),
                    azimuth=azimuth_to_class(primary("azimuth_deg")),
                    elevation=elevation_to_class(primary("elevation_deg")),
                    distance=distance_to_class(primary("distance_m")),
-                   class_directions=torch.stack([class_directions(s, vocabulary) for s in scenes])
-                   if scenes else torch.zeros(0, len(vocabulary), 3))
+                   class_directions=torch.stack([d for d, _ in per_class]) if scenes
+                   else torch.zeros(0, len(vocabulary), 3),
+                   class_distances=torch.stack([d for _, d in per_class]) if scenes
+                   else torch.zeros(0, len(vocabulary)))

@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from spatial_alm.models import (
     build_projector,
 )
 from spatial_alm.models.audio_llm import (
+    LAST_COMMIT_WITH_REMOVED_OPTIONS,
     AudioLLM,
     apply_lora,
     build_batch,
@@ -30,7 +32,6 @@ from spatial_alm.models.text import AUDIO_TOKEN, load_llm, small_llama_config, t
 FEATURES = SpatialFeatureConfig(fs_hz=16000, n_fft=256, hop_length=128, n_mels=32)
 LABELS = ["dog", "siren", "bell", "speech", "door knock"]
 QFORMER = ProjectorConfig(type="qformer", num_queries=4, num_layers=1, num_heads=2)
-INSTRUCTED_QFORMER = ProjectorConfig(type="qformer", num_queries=4, num_layers=1, num_heads=2, instruction_aware=True)
 QUESTIONS = ["Where is the sound?", "Which sound events can you hear in this recording?"]
 ANSWERS = ["azimuth -135 deg, elevation 10 deg, distance 2.5 m", "siren; bell"]
 
@@ -216,7 +217,7 @@ def test_model_embed_and_placeholder_count(tokenizer):
     audio = toy_audio()
     batch = model.prepare_batch(audio, QUESTIONS, ANSWERS)
     assert model.num_audio_tokens(audio.shape[-1]) == QFORMER.num_queries
-    inputs_embeds = model.embed(audio, batch["input_ids"], batch["attention_mask"])
+    inputs_embeds = model.embed(audio, batch["input_ids"])
     placeholders = batch["input_ids"] == model.audio_token_id
     text_embeds = model.llm.get_input_embeddings()(batch["input_ids"])
     assert torch.equal(inputs_embeds[~placeholders], text_embeds[~placeholders])
@@ -224,49 +225,6 @@ def test_model_embed_and_placeholder_count(tokenizer):
     wrong = build_batch(tokenizer, QUESTIONS, ANSWERS, num_audio_tokens=QFORMER.num_queries + 1)
     with pytest.raises(ValueError, match="Q = 4"):
         model(audio, **wrong)
-
-
-def test_audio_after_question_lets_the_audio_tokens_read_the_question(tokenizer):
-    """Causal attention: audio first, the LLM's states at the audio positions cannot depend on the
-    question; audio after the question, they do."""
-    audio = toy_audio(batch=1).repeat(2, 1, 1)
-    questions = ["Is the dog to the left of the bell?", "Is the siren to the left of the bell?"]
-    for after, expect_same in ((False, True), (True, False)):
-        model = builtin_model(tokenizer, audio_after_question=after).eval()
-        batch = model.prepare_batch(audio, questions)
-        ids = batch["input_ids"]
-        audio_at = (ids == model.audio_token_id).nonzero()[:, 1].view(2, -1)  # (B, Q) positions
-        question_at = (ids == tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" dog")[0])).nonzero()[0, 1]
-        assert (audio_at[0] > question_at).all() == after
-        with torch.no_grad():
-            embeds = model.embed(audio, ids, batch["attention_mask"].bool())
-            states = model.llm(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
-                               output_hidden_states=True).hidden_states[-1]
-        at_audio = [states[i, audio_at[i]] for i in range(2)]  # (Q, D) each; left padding shifts positions only
-        assert torch.allclose(at_audio[0], at_audio[1], atol=1e-5) == expect_same
-
-
-def test_class_name_token_is_the_heard_classes_in_word_space(tokenizer):
-    model = builtin_model(tokenizer, class_name_token=True).eval()
-    audio = toy_audio()
-    assert model.num_audio_tokens(audio.shape[-1]) == QFORMER.num_queries + 1
-    probs = model.encoder.predict(audio).class_probs  # (B, K) through the encoder's own head path
-    embedding = model.llm.get_input_embeddings().weight
-    expected = torch.zeros(audio.shape[0], embedding.shape[1])
-    for k, label in enumerate(LABELS):  # "door knock" is two words: the mean of their token vectors
-        ids = tokenizer(label, add_special_tokens=False).input_ids
-        assert ids == tokenizer(f"is there a {label}", add_special_tokens=False).input_ids[-len(ids):]
-        expected += probs[:, k:k + 1] * embedding[ids].mean(dim=0)
-    audio_embeds = model.audio_embeddings(audio)
-    assert audio_embeds.shape[1] == QFORMER.num_queries + 1
-    assert torch.allclose(audio_embeds[:, -1], expected, atol=1e-6)
-    assert torch.allclose(audio_embeds[:, :-1], builtin_model(tokenizer).eval().audio_embeddings(audio))
-    batch = model.prepare_batch(audio, QUESTIONS, ANSWERS)
-    assert torch.isfinite(model(**batch).loss)
-    no_names = toy_encoder()
-    no_names.class_names = None
-    with pytest.raises(ValueError, match="class_names"):
-        AudioLLM(no_names, toy_llm(len(tokenizer)), tokenizer, QFORMER, class_name_token=True)
 
 
 # --- local checkpoints and LoRA -------------------------------------------------------------------
@@ -343,43 +301,6 @@ def test_generate_with_left_padding(tokenizer):
         model.generate(audio, QUESTIONS[:1])
 
 
-def projector_outputs(model, batch) -> torch.Tensor:
-    """The audio embeddings (B, Q, D) the projector gives during ``model(**batch)``."""
-    seen = []
-    handle = model.projector.register_forward_hook(lambda module, args, output: seen.append(output))
-    with torch.no_grad():
-        model(**batch)
-    handle.remove()
-    return seen[0]
-
-
-def test_instruction_aware_projector_reads_the_question_but_not_the_answer(tokenizer):
-    model = AudioLLM(toy_encoder(), toy_llm(len(tokenizer)), tokenizer, INSTRUCTED_QFORMER).eval()
-    audio = toy_audio()
-    base = projector_outputs(model, model.prepare_batch(audio, QUESTIONS, ANSWERS))
-    other_answers = projector_outputs(model, model.prepare_batch(audio, QUESTIONS, ["no", "dog"]))
-    other_questions = projector_outputs(model, model.prepare_batch(audio, ["Is the dog on your left?"] * 2, ANSWERS))
-    assert torch.equal(base, other_answers)  # the answer must not leak into the audio tokens
-    assert not torch.allclose(base[0], other_questions[0])
-    # padding does not change a row: the short question alone (no padding) = batched with a longer one
-    alone = projector_outputs(model, model.prepare_batch(audio[:1], QUESTIONS[:1]))
-    batched = projector_outputs(model, model.prepare_batch(audio, QUESTIONS))  # generation batch: left padding
-    torch.testing.assert_close(alone[0], batched[0], atol=1e-5, rtol=1e-5)
-    # the plain Q-Former does not read the question
-    plain = builtin_model(tokenizer).eval()
-    assert torch.equal(projector_outputs(plain, plain.prepare_batch(audio, QUESTIONS, ANSWERS)),
-                       projector_outputs(plain, plain.prepare_batch(audio, ["Is the dog on your left?"] * 2, ANSWERS)))
-
-
-def test_instruction_aware_errors_name_the_problem():
-    with pytest.raises(ValueError, match="instruction_aware.*only the qformer"):
-        ProjectorConfig(type="mlp2x_gelu", instruction_aware=True)
-    with pytest.raises(ValueError, match="instruction_aware = 'yes'; allowed: true or false"):
-        ProjectorConfig(type="qformer", instruction_aware="yes")
-    with pytest.raises(ValueError, match="prompt's text embeddings and mask are required"):
-        build_projector(INSTRUCTED_QFORMER, 32, 32)(torch.randn(2, 5, 32))
-
-
 # --- save / load ----------------------------------------------------------------------------------
 
 def assert_same_logits(model, tmp_path):
@@ -404,24 +325,21 @@ def test_save_load_builtin_full_finetune(tokenizer, tmp_path):
     assert load_llm(tmp_path / "run" / "llm")[0].config.hidden_size == 32  # llm/ is a checkpoint itself
 
 
-def test_save_load_class_name_token(tokenizer, tmp_path):
-    model = builtin_model(tokenizer, full_finetune_llm=True, class_name_token=True)
-    train_steps(model, model.prepare_batch(toy_audio(), QUESTIONS, ANSWERS), steps=1)
-    config = assert_same_logits(model, tmp_path)
-    assert config["class_name_token"] is True and config["num_audio_tokens"] == QFORMER.num_queries + 1
-
-
-def test_save_load_audio_after_question(tokenizer, tmp_path):
-    model = builtin_model(tokenizer, full_finetune_llm=True, audio_after_question=True)
-    config = assert_same_logits(model, tmp_path)
-    assert config["audio_after_question"] is True and config["prompt_template"].index("{question}") < \
-        config["prompt_template"].index(AUDIO_TOKEN)
-
-
-def test_save_load_instruction_aware_projector(tokenizer, tmp_path):
-    model = AudioLLM(toy_encoder(), toy_llm(len(tokenizer)), tokenizer, INSTRUCTED_QFORMER, full_finetune_llm=True)
-    train_steps(model, model.prepare_batch(toy_audio(), QUESTIONS, ANSWERS), steps=1)
-    assert assert_same_logits(model, tmp_path)["projector"]["instruction_aware"] is True
+def test_models_saved_with_a_removed_option_are_refused_by_name(tokenizer, tmp_path):
+    model = builtin_model(tokenizer, full_finetune_llm=True)
+    path = model.save_pretrained(tmp_path / "run") / "audio_llm.json"
+    saved = json.loads(path.read_text())
+    before = {**saved, "class_name_token": False, "audio_after_question": False,  # as saved before their removal
+              "projector": {**saved["projector"], "instruction_aware": False}}
+    path.write_text(json.dumps(before))
+    assert AudioLLM.from_pretrained(tmp_path / "run").projector_config == QFORMER  # off: loads
+    on = {"projector": {**before["projector"], "instruction_aware": True}}
+    for name, change in (("class_name_token", {"class_name_token": True}),
+                         ("audio_after_question", {"audio_after_question": True}), ("projector.instruction_aware", on)):
+        path.write_text(json.dumps({**before, **change}))
+        with pytest.raises(ValueError, match=re.escape(name) + " = true, a fine-tuning option that has been removed.*"
+                           f"commit {LAST_COMMIT_WITH_REMOVED_OPTIONS}"):
+            AudioLLM.from_pretrained(tmp_path / "run")
 
 
 def test_save_load_lora_on_checkpoint(checkpoint, tmp_path):

@@ -10,13 +10,11 @@ from conftest import REPO_ROOT
 from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
-from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
-from spatial_alm.evaluation.qa_report import axis_of
+from spatial_alm.data import dataset_info
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
-from spatial_alm.qa.templates import REGION_PHRASES, canonical_label
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import FinetuneConfig, RedrawSampler, finetune, read_qa_table
+from spatial_alm.training.finetune import FinetuneConfig, finetune, read_qa_table
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -58,16 +56,19 @@ def test_config_validation_names_the_field():
         FinetuneConfig(stage2_curriculum=["IV"])
     with pytest.raises(ValueError, match="type"):
         FinetuneConfig(projector={"type": "transformer"})
-    for name in ("audio_after_question", "class_name_token", "redraw_questions", "train_encoder"):
-        with pytest.raises(ValueError, match=f"{name}.*true or false"):
-            FinetuneConfig.from_dict({name: 3})
-    with pytest.raises(ValueError, match="oversample_types.*integer >= 1"):
-        FinetuneConfig(oversample_types={"negative": 0})
-    with pytest.raises(ValueError, match="oversample_types"):
-        FinetuneConfig(oversample_types={"F": 2})
+    with pytest.raises(ValueError, match="train_encoder.*true or false"):
+        FinetuneConfig.from_dict({"train_encoder": 3})
     phases = FinetuneConfig(stage2_epochs=2).phases()
     assert [(p["name"], p["epochs"]) for p in phases] == [("stage1-I", 1), ("stage2-I", 2), ("stage2-II", 2),
                                                           ("stage2-III", 2)]
+
+
+def test_removed_options_are_unknown_keys():
+    for name in ("redraw_questions", "oversample_types", "class_name_token", "audio_after_question"):
+        with pytest.raises(ValueError, match=rf"finetune config: unknown key\(s\) \['{name}'\]; valid keys"):
+            FinetuneConfig.from_dict({name: True})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['projector.instruction_aware'\]"):
+        FinetuneConfig.from_dict({"projector": {"type": "qformer", "instruction_aware": True}})
 
 
 def test_yaml_configs_load():
@@ -119,14 +120,13 @@ def test_lora_trains_only_adapters_and_projector(toy_dataset, toy_encoder, tmp_p
     base.save_pretrained(tmp_path / "llama")
     tokenizer.save_pretrained(tmp_path / "llama")
     before = {k: v.clone() for k, v in base.state_dict().items()}
-    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "lora": {"r": 4, "alpha": 8},
-                                       "audio_after_question": True})
+    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "lora": {"r": 4, "alpha": 8}})
     summary = finetune(config, toy_dataset, toy_encoder, tmp_path / "run", llm_path=tmp_path / "llama",
                        progress=False)
     params = summary["trainable_parameters"]["stage2-III"]
     assert 0 < params["llm"]["trainable"] < params["llm"]["total"] and params["encoder"]["trainable"] == 0
     saved = json.loads((tmp_path / "run" / "model" / "audio_llm.json").read_text())
-    assert saved["lora"]["r"] == 4 and not saved["llm_saved"] and saved["audio_after_question"]
+    assert saved["lora"]["r"] == 4 and not saved["llm_saved"]
     model = AudioLLM.from_pretrained(tmp_path / "run" / "model")
     base_after = model.llm.get_base_model().state_dict()
     for name, value in before.items():  # base weights unchanged (LoRA layers renamed to base_layer)
@@ -136,68 +136,20 @@ def test_lora_trains_only_adapters_and_projector(toy_dataset, toy_encoder, tmp_p
     assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # adapters moved off their zero init
 
 
-def _probe_truth(question: str, labels: list[str], azimuth_deg, elevation_deg, vocabulary) -> bool:
-    """Hand check of a negative probe from the metadata: is the named class in the named region?"""
-    (label,) = [c for c in vocabulary if f" {canonical_label(c)} " in f" {question[:-1]} "]
-    (region,) = [r for r, phrase in REGION_PHRASES.items() if phrase in question]
-    inside = {"left": lambda az, el: 0 < az < 180, "right": lambda az, el: -180 < az < 0,
-              "front": lambda az, el: abs(az) < 90, "behind": lambda az, el: abs(az) > 90,
-              "above": lambda az, el: el > 0, "below": lambda az, el: el < 0}[region]
-    return any(canonical_label(lab) == canonical_label(label) and inside(az, el)
-               for lab, az, el in zip(labels, azimuth_deg, elevation_deg))
-
-
-def test_redrawn_questions_are_new_and_true(toy_dataset):
-    stored = SpatialQADataset(toy_dataset)
-    vocabulary = dataset_info(toy_dataset)["class_counts"]
-    redrawn = RedrawnQADataset(toy_dataset, label_vocabulary=vocabulary)
-    negatives = np.flatnonzero(np.asarray(read_qa_table(toy_dataset)["question_type"]) == "negative")
-    assert len(negatives) >= 4
-    questions = set()
-    for j in negatives[:4]:
-        scene = stored.reader.sources(stored[int(j)]["scene_index"])
-        for seed in range(8):
-            item = redrawn[int(j), seed]
-            assert item["question_type"] == "negative" and item["scene_index"] == stored[int(j)]["scene_index"]
-            truth = _probe_truth(item["question"], scene["source_label"], scene["source_azimuth_deg"],
-                                 scene["source_elevation_deg"], vocabulary)
-            assert item["answer"] == ("yes" if truth else "no")
-            assert item["target"] == {"yes": truth, "axis": axis_of(item["question"])}
-            questions.add(item["question"])
-        assert redrawn[int(j), 3]["question"] == redrawn[int(j), 3]["question"]  # the seed fixes the draw
-    assert len(questions) > 8  # more distinct questions than the 4 stored ones
-    counts = np.flatnonzero(np.asarray(read_qa_table(toy_dataset)["question_type"]) == "count")
-    for j in counts[:3]:
-        scene = stored.reader.sources(stored[int(j)]["scene_index"])
-        assert redrawn[int(j), 5]["answer"] == str(scene["num_sources"])
-
-
-def test_redraw_sampler_shuffles_reproducibly():
-    indices, generator = np.array([3, 7, 11, 20, 21]), torch.Generator()
-    sampler = RedrawSampler(indices, generator)
-    generator.manual_seed(5)
-    first = list(sampler)
-    assert sorted(j for j, _ in first) == indices.tolist() and len(sampler) == 5
-    assert list(sampler) != first  # the next pass: new order or new seeds
-    generator.manual_seed(5)
-    assert list(sampler) == first  # re-seeded (as after a resume): the same questions
-
-
 def test_cli_finetune(toy_dataset, toy_encoder, tmp_path, capsys):
     config = tmp_path / "toy.yaml"
     config.write_text(yaml.safe_dump({**TOY, "stages": [2]}))
     argv = ["finetune", "--data", str(toy_dataset), "--encoder", str(toy_encoder), "--config", str(config),
-            "--out", str(tmp_path / "run"), "--set", "stage2_epochs=1", "--set", "projector.type=linear",
-            "--set", "redraw_questions=true", "--set", "oversample_types={negative: 3}"]
+            "--out", str(tmp_path / "run"), "--set", "stage2_epochs=1", "--set", "projector.type=linear"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert json.loads(out[out.index("{\n"):])["last_epoch"]["phase"] == "stage2-III"
     (phase,) = json.loads((tmp_path / "run" / "summary.json").read_text())["phases"]
     qa, info = read_qa_table(toy_dataset), dataset_info(toy_dataset)
     train_scenes, _ = split_indices(info["num_scenes"], TOY["val_fraction"], 0)
-    in_train = np.isin(qa["scene_index"], train_scenes)
-    negatives = int(np.sum(in_train & (qa["question_type"] == "negative")))
-    assert negatives > 0 and phase["train_qa"] == int(in_train.sum()) + 2 * negatives  # 3 uses per negative
+    assert phase["train_qa"] == int(np.isin(qa["scene_index"], train_scenes).sum())  # every training pair once
     assert json.loads((tmp_path / "run" / "model" / "audio_llm.json").read_text())["projector"]["type"] == "linear"
     assert main([*argv, "--set", "stages=[3]"]) == 2  # a bad config value is a clear error, no traceback
     assert "stages" in capsys.readouterr().err
+    assert main([*argv, "--set", "redraw_questions=true"]) == 2  # a removed option is an unknown key
+    assert "unknown key(s) ['redraw_questions']" in capsys.readouterr().err

@@ -5,7 +5,7 @@ your left?") stay at chance. This probe asks whether the encoder's tokens carry 
 A small transformer reads the encoder tokens of a scene (frozen, computed once) together with the
 question in structured form -- learned embeddings of the named class(es) and of the relation or
 region, no words -- and is trained with binary cross-entropy on questions drawn anew from each
-training scene's metadata at every use (the QA generator, as ``redraw_questions``). Scores on a
+training scene's metadata at every use (the QA generator). Scores on a
 held-out dataset: accuracy, balanced accuracy (50 for any constant answer) and share answered yes,
 overall, per axis (left/right, front/back, above/below, distance) and for negative probes per kind
 (yes; no with the class present elsewhere; no with the class absent).

@@ -4,14 +4,10 @@ Continues training a saved AudioLLM (all of the LLM and the projector, encoder f
 training scenes' questions of the given types only, printing the mean loss per 50 steps beside
 ln 2 / 2 (a yes/no answer is one token plus eos: the loss of a coin flip), then the accuracy, balanced
 accuracy (50 for any constant answer) and share answered yes of greedy answers on the test set's
-questions of those types. ``--redraw`` draws every training question anew from its scene's metadata
-at each use (the fine-tuning option ``redraw_questions``) instead of cycling the stored ones. The
-model on disk is not changed.
+questions of those types. The model on disk is not changed.
 
     python experiments/diagnostics/yes_no_probe.py --model out/llm_tiny4/model --train out/tiny_train \
         --test out/tiny_test --types negative --steps 300
-    python experiments/diagnostics/yes_no_probe.py --model out/llm_tiny4/model --train out/tiny_train \
-        --test out/tiny_test --types negative --redraw --batch-size 64 --steps 1500 --eval-every 500
 """
 
 import argparse
@@ -21,11 +17,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
+from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.evaluation.metrics import yes_no_accuracy
 from spatial_alm.models.audio_llm import AudioLLM
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import RedrawSampler, collate_qa, read_qa_table
+from spatial_alm.training.finetune import collate_qa, read_qa_table
 
 
 @torch.no_grad()
@@ -53,26 +49,15 @@ def main():
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--redraw", action="store_true", help="a new question from the scene at every use")
     parser.add_argument("--eval-every", type=int, default=0, help="steps between test scores (0: only at the end)")
     parser.add_argument("--num-workers", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    parser.add_argument("--class-name-token", action="store_true",
-                        help="add the class-name token (AudioLLM class_name_token) to a model trained without it")
-    parser.add_argument("--audio-after-question", action="store_true",
-                        help="continue with the prompt order question-then-audio (AudioLLM audio_after_question)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="as in the fine-tuning config")
     parser.add_argument("--seed", type=int, default=0, help="as in the fine-tuning config (train split)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     types = args.types.split(",")
-    model = AudioLLM.from_pretrained(args.model)
-    if args.class_name_token and not model.class_name_token:
-        projector = model.projector
-        model = AudioLLM(model.encoder, model.llm, model.tokenizer, model.projector_config, class_name_token=True)
-        model.projector = projector
-    model.audio_after_question = model.audio_after_question or args.audio_after_question
-    model = model.to(args.device).train()
+    model = AudioLLM.from_pretrained(args.model).to(args.device).train()
     model.full_finetune_llm = True
     model.llm.requires_grad_(True)
     train_qa, test_qa = read_qa_table(args.train), read_qa_table(args.test)
@@ -80,18 +65,13 @@ def main():
     wanted = np.isin(train_qa["question_type"], types) & np.isin(train_qa["scene_index"], train_scenes)
     train_idx = np.flatnonzero(wanted)
     test_idx = np.flatnonzero(np.isin(test_qa["question_type"], types))
-    test_set, generator = SpatialQADataset(args.test), torch.Generator().manual_seed(args.seed)
-    if args.redraw:
-        train_set = RedrawnQADataset(args.train, label_vocabulary=dataset_info(args.train)["class_counts"])
-        loader_args = {"sampler": RedrawSampler(train_idx, generator)}
-    else:
-        train_set = Subset(SpatialQADataset(args.train), train_idx)
-        loader_args = {"shuffle": True, "generator": generator}
-    print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}, redraw {args.redraw}")
+    test_set, train_set = SpatialQADataset(args.test), Subset(SpatialQADataset(args.train), train_idx)
+    print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}")
     print(f"test before: {scores(model, test_set, test_idx, args.device)}", flush=True)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    loader = DataLoader(train_set, batch_size=args.batch_size, collate_fn=collate_qa, num_workers=args.num_workers,
-                        persistent_workers=args.num_workers > 0, **loader_args)
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, collate_fn=collate_qa,
+                        generator=torch.Generator().manual_seed(args.seed), num_workers=args.num_workers,
+                        persistent_workers=args.num_workers > 0)
     losses = []
     while len(losses) < args.steps:
         for batch in loader:

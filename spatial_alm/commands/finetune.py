@@ -24,13 +24,6 @@ Multi-GPU (DDP) with the same arguments:
     torchrun --nproc_per_node 8 -m spatial_alm.cli finetune --data ... --encoder ... --llm ... --config ... --out ...
 bf16 mixed precision is used on CUDA unless the config says otherwise.
 
-Training-data options (config keys, off by default): redraw_questions (every epoch, each training
-question is drawn anew from its scene's metadata, same type), oversample_types (a type's training
-pairs used k times per epoch), class_name_token (one more audio token: the encoder's class
-probabilities times the LLM's embeddings of the class names), audio_after_question (prompt order
-question-then-audio, so the audio tokens can attend to the question), e.g.
-    --set redraw_questions=true --set "oversample_types={E: 4, negative: 4}"
-
 Examples:
     spatial-alm finetune --data out/tiny_train --encoder out/encoder_tiny/model \\
         --config experiments/llm/tiny.yaml --out out/llm_tiny

@@ -1,6 +1,6 @@
 """Sharded HDF5 storage of rendered scenes with their QA pairs (layout: ``datasets/SCHEMA.md``)."""
 
-from spatial_alm.data.dataset import RedrawnQADataset, SpatialQADataset, SpatialSceneDataset
+from spatial_alm.data.dataset import SpatialQADataset, SpatialSceneDataset
 from spatial_alm.data.reader import DatasetReader, check_dataset, dataset_info, export_wav, scene_table
 from spatial_alm.data.schema import (
     INDEX_FILENAME,
@@ -18,7 +18,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "DatasetIndex",
     "DatasetReader",
-    "RedrawnQADataset",
     "ShardEntry",
     "ShardWriter",
     "SpatialQADataset",

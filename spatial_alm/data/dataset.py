@@ -12,10 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from spatial_alm.coordinates import ALL_AXES
 from spatial_alm.data.reader import DatasetReader
-from spatial_alm.qa import make_qa
-from spatial_alm.scenes.render import receiver_axes
 
 
 class SpatialSceneDataset(Dataset):
@@ -75,36 +72,4 @@ class SpatialQADataset(Dataset):
         item["audio"] = torch.from_numpy(self.reader.audio(item["scene_index"]))
         if item["source_index"] is None:
             item["source_index"] = -1
-        return item
-
-
-class RedrawnQADataset(SpatialQADataset):
-    """:class:`SpatialQADataset` indexed by ``(j, seed)``: pair ``j`` with its question drawn anew.
-
-    A fine-tuning augmentation: ``make_qa`` of the stored pair's type about the same scene, with
-    ``numpy.random.default_rng(seed)``, picks a new template, named source, relation, probed class and
-    region, and yes/no draw, so training sees more distinct questions than the dataset stores. Answer,
-    target and source index come with the new question (true by construction). The stored pair is kept
-    when the scene offers no question of that type on this draw. ``label_vocabulary``: classes that
-    negative probes may name when absent from the scene (e.g. every class of the dataset). Yes/no
-    questions ask only about the axes the scene's receiver resolves (``scenes.receiver_axes``), as the
-    generator does, unless the dataset's recipe says ``qa.unresolvable_axes: ask`` (recipes older than
-    that switch are read as its default, skip).
-    """
-
-    def __init__(self, out_dir: str | Path, label_vocabulary: Iterable[str],
-                 question_types: Iterable[str] | None = None):
-        super().__init__(out_dir, question_types)
-        self.label_vocabulary = tuple(label_vocabulary)
-        self.ask_all_axes = (self.reader.index.recipe.get("qa") or {}).get("unresolvable_axes", "skip") == "ask"
-
-    def __getitem__(self, key: tuple[int, int]) -> dict:
-        j, seed = key
-        item = super().__getitem__(j)
-        meta = self.reader.meta(item["scene_index"])
-        pair = make_qa(item["question_type"], meta, np.random.default_rng(seed), label_vocabulary=self.label_vocabulary,
-                       axes=ALL_AXES if self.ask_all_axes else receiver_axes(meta.receiver))
-        if pair is not None:
-            item.update(question=pair.question, answer=pair.answer, target=pair.target,
-                        source_index=-1 if pair.source_index is None else pair.source_index)
         return item

@@ -3,15 +3,12 @@
 Data path (B clips, C channels, T samples, L prompt+answer tokens, Q audio tokens, D = LLM width)::
 
     audio (B, C, T) -> encoder.encode -> tokens (B, N, D_enc) -> projector -> audio_embeds (B, Q, D)
-    [class_name_token: + one embedding sum_k p_k * name_k (B, 1, D), so Q grows by one; p_k: the encoder's
-     class probabilities, name_k: the mean LLM input embedding of class k's name tokens]
     input_ids (B, L) with Q <audio> placeholders -> llm.get_input_embeddings() -> text_embeds (B, L, D)
     inputs_embeds = audio_scatter + text_embeds * ~mask  (mask: input_ids == <audio> id; SLAM-LLM's splice)
     llm(inputs_embeds, attention_mask, labels) -> loss, logits (B, L, vocab)
 
-The prompt format is :data:`PROMPT_TEMPLATE` (audio before the question), or with
-``audio_after_question`` :data:`PROMPT_TEMPLATE_AUDIO_LAST` (so that the audio tokens can attend to the
-question); the answer follows it and ends with the eos token (:func:`build_batch`). Trainable parts: the
+The prompt format is :data:`PROMPT_TEMPLATE` (audio before the question); the answer follows it and
+ends with the eos token (:func:`build_batch`). Trainable parts: the
 projector always; the encoder when ``train_encoder`` (else frozen and kept in eval mode, so its
 BatchNorm statistics stay fixed); the LLM either fully (``full_finetune_llm``, required for the randomly
 initialised built-in small LLaMA) or through LoRA adapters on a pretrained local checkpoint
@@ -46,23 +43,22 @@ from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.projector import ProjectorConfig, build_projector
 from spatial_alm.models.targets import IGNORE_INDEX
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm
-from spatial_alm.qa.templates import canonical_label
 
 PROMPT_TEMPLATE = "USER: " + AUDIO_TOKEN + " {question}\nASSISTANT: "
-PROMPT_TEMPLATE_AUDIO_LAST = "USER: {question} " + AUDIO_TOKEN + "\nASSISTANT: "  # audio_after_question
 PROMPT_FORMAT_VERSION = 1  # bump when PROMPT_TEMPLATE or build_batch changes
 CONFIG_NAME = "audio_llm.json"
 PROJECTOR_WEIGHTS = "projector.safetensors"
 MODEL_TYPE = "spatial_alm.audio_llm"
 BUILTIN = "builtin"  # base_llm of an LLM that exists only in memory (the built-in small LLaMA)
+LAST_COMMIT_WITH_REMOVED_OPTIONS = "1be1af0"  # loads models saved with a removed option (results README)
 
 
-def build_prompt(question: str, audio_after_question: bool = False) -> str:
+def build_prompt(question: str) -> str:
     """The prompt text of one question, with the single ``<audio>`` placeholder before the question
-    (:data:`PROMPT_TEMPLATE`, LLaVA / BAT) or after it (:data:`PROMPT_TEMPLATE_AUDIO_LAST`)."""
+    (:data:`PROMPT_TEMPLATE`, LLaVA / BAT)."""
     if AUDIO_TOKEN in question:
         raise ValueError(f"question = {question!r}; allowed: text without the placeholder {AUDIO_TOKEN!r}")
-    return (PROMPT_TEMPLATE_AUDIO_LAST if audio_after_question else PROMPT_TEMPLATE).format(question=question)
+    return PROMPT_TEMPLATE.format(question=question)
 
 
 def _check_tokenizer(tokenizer: PreTrainedTokenizerFast):
@@ -72,7 +68,7 @@ def _check_tokenizer(tokenizer: PreTrainedTokenizerFast):
 
 
 def build_batch(tokenizer: PreTrainedTokenizerFast, questions: Sequence[str], answers: Sequence[str] | None = None,
-                *, num_audio_tokens: int, audio_after_question: bool = False) -> dict[str, torch.Tensor]:
+                *, num_audio_tokens: int) -> dict[str, torch.Tensor]:
     """Token ids of prompts (and answers) with the ``<audio>`` placeholder repeated ``num_audio_tokens`` times
     (prompt text: :func:`build_prompt`).
 
@@ -96,7 +92,7 @@ def build_batch(tokenizer: PreTrainedTokenizerFast, questions: Sequence[str], an
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     rows, label_rows = [], []
     for i, question in enumerate(questions):
-        prompt = tokenizer.encode(build_prompt(question, audio_after_question), add_special_tokens=False)
+        prompt = tokenizer.encode(build_prompt(question), add_special_tokens=False)
         at = prompt.index(audio_id)
         ids = bos + prompt[:at] + [audio_id] * num_audio_tokens + prompt[at + 1:]
         labels = [IGNORE_INDEX] * len(ids)
@@ -141,8 +137,7 @@ class AudioLLM(nn.Module):
 
     def __init__(self, encoder: SpatialEncoderModel, llm: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast,
                  projector_config: ProjectorConfig | None = None, train_encoder: bool = False,
-                 full_finetune_llm: bool = False, class_name_token: bool = False,
-                 audio_after_question: bool = False):
+                 full_finetune_llm: bool = False):
         super().__init__()
         vocab_rows = llm.get_input_embeddings().weight.shape[0]
         if len(tokenizer) > vocab_rows:
@@ -159,18 +154,6 @@ class AudioLLM(nn.Module):
         self.train_encoder = train_encoder
         self.full_finetune_llm = full_finetune_llm
         self.lora: dict | None = None  # LoRA settings once apply_lora ran
-        self.class_name_token = class_name_token
-        self.audio_after_question = audio_after_question  # prompt order, see build_prompt
-        if class_name_token:
-            if encoder.class_names is None:
-                raise ValueError("class_name_token = True; allowed only with an encoder that has class_names")
-            names = [tokenizer(canonical_label(name), add_special_tokens=False).input_ids  # as in questions
-                     for name in encoder.class_names]
-            width = max(len(ids) for ids in names)
-            self.register_buffer("class_name_ids", torch.tensor([ids + [0] * (width - len(ids)) for ids in names]),
-                                 persistent=False)  # (K, width) token ids of each class name
-            self.register_buffer("class_name_mask", torch.tensor([[1.0] * len(ids) + [0.0] * (width - len(ids))
-                                                                  for ids in names]), persistent=False)
         self.base_llm = str(Path(llm.name_or_path).resolve()) if llm.name_or_path and Path(llm.name_or_path).is_dir() \
             else BUILTIN
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
@@ -188,59 +171,33 @@ class AudioLLM(nn.Module):
     def num_audio_tokens(self, num_samples: int) -> int:
         """Q, the audio embeddings of a clip of ``num_samples`` samples."""
         frames = self.encoder.features.config.num_frames(num_samples)
-        return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames)) \
-            + int(self.class_name_token)
+        return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames))
 
-    def class_name_embedding(self, class_probs: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, K) -> sum_k p_k * (mean LLM input embedding of class k's name tokens),
-        (B, D): what was heard, written in the LLM's word space (``class_name_token``)."""
-        token_embeds = self.llm.get_input_embeddings()(self.class_name_ids)  # (K, width, D)
-        mask = self.class_name_mask.to(token_embeds.dtype)[..., None]
-        names = (token_embeds * mask).sum(dim=1) / mask.sum(dim=1)  # (K, D)
-        return class_probs.to(names.dtype) @ names
-
-    def audio_embeddings(self, audio: torch.Tensor, instruction: torch.Tensor | None = None,
-                         instruction_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Audio (B, C, T) -> audio embeddings (B, Q, D). An instruction-aware projector also reads the
-        prompt's text embeddings ``instruction`` (B, L, D) where ``instruction_mask`` (B, L) is True."""
+    def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio (B, C, T) -> audio embeddings (B, Q, D)."""
         with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
             encoded = self.encoder.encode(audio)  # tokens (B, N, D_enc)
-            class_probs = torch.sigmoid(self.encoder.heads.class_head(encoded.cls_class)) \
-                if self.class_name_token else None  # (B, K)
-        if self.projector_config.instruction_aware:
-            audio_embeds = self.projector(encoded.tokens, instruction, instruction_mask)
-        else:
-            audio_embeds = self.projector(encoded.tokens)
-        if class_probs is None:
-            return audio_embeds
-        name_embeds = self.class_name_embedding(class_probs)[:, None].to(audio_embeds.dtype)
-        return torch.cat([audio_embeds, name_embeds], dim=1)
+        return self.projector(encoded.tokens)
 
-    def embed(self, audio: torch.Tensor, input_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, audio: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         """inputs_embeds (B, L, D): text embeddings of ``input_ids`` (B, L) with the audio embeddings of
-        audio (B, C, T) at the ``<audio>`` positions. ``prompt_mask`` (B, L) marks the prompt's real
-        tokens (no padding, no answer): what an instruction-aware projector may read."""
+        audio (B, C, T) at the ``<audio>`` positions."""
         if audio.shape[0] != input_ids.shape[0]:
             raise ValueError(f"audio batch = {audio.shape[0]}; allowed: the input_ids batch ({input_ids.shape[0]})")
         text_embeds = self.llm.get_input_embeddings()(input_ids)  # (B, L, D)
-        audio_mask = input_ids == self.audio_token_id
-        audio_embeds = self.audio_embeddings(audio, text_embeds, prompt_mask.bool() & ~audio_mask)
-        return splice_audio(text_embeds, audio_embeds, audio_mask)
+        return splice_audio(text_embeds, self.audio_embeddings(audio), input_ids == self.audio_token_id)
 
     def forward(self, audio: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor | None = None) -> CausalLMOutputWithPast:
         """LLM output (``loss`` when ``labels`` are given, ``logits`` (B, L, vocab)) on audio (B, C, T)
         and a batch from :func:`build_batch` (``input_ids``, ``attention_mask``, ``labels`` (B, L))."""
-        prompt_mask = attention_mask.bool() if labels is None else attention_mask.bool() & (labels == IGNORE_INDEX)
-        inputs_embeds = self.embed(audio, input_ids, prompt_mask)
-        return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels)
+        return self.llm(inputs_embeds=self.embed(audio, input_ids), attention_mask=attention_mask, labels=labels)
 
     def prepare_batch(self, audio: torch.Tensor, questions: Sequence[str],
                       answers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """``build_batch`` for audio (B, C, T) with this model's Q, on the audio's device, with ``audio``
         included: ``model(**model.prepare_batch(audio, questions, answers)).loss``."""
-        batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]),
-                            audio_after_question=self.audio_after_question)
+        batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]))
         return {"audio": audio, **{name: t.to(audio.device) for name, t in batch.items()}}
 
     @torch.no_grad()
@@ -250,7 +207,7 @@ class AudioLLM(nn.Module):
         if len(questions) != audio.shape[0]:
             raise ValueError(f"questions: {len(questions)} given; allowed: one per clip ({audio.shape[0]})")
         batch = self.prepare_batch(audio, questions)
-        inputs_embeds = self.embed(audio, batch["input_ids"], batch["attention_mask"].bool())
+        inputs_embeds = self.embed(audio, batch["input_ids"])
         new_tokens = self.llm.generate(inputs_embeds=inputs_embeds, attention_mask=batch["attention_mask"],
                                        max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                                        pad_token_id=self.tokenizer.pad_token_id,
@@ -260,12 +217,10 @@ class AudioLLM(nn.Module):
     def config_dict(self) -> dict:
         q = self.projector_config.num_queries if self.projector_config.type == "qformer" else None
         return {"model_type": MODEL_TYPE, "prompt_format_version": PROMPT_FORMAT_VERSION,
-                "prompt_template": PROMPT_TEMPLATE_AUDIO_LAST if self.audio_after_question else PROMPT_TEMPLATE,
-                "audio_after_question": self.audio_after_question, "projector": self.projector_config.to_dict(),
-                "num_audio_tokens": None if q is None else q + int(self.class_name_token),  # None: per clip length
+                "prompt_template": PROMPT_TEMPLATE, "projector": self.projector_config.to_dict(),
+                "num_audio_tokens": q,  # None: per clip length
                 "base_llm": self.base_llm, "llm_saved": self._saves_llm(), "train_encoder": self.train_encoder,
-                "full_finetune_llm": self.full_finetune_llm, "lora": self.lora,
-                "class_name_token": self.class_name_token}
+                "full_finetune_llm": self.full_finetune_llm, "lora": self.lora}
 
     def _saves_llm(self) -> bool:
         return self.base_llm == BUILTIN or self.full_finetune_llm
@@ -304,6 +259,14 @@ class AudioLLM(nn.Module):
         if config.get("prompt_format_version") != PROMPT_FORMAT_VERSION:
             raise ValueError(f"prompt_format_version in {directory / CONFIG_NAME} = "
                              f"{config.get('prompt_format_version')!r}; allowed: {PROMPT_FORMAT_VERSION}")
+        projector = dict(config["projector"])  # models saved before the removal record the options as false
+        removed = {"class_name_token": config.get("class_name_token"),
+                   "audio_after_question": config.get("audio_after_question"),
+                   "projector.instruction_aware": projector.pop("instruction_aware", False)}
+        if any(removed.values()):
+            raise ValueError(f"{directory / CONFIG_NAME}: {', '.join(n for n, on in removed.items() if on)} = true, "
+                             "a fine-tuning option that has been removed; allowed: models saved without it (this "
+                             f"one loads with commit {LAST_COMMIT_WITH_REMOVED_OPTIONS}, the last that has it)")
         tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer", local_files_only=True)
         if config["llm_saved"]:
             llm = LlamaForCausalLM.from_pretrained(directory / "llm", local_files_only=True,
@@ -314,10 +277,8 @@ class AudioLLM(nn.Module):
                 raise ValueError(f"base LLM {config['base_llm']}: tokenizer size {len(base_tokenizer)} after adding "
                                  f"special tokens; allowed: the saved tokenizer's {len(tokenizer)}")
         model = cls(SpatialEncoderModel.from_pretrained(directory / "encoder"), llm, tokenizer,
-                    ProjectorConfig.from_dict(config["projector"]), train_encoder=config["train_encoder"],
-                    full_finetune_llm=config["full_finetune_llm"],
-                    class_name_token=config.get("class_name_token", False),
-                    audio_after_question=config.get("audio_after_question", False))
+                    ProjectorConfig.from_dict(projector), train_encoder=config["train_encoder"],
+                    full_finetune_llm=config["full_finetune_llm"])
         model.base_llm = config["base_llm"]  # the recorded base, not the folder the weights were read from
         model.projector.load_state_dict(load_file(directory / PROJECTOR_WEIGHTS))
         if config["lora"] is not None:

@@ -15,11 +15,6 @@ qformer        Q       ``num_queries`` learned queries of width D_enc; ``num_lay
 
 ``linear`` and ``mlp2x_gelu`` keep every encoder token, so their Q grows with the clip length
 (:meth:`~spatial_alm.models.encoder.EncoderConfig.num_tokens`); ``qformer`` gives a fixed Q.
-
-``qformer`` with ``instruction_aware`` (InstructBLIP's instruction-aware Q-Former) also reads the
-prompt: its text embeddings (B, L, D_llm), mapped to D_enc, join the queries in every block, so the
-queries can attend to the question ("is the siren on your left?") before they read the audio and
-the audio embeddings can depend on it. Only the Q query outputs go to the LLM.
 """
 
 from __future__ import annotations
@@ -48,16 +43,10 @@ class ProjectorConfig:
     num_queries: int = 64  # Q of the qformer (BAT: 64)
     num_layers: int = 2
     num_heads: int = 8
-    instruction_aware: bool = False  # qformer only: the queries also attend to the prompt's text
 
     def __post_init__(self):
         if self.type not in PROJECTORS:
             _fail("type", self.type, f"one of {sorted(PROJECTORS)}")
-        if self.instruction_aware not in (True, False):
-            _fail("instruction_aware", self.instruction_aware, "true or false")
-        if self.instruction_aware and self.type != "qformer":
-            _fail("instruction_aware", self.instruction_aware, f"false with projector type {self.type!r} "
-                  "(only the qformer reads the prompt)")
         for name in ("num_queries", "num_layers", "num_heads"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -104,8 +93,6 @@ class QFormerProjector(nn.Module):
 
     Each block (``nn.TransformerDecoderLayer``, pre-norm) is
     ``q + self_attn(norm1(q))``, then ``q + cross_attn(norm2(q), tokens)``, then ``q + mlp(norm3(q))``.
-    With ``instruction_aware`` the sequence ``q`` is the queries followed by the prompt's text
-    embeddings mapped to D_enc (padding masked), and the first Q positions are the output.
     """
 
     def __init__(self, config: ProjectorConfig, encoder_dim: int, llm_dim: int):
@@ -113,7 +100,6 @@ class QFormerProjector(nn.Module):
         if encoder_dim % config.num_heads:
             _fail("num_heads", config.num_heads, f"a divisor of the encoder width ({encoder_dim})")
         self.query = nn.Parameter(torch.randn(1, config.num_queries, encoder_dim))  # N(0, 1), as SLAM-LLM
-        self.instruction_proj = nn.Linear(llm_dim, encoder_dim) if config.instruction_aware else None
         self.blocks = nn.ModuleList(
             nn.TransformerDecoderLayer(encoder_dim, config.num_heads, dim_feedforward=4 * encoder_dim, dropout=0.0,
                                        activation="gelu", batch_first=True, norm_first=True)
@@ -125,22 +111,12 @@ class QFormerProjector(nn.Module):
     def num_output_tokens(self, num_input_tokens: int) -> int:
         return self.query.shape[1]
 
-    def forward(self, tokens: torch.Tensor, instruction: torch.Tensor | None = None,
-                instruction_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """tokens (B, N, D_enc) -> (B, Q, D_llm); an instruction-aware projector also needs the prompt's
-        text embeddings ``instruction`` (B, L, D_llm) and ``instruction_mask`` (B, L), True where real."""
-        num_queries = self.query.shape[1]
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, D_enc) -> (B, Q, D_llm)."""
         hidden_states = self.query.expand(tokens.shape[0], -1, -1)  # (B, Q, D_enc)
-        padding = None
-        if self.instruction_proj is not None:
-            if instruction is None or instruction_mask is None:
-                raise ValueError("instruction_aware projector: the prompt's text embeddings and mask are required")
-            hidden_states = torch.cat([hidden_states, self.instruction_proj(instruction)], dim=1)  # (B, Q + L, D_enc)
-            padding = torch.cat([instruction_mask.new_zeros(instruction_mask.shape[0], num_queries),
-                                 ~instruction_mask.bool()], dim=1)  # True = ignored
         for block in self.blocks:
-            hidden_states = block(hidden_states, tokens, tgt_key_padding_mask=padding)
-        return self.out_norm(self.proj(self.norm(hidden_states[:, :num_queries])))  # (B, Q, D_llm)
+            hidden_states = block(hidden_states, tokens)
+        return self.out_norm(self.proj(self.norm(hidden_states)))  # (B, Q, D_llm)
 
 
 PROJECTORS: dict[str, Callable[[ProjectorConfig, int, int], nn.Module]] = {

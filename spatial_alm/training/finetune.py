@@ -27,9 +27,6 @@ the config now asks for more epochs; data order and dropout are seeded per epoch
 run repeats the uninterrupted one. ``out_dir/run.json`` records the config, the dataset's and the
 encoder's identity: a rerun with other ones is refused unless ``overwrite`` (which starts over).
 The final model is ``out_dir/model`` (``AudioLLM.from_pretrained``), written atomically.
-Training questions are the stored ones, or with ``redraw_questions`` new ones of the same type drawn
-from each scene's metadata every epoch (:class:`RedrawSampler`); ``oversample_types`` repeats chosen
-types' pairs within an epoch.
 Multi-GPU: launch the same command with ``torchrun`` or ``accelerate launch`` (DDP); bf16 on CUDA.
 """
 
@@ -46,19 +43,19 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
 from spatial_alm.config import ConfigError, config_section, dataclass_from_dict, load_yaml_file, merge_overrides
-from spatial_alm.data import RedrawnQADataset, SpatialQADataset, dataset_info
+from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
-from spatial_alm.qa import QUESTION_TYPES, types_for_stage
+from spatial_alm.qa import types_for_stage
 from spatial_alm.training.common import (
     MODEL_DIR,
     SUMMARY_FILE,
@@ -95,8 +92,6 @@ class FinetuneConfig:
     lora: dict = field(default_factory=lambda: {"r": 8, "alpha": 32, "dropout": 0.05,
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
-    class_name_token: bool = False  # one more audio token: the encoder's class probabilities x name embeddings
-    audio_after_question: bool = False  # prompt order: the question, then the audio (default: audio first)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
     stage1_curriculum: str | int = "I"  # question types of stage 1 (projector only)
     stage1_epochs: int = 1
@@ -109,8 +104,6 @@ class FinetuneConfig:
     grad_clip: float = 1.0
     gradient_accumulation_steps: int = 1
     val_fraction: float = 0.1
-    redraw_questions: bool = False  # each epoch, draw every training question anew from its scene (same type)
-    oversample_types: dict = field(default_factory=dict)  # type -> times its training pairs are used per epoch
     max_new_tokens: int = 48  # greedy decoding of the validation samples
     num_workers: int = 0
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA, else no), "no", "bf16", "fp16"
@@ -130,14 +123,9 @@ class FinetuneConfig:
             "tokenizer_vocab_size": (self.tokenizer_vocab_size >= 300, ">= 300"),
             "max_new_tokens": (self.max_new_tokens >= 1, ">= 1"),
             **optimisation_checks(self),
-            "oversample_types": (isinstance(self.oversample_types, dict)
-                                 and set(self.oversample_types) <= set(QUESTION_TYPES)
-                                 and all(isinstance(k, int) and k >= 1 for k in self.oversample_types.values()),
-                                 f"question type ({', '.join(QUESTION_TYPES)}) -> integer >= 1"),
             "lora": (set(self.lora) <= {"r", "alpha", "dropout", "target_modules"}, "keys r, alpha, dropout, "
                      "target_modules"),
-            **{name: (isinstance(getattr(self, name), bool), "true or false")
-               for name in ("train_encoder", "class_name_token", "audio_after_question", "redraw_questions")},
+            "train_encoder": (isinstance(self.train_encoder, bool), "true or false"),
         }
         raise_on_failed_checks("finetune config", self, checks)
         for stage in curricula:
@@ -205,23 +193,6 @@ def read_qa_table(data_dir: str | Path) -> dict[str, np.ndarray]:
     return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}
 
 
-class RedrawSampler(Sampler):
-    """Shuffled ``(qa_index, seed)`` keys over ``indices`` for :class:`RedrawnQADataset`: each pass a
-    new order and a new question seed per pair, both drawn from ``generator`` (the training loop
-    re-seeds it every epoch, so a resumed epoch draws the same questions)."""
-
-    def __init__(self, indices: np.ndarray, generator: torch.Generator):
-        self.indices, self.generator = indices, generator
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __iter__(self):
-        order = torch.randperm(len(self.indices), generator=self.generator).tolist()
-        seeds = torch.randint(2**62, (len(self.indices),), generator=self.generator).tolist()
-        return iter([(int(self.indices[i]), seed) for i, seed in zip(order, seeds)])
-
-
 def collate_qa(items: list[dict]) -> dict:
     """Stack audio (B, C, T); questions, answers, types, targets, scene and source indices as lists."""
     return {"audio": torch.stack([it["audio"] for it in items]), "questions": [it["question"] for it in items],
@@ -235,14 +206,13 @@ def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[st
     (built-in: tokenizer trained on the QA text, random small LLaMA; else ``load_llm``), LLM frozen."""
     encoder = SpatialEncoderModel.from_pretrained(encoder_dir)
     if config.llm == BUILTIN:
-        texts = [build_prompt(q, config.audio_after_question) for q in qa["question"]] + list(qa["answer"])
+        texts = [build_prompt(q) for q in qa["question"]] + list(qa["answer"])
         tokenizer = train_tokenizer(texts, vocab_size=config.tokenizer_vocab_size)
         llm = LlamaForCausalLM(small_llama_config(len(tokenizer), **config.builtin_llm))
     else:
         llm, tokenizer = load_llm(config.llm)  # a directory or an alias such as "smollm2"
     model = AudioLLM(encoder, llm, tokenizer, ProjectorConfig.from_dict(config.projector),
-                     train_encoder=config.train_encoder, class_name_token=config.class_name_token,
-                     audio_after_question=config.audio_after_question)
+                     train_encoder=config.train_encoder)
     if config.llm in LLM_ALIASES:  # the saved model names the alias, not this machine's cache folder
         model.base_llm = config.llm
     return model
@@ -323,8 +293,6 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     train_scenes, val_scenes = split_indices(info["num_scenes"], config.val_fraction, config.seed)
     in_train = np.isin(qa["scene_index"], train_scenes)
     dataset = SpatialQADataset(data_dir)
-    if config.redraw_questions:  # negative probes may name any class of the dataset when absent
-        train_dataset = RedrawnQADataset(data_dir, label_vocabulary=info["class_counts"])
 
     found = load_latest_checkpoint(accelerator, out_dir, AudioLLM.from_pretrained)  # none after a start over
     checkpoint, start_phase, start_epoch, history, earlier_s, step = None, 0, 0, [], 0.0, 0
@@ -353,8 +321,6 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     for phase in phases:
         wanted = np.isin(qa["question_type"], types_for_stage(phase["curriculum"]))
         train_idx, val_idx = np.flatnonzero(wanted & in_train), np.flatnonzero(wanted & ~in_train)
-        uses = [config.oversample_types.get(str(t), 1) for t in qa["question_type"][train_idx]]
-        train_idx = np.repeat(train_idx, uses)  # oversampled types: each use a new draw with redraw_questions
         if len(train_idx) == 0 or len(val_idx) == 0:
             raise ValueError(f"phase {phase['name']}: {len(train_idx)} training and {len(val_idx)} validation QA "
                              f"pairs of types {types_for_stage(phase['curriculum'])}; allowed: at least one of each "
@@ -375,12 +341,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
         parameters[plan["name"]] = trainable_parameter_summary(model)
         generator = torch.Generator().manual_seed(config.seed + p_index)
         drop_last = len(plan["train_idx"]) > config.batch_size
-        if config.redraw_questions:
-            train_loader = DataLoader(train_dataset, sampler=RedrawSampler(plan["train_idx"], generator),
-                                      drop_last=drop_last, **loader_args)
-        else:
-            train_loader = DataLoader(Subset(dataset, plan["train_idx"]), shuffle=True, generator=generator,
-                                      drop_last=drop_last, **loader_args)
+        train_loader = DataLoader(Subset(dataset, plan["train_idx"]), shuffle=True, generator=generator,
+                                  drop_last=drop_last, **loader_args)
         val_loader = DataLoader(Subset(dataset, plan["val_idx"]), shuffle=False, **loader_args)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                       weight_decay=config.weight_decay)

@@ -45,11 +45,11 @@ PHRASES = [phrase for pair in RELATION_PHRASES.values() for phrase in pair] + li
 
 @torch.no_grad()
 def encoder_outputs(encoder: SpatialEncoderModel, reader: DatasetReader,
-                    batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Frozen encoder tokens (S, 3 + N, D), class probabilities (S, K) and class-direction vectors
-    (S, K, 3) (None without the class-direction head) of every scene of ``reader``."""
+                    batch_size: int) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+    """Frozen encoder tokens (S, 3 + N, D), class probabilities (S, K) and the class-wise heads'
+    (directions (S, K, 3), distances (S, K)) (None without them) of every scene of ``reader``."""
     encoder.eval()
-    tokens, probs, directions = [], [], []
+    tokens, probs, directions, distances = [], [], [], []
     for lo in tqdm(range(0, len(reader), batch_size), desc="encoder tokens", unit="batch"):
         audio = torch.from_numpy(np.stack([reader.audio(i) for i in range(lo, min(lo + batch_size, len(reader)))]))
         encoded = encoder.encode(audio)
@@ -57,16 +57,19 @@ def encoder_outputs(encoder: SpatialEncoderModel, reader: DatasetReader,
         tokens.append(encoded.tokens)
         probs.append(prediction.class_probs)
         directions.append(prediction.class_directions)
-    return torch.cat(tokens), torch.cat(probs), None if directions[0] is None else torch.cat(directions)
+        distances.append(prediction.class_distances)
+    heads = None if directions[0] is None else (torch.cat(directions), torch.cat(distances))
+    return torch.cat(tokens), torch.cat(probs), heads
 
 
-def head_answer(question: dict, class_probs: torch.Tensor, class_directions: torch.Tensor) -> bool | None:
-    """The class-direction head's own answer (``class_direction_answer`` of the QA evaluation), no
-    training; None for the distance relations (no per-class distance head)."""
+def head_answer(question: dict, class_probs: torch.Tensor, class_directions: torch.Tensor,
+                class_distances: torch.Tensor) -> bool | None:
+    """The class-wise heads' own answer (``class_direction_answer`` of the QA evaluation), no training."""
     class_a, class_b, phrase = question["ids"]
     if PHRASES[phrase] not in SIDE_OF_PHRASE[question["type"]]:
         return None
-    return class_direction_answer(question["type"], PHRASES[phrase], (class_a, class_b), class_probs, class_directions)
+    return class_direction_answer(question["type"], PHRASES[phrase], (class_a, class_b), class_probs,
+                                  class_directions, class_distances)
 
 
 class QuestionSampler:
@@ -185,19 +188,20 @@ def main():
     data = {}
     for split, path in (("train", args.train), ("test", args.test)):
         reader = DatasetReader(path)
-        tokens, class_probs, class_directions = encoder_outputs(encoder, reader, 64)
+        tokens, class_probs, class_heads = encoder_outputs(encoder, reader, 64)
         data[split] = (tokens[:, :3] if args.tokens == "cls" else tokens, [reader.meta(i) for i in range(len(reader))],
-                       class_probs, class_directions)
+                       class_probs, class_heads)
     train_tokens, train_metas = data["train"][:2]
-    test_tokens, test_metas, test_probs, test_directions = data["test"]
+    test_tokens, test_metas, test_probs, test_heads = data["test"]
     rng = np.random.default_rng(args.seed + 1)
     test_rows, test_questions = sampler.batch(test_metas, np.repeat(np.arange(len(test_metas)), args.test_questions),
                                               rng)
     print(f"tokens {tuple(train_tokens.shape)} train, {tuple(test_tokens.shape)} test "
           f"({time.perf_counter() - start:.0f} s); {len(test_questions)} test questions")
-    if test_directions is not None:
-        answers = [head_answer(q, test_probs[row], test_directions[row]) for q, row in zip(test_questions, test_rows)]
-        print("The class-direction head's own answers (no training; distance relations left out):")
+    if test_heads is not None:
+        answers = [head_answer(q, test_probs[row], test_heads[0][row], test_heads[1][row])
+                   for q, row in zip(test_questions, test_rows)]
+        print("The class-wise heads' own answers (no training):")
         print(format_scores(score(test_questions, answers)))
 
     probe = QuestionProbe(train_tokens.shape[-1], len(sampler.class_names), args.width, args.depth, 4, args.dropout)

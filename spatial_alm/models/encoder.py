@@ -21,8 +21,9 @@ elevation (181) logits from ``cls_doa`` and distance (21) logits from ``cls_dist
 bins in :mod:`spatial_alm.models.targets`. Optionally (``class_direction_head``, not in BAT)
 class-wise heads give every class's direction vector (ACCDOA, on ``cls_doa``) and distance (as the
 distance part of DCASE 2024's multi-ACCDDOA, on ``cls_distance``), so the CLS tokens carry every
-source's position, not only the primary one's. :class:`SpatialEncoderModel` bundles features, encoder and heads (audio in,
-logits out) and saves to / loads from a directory (``config.json`` + ``model.safetensors``).
+source's position, not only the primary one's. :class:`SpatialEncoderModel` bundles features,
+encoder and heads (audio in, logits out) and saves to / loads from a directory (``config.json`` +
+``model.safetensors``).
 """
 
 from __future__ import annotations

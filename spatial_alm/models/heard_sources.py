@@ -1,0 +1,93 @@
+"""The sources an encoder hears, written as text for the LLM's prompt (per-source tokens).
+
+An encoder with class-wise heads (``class_direction_head``) gives, for every class k, a probability
+p_k, a direction vector (ACCDOA) and a distance in metres. :func:`heard_sources` keeps the classes with
+p_k >= ``threshold`` and :func:`describe_sources` writes them, nearest first, in the words and answer
+formats of the QA text (:mod:`spatial_alm.qa.templates`)::
+
+    Heard, nearest first: dog 90% (left, front) at azimuth 30 deg, elevation 0 deg, distance 1.5 m;
+    bell 40% (right, behind) at azimuth -120 deg, elevation 5 deg, distance 2.0 m.
+
+This line goes into the prompt after the audio embeddings (:mod:`spatial_alm.models.audio_llm`): the
+encoder's per-source estimates enter the LLM as tokens of its own vocabulary, one short phrase per
+source carrying its class, its side, its direction and its distance, beside the projected patch and
+CLS tokens. Why words rather than learned embeddings: an LLM copies numbers and matches class names in
+its context after little fine-tuning, while learned readers of class-wise vectors did not learn to pick
+the two named classes within CPU budgets (``experiments/results/README.md``, the yes/no probes). The
+price is a discrete bottleneck: the text cannot be better than the encoder's estimates.
+
+Side words use the QA generator's definitions (:mod:`spatial_alm.qa.generator`): left = azimuth > 0,
+front = |azimuth| < 90, above = elevation > 0; the words of every axis are written whatever the
+receiver resolves (a sphere head's front/back words are as uncertain as its azimuth; questions about
+unresolved axes are not asked by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from spatial_alm.coordinates import cartesian_to_spherical
+from spatial_alm.qa.templates import (
+    ANSWER_FORMATS,
+    bin_azimuth_deg,
+    bin_distance_m,
+    bin_elevation_deg,
+    canonical_label,
+)
+
+PREFIX = "Heard, nearest first: "
+NOTHING = "Heard: nothing."
+
+
+@dataclass(frozen=True)
+class HeardSource:
+    """One class the encoder hears: canonical label, probability in [0, 1], direction (degrees, binned as
+    the QA answers) and distance (metres, multiple of 0.5)."""
+
+    label: str
+    probability: float
+    azimuth_deg: int
+    elevation_deg: int
+    distance_m: float
+
+
+def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, class_distances: torch.Tensor,
+                  class_names: Sequence[str], threshold: float) -> list[list[HeardSource]]:
+    """Per clip, the classes with probability >= ``threshold``, nearest first (ties: more probable first).
+
+    class_probs (B, K), class_directions (B, K, 3), class_distances (B, K) metres: the class-wise outputs
+    of :meth:`~spatial_alm.models.encoder.SpatialEncoderModel.predict`; K names in ``class_names``.
+    """
+    if class_probs.shape[-1] != len(class_names):
+        raise ValueError(f"class_probs has {class_probs.shape[-1]} classes; allowed: one per class name "
+                         f"({len(class_names)})")
+    azimuth, elevation, _ = cartesian_to_spherical(class_directions.detach().double().cpu())  # (B, K)
+    probs, distances = class_probs.detach().double().cpu(), class_distances.detach().double().cpu()
+    clips = []
+    for b in range(probs.shape[0]):
+        sources = [HeardSource(canonical_label(class_names[k]), float(probs[b, k]),
+                               bin_azimuth_deg(float(azimuth[b, k])), bin_elevation_deg(float(elevation[b, k])),
+                               bin_distance_m(float(distances[b, k])))
+                   for k in range(len(class_names)) if probs[b, k] >= threshold]
+        clips.append(sorted(sources, key=lambda s: (s.distance_m, -s.probability, s.label)))
+    return clips
+
+
+def _sides(source: HeardSource) -> str:
+    lateral = "left" if source.azimuth_deg > 0 else "right"
+    frontal = "front" if abs(source.azimuth_deg) < 90 else "behind"
+    vertical = "above" if source.elevation_deg > 0 else "below"
+    return f"{lateral}, {frontal}, {vertical}"
+
+
+def describe_sources(sources: Sequence[HeardSource]) -> str:
+    """One line naming every heard source with its probability (whole percent, rounded to 10), sides,
+    direction and distance, nearest first; :data:`NOTHING` when there is none."""
+    if not sources:
+        return NOTHING
+    phrases = [f"{s.label} {round(s.probability * 10) * 10}% ({_sides(s)}) at {ANSWER_FORMATS['direction'](vars(s))}"
+               for s in sources]
+    return PREFIX + "; ".join(phrases) + "."

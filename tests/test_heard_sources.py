@@ -1,0 +1,52 @@
+"""The heard-sources line of the prompt: hand-computed cases and the mirror symmetry of the ears."""
+
+import math
+
+import torch
+
+from spatial_alm.coordinates import spherical_to_cartesian
+from spatial_alm.models.heard_sources import NOTHING, HeardSource, describe_sources, heard_sources
+from spatial_alm.qa.parser import parse_answer
+
+NAMES = ["dog", "church_bells", "siren"]
+
+
+def outputs(*sources):
+    """Class-wise outputs of one clip: (probability, azimuth, elevation, distance) per class of NAMES."""
+    probs = torch.tensor([[s[0] for s in sources]])
+    directions = torch.stack([spherical_to_cartesian(s[1], s[2]) for s in sources])[None].float()
+    distances = torch.tensor([[s[3] for s in sources]])
+    return probs, directions, distances
+
+
+def test_sources_above_threshold_nearest_first_in_answer_format():
+    probs, directions, distances = outputs((0.9, 30.2, -0.4, 2.1), (0.42, -120.0, 5.0, 1.2), (0.1, 0.0, 0.0, 1.0))
+    [sources] = heard_sources(probs, directions, distances, NAMES, threshold=0.3)
+    assert [s.label for s in sources] == ["church bells", "dog"]  # canonical labels, nearest (1.0 m) first
+    assert sources[1] == HeardSource("dog", sources[1].probability, 30, 0, 2.0)
+    assert sources[1].probability == torch.tensor(0.9).double().item()
+    text = describe_sources(sources)
+    assert text == ("Heard, nearest first: church bells 40% (right, behind, above) at azimuth -120 deg, "
+                    "elevation 5 deg, distance 1.0 m; dog 90% (left, front, below) at azimuth 30 deg, "
+                    "elevation 0 deg, distance 2.0 m.")
+    # each source's direction phrase is the type-B answer format, so the parser reads it back
+    phrase = text.split(" at ")[2].rstrip(".")
+    assert parse_answer("B", phrase) == {"parsed": True, "azimuth_deg": 30, "elevation_deg": 0, "distance_m": 2.0}
+    assert describe_sources([]) == NOTHING
+    assert heard_sources(probs, directions, distances, NAMES, threshold=0.95) == [[]]
+
+
+def test_mirrored_ears_mirror_the_sides_and_azimuths():
+    """Swapping the ears mirrors the scene in the median plane (y -> -y): every left becomes right and
+    every azimuth changes sign, nothing else changes."""
+    probs, directions, distances = outputs((0.8, 60.0, 10.0, 1.5), (0.7, -150.0, -20.0, 2.5), (0.6, 100.0, 0.0, 3.0))
+    mirrored = directions * torch.tensor([1.0, -1.0, 1.0])
+    [sources] = heard_sources(probs, directions, distances, NAMES, threshold=0.5)
+    [mirror] = heard_sources(probs, mirrored, distances, NAMES, threshold=0.5)
+    for a, b in zip(sources, mirror):
+        assert (a.label, a.elevation_deg, a.distance_m) == (b.label, b.elevation_deg, b.distance_m)
+        assert b.azimuth_deg == -a.azimuth_deg and not math.isclose(a.azimuth_deg, 0.0)
+    swapped = describe_sources(sources).replace("left", "LEFT").replace("right", "left").replace("LEFT", "right")
+    for a in sources:
+        swapped = swapped.replace(f"azimuth {a.azimuth_deg} ", f"azimuth {-a.azimuth_deg} ")
+    assert describe_sources(mirror) == swapped

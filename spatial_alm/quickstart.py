@@ -47,7 +47,7 @@ class QuickstartConfig:
     recipe_overrides: dict = field(default_factory=dict)  # dotted keys, as `simulate --set`
     encoder_overrides: dict = field(default_factory=dict)  # as `pretrain-encoder --set`
     llm_overrides: dict = field(default_factory=dict)  # as `finetune --set`
-    llm: str | None = None  # local LLaMA checkpoint directory (None: the config's, builtin by default)
+    llm: str | None = None  # local LLaMA checkpoint directory (None: the config's)
     description: str = ""  # one line for the report: what this run is for
     train_scenes: int = 1200
     test_scenes: int = 200

@@ -350,3 +350,43 @@ def test_save_load_lora_on_checkpoint(checkpoint, tmp_path):
     assert config["lora"] == {"r": 8, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
     assert (tmp_path / "run" / "llm" / "adapter" / "adapter_config.json").is_file()
     assert not (tmp_path / "run" / "llm" / "model.safetensors").exists()
+
+
+def test_answer_only_loss_equals_the_full_sequence_loss_of_transformers(tokenizer, checkpoint):
+    """The loss computed from the answer positions' logits only is transformers' own causal-LM loss over
+    the whole sequence (the independent reference), for the built-in model and through LoRA."""
+    for model in (builtin_model(tokenizer), lora_model(checkpoint)):
+        model.eval()
+        batch = model.prepare_batch(toy_audio(), QUESTIONS, ["yes", ANSWERS[0]])  # answers of unequal length
+        with torch.no_grad():
+            output = model(**batch)
+            reference = model.llm(inputs_embeds=model.embed(batch["audio"], batch["input_ids"]),
+                                  attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+        assert output.loss == pytest.approx(reference.item(), rel=1e-5)
+        first = int((batch["labels"] != -100).any(dim=0).float().argmax())
+        assert output.logits.shape[1] == batch["labels"].shape[1] - first + 1
+
+
+def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_path):
+    model = builtin_model(tokenizer, heard_sources_threshold=0.01)  # a random encoder: every class heard
+    audio = toy_audio()
+    lines = model.heard(audio)
+    prediction = model.encoder.predict(audio)
+    for b, line in enumerate(lines):
+        assert line.startswith("Heard, nearest first: ") and line.count("% (") == len(LABELS)
+        binned = torch.floor(prediction.class_distances[b] / 0.5 + 0.5)  # 0.5 m bins; ties: more probable first
+        nearest = min(range(len(LABELS)), key=lambda k: (binned[k], -prediction.class_probs[b, k]))
+        assert line[len("Heard, nearest first: "):].startswith(LABELS[nearest].replace("_", " ").lower())
+    ids = model.prepare_batch(audio, QUESTIONS)["input_ids"][0]
+    prompt = tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
+    assert "Heard, nearest first:" in prompt and prompt.index("Heard") < prompt.index("Where is the sound")
+    assert builtin_model(tokenizer).heard(audio) is None  # no threshold: no line, the plain BAT prompt
+    model.save_pretrained(tmp_path / "model")
+    assert AudioLLM.from_pretrained(tmp_path / "model").heard(audio) == lines
+    with pytest.raises(ValueError, match="heard_sources_threshold"):
+        builtin_model(tokenizer, heard_sources_threshold=1.5)
+    encoder = toy_encoder()
+    encoder.encoder.config = EncoderConfig.from_dict({**encoder.encoder.config.to_dict(),
+                                                      "class_direction_head": False})
+    with pytest.raises(ValueError, match="class-wise heads"):
+        AudioLLM(encoder, toy_llm(len(tokenizer)), tokenizer, QFORMER, heard_sources_threshold=0.3)

@@ -25,7 +25,7 @@ from spatial_alm.training.pretrain import PretrainConfig, build_model, pretrain
 PRETRAIN = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
             "encoder": {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": [16, 8], "dropout": 0.1},
             "batch_size": 8, "num_workers": 0, "val_fraction": 0.25, "direction_sigma_deg": 5.0, "epochs": 3}
-FINETUNE = {"projector": {"type": "qformer", "num_queries": 4, "num_layers": 1, "num_heads": 2},
+FINETUNE = {"llm": "builtin", "projector": {"type": "qformer", "num_queries": 4, "num_layers": 1, "num_heads": 2},
             "builtin_llm": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 256},
             "tokenizer_vocab_size": 400, "stages": [2], "stage2_curriculum": ["III"],
             "stage2_epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "val_fraction": 0.25, "max_new_tokens": 4,

@@ -18,7 +18,7 @@ from conftest import REPO_ROOT
 from spatial_alm.cli import COMMANDS, main
 
 RECIPE = REPO_ROOT / "simulation" / "tiny_binaural.yaml"
-LLM_CONFIG = REPO_ROOT / "experiments" / "llm" / "tiny.yaml"
+LLM_CONFIG = REPO_ROOT / "tests" / "configs" / "toy_builtin_llm.yaml"
 ENCODER_CONFIG = REPO_ROOT / "experiments" / "encoder" / "tiny_binaural.yaml"
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
            "encoder": {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": [32, 8]}}

@@ -29,7 +29,8 @@ def test_other_scalars_keep_their_yaml_meaning(text, value):
 
 def test_set_learning_rate_in_exponent_notation_reaches_the_config_as_a_float(tmp_path):
     overrides = parse_overrides(["learning_rate=7e-4", "stage2_epochs=2"])
-    assert FinetuneConfig.from_yaml(REPO / "experiments/llm/tiny.yaml", overrides).learning_rate == pytest.approx(7e-4)
+    config = FinetuneConfig.from_yaml(REPO / "experiments/llm/smollm2_lora.yaml", overrides)
+    assert config.learning_rate == pytest.approx(7e-4)
     config_file = tmp_path / "encoder.yaml"
     config_file.write_text("preset: tiny\nlearning_rate: 3e-4\nweight_decay: 5e-2\n")
     config = PretrainConfig.from_yaml(config_file)
@@ -94,9 +95,10 @@ def test_nested_sections_name_the_dotted_path():
 ])
 def test_finetune_settings_are_typed_and_ranged(overrides, message):
     with pytest.raises(ValueError) as err:
-        FinetuneConfig.from_yaml(REPO / "experiments/llm/tiny.yaml", overrides)
+        FinetuneConfig.from_yaml(REPO / "experiments/llm/smollm2_lora.yaml", overrides)
     assert str(err.value).startswith(message)
-    assert FinetuneConfig.from_yaml(REPO / "experiments/llm/tiny.yaml", {"stage1_curriculum": 2}).stage1_curriculum == 2
+    config = FinetuneConfig.from_yaml(REPO / "experiments/llm/smollm2_lora.yaml", {"stage1_curriculum": 2})
+    assert config.stage1_curriculum == 2
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -19,7 +19,7 @@ from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
            "encoder": {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": [32, 8]}}
-TOY = {"projector": {"type": "qformer", "num_queries": 4, "num_layers": 1, "num_heads": 2},
+TOY = {"llm": "builtin", "projector": {"type": "qformer", "num_queries": 4, "num_layers": 1, "num_heads": 2},
        "builtin_llm": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 256},
        "tokenizer_vocab_size": 400, "stages": [1, 2], "stage1_epochs": 1, "stage2_curriculum": ["III"],
        "stage2_epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "val_fraction": 0.25, "max_new_tokens": 8,
@@ -72,7 +72,7 @@ def test_removed_options_are_unknown_keys():
 
 
 def test_yaml_configs_load():
-    for name in ("tiny.yaml", "bat_llama2_7b.yaml"):
+    for name in ("smollm2_lora.yaml", "bat_llama2_7b.yaml"):
         config = FinetuneConfig.from_yaml(REPO_ROOT / "experiments" / "llm" / name, {"stage2_epochs": 2})
         assert config.stage2_epochs == 2
     bat = FinetuneConfig.from_yaml(REPO_ROOT / "experiments" / "llm" / "bat_llama2_7b.yaml")
@@ -153,3 +153,21 @@ def test_cli_finetune(toy_dataset, toy_encoder, tmp_path, capsys):
     assert "stages" in capsys.readouterr().err
     assert main([*argv, "--set", "redraw_questions=true"]) == 2  # a removed option is an unknown key
     assert "unknown key(s) ['redraw_questions']" in capsys.readouterr().err
+
+
+def test_length_grouped_batches_cover_every_item_once_and_cut_padding():
+    from spatial_alm.training.finetune import LengthGroupedBatches
+
+    lengths = np.random.default_rng(0).integers(10, 200, size=1000)
+    batches = list(LengthGroupedBatches(lengths, 8, torch.Generator().manual_seed(1), drop_last=False))
+    assert sorted(i for b in batches for i in b) == list(range(1000)) and len(batches) == 125
+    again = list(LengthGroupedBatches(lengths, 8, torch.Generator().manual_seed(1), drop_last=False))
+    assert again == batches  # seeded: a resumed epoch repeats its order
+    dropped = LengthGroupedBatches(lengths[:1001 - 6], 8, torch.Generator().manual_seed(1), drop_last=True)
+    assert len(list(dropped)) == len(dropped) == 124 and all(len(b) == 8 for b in dropped)
+
+    def padding(batches):  # padded positions per real one
+        return sum(8 * lengths[b].max() - lengths[b].sum() for b in batches) / lengths.sum()
+
+    shuffled = torch.randperm(1000, generator=torch.Generator().manual_seed(1)).view(-1, 8).tolist()
+    assert padding(batches) < 0.1 * padding(shuffled)

@@ -223,7 +223,7 @@ def test_cli_finetune_llm_errors_name_the_alias_and_the_install_command(make_toy
 
     tiny_binaural_encoder().save_pretrained(tmp_path / "encoder")
     argv = ["finetune", "--data", str(make_toy_dataset(16)), "--encoder", str(tmp_path / "encoder"),
-            "--config", str(REPO_ROOT / "experiments" / "llm" / "tiny.yaml"), "--out", str(tmp_path / "run")]
+            "--config", str(REPO_ROOT / "tests" / "configs" / "toy_builtin_llm.yaml"), "--out", str(tmp_path / "run")]
     assert main([*argv, "--llm", str(tmp_path / "nowhere")]) == 2
     assert "no such folder; allowed: a local LLaMA checkpoint directory or smollm2" in capsys.readouterr().err
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO_ROOT
 
 from spatial_alm.cli import main
 from spatial_alm.quickstart import DEFAULT_CONFIG, STATE_FILE, load_quickstart_config
@@ -16,9 +17,8 @@ TOY = {
     "recipe_overrides": {"duration_s": 0.5},
     "encoder_overrides": {"epochs": 1, "batch_size": 8, "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
                           "encoder": {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": [32, 8]}},
-    "llm_overrides": {"builtin_llm": {"hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                                      "max_position_embeddings": 256},
-                      "tokenizer_vocab_size": 400, "max_new_tokens": 12},
+    "llm_config": str(REPO_ROOT / "tests" / "configs" / "toy_builtin_llm.yaml"),  # a toy LLM, not SmolLM2
+    "llm_overrides": {"max_new_tokens": 12},
     # every test question is evaluated, so every question type is scored
     "train_scenes": 16, "test_scenes": 8, "eval_questions": None, "num_examples": 4,
 }

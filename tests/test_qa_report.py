@@ -290,7 +290,7 @@ def test_evaluate_writes_report_with_every_type(toy_model, toy_dataset, tmp_path
     unparsed = sum(not r["prediction"]["parsed"] for r in report["answers"])
     assert sum(row["unparseable"] for row in report["model"].values()) == unparsed > 0  # untrained: gibberish
     # encoder-head row: the heads' own answers, recomputed here from the encoder on the same audio
-    assert {"A", "B"} <= set(saved["encoder_head"]) and "E" not in saved["encoder_head"]
+    assert {"A", "B", "E", "negative"} <= set(saved["encoder_head"])  # E, negative: the class-wise heads
     model, dataset = AudioLLM.from_pretrained(toy_model), SpatialQADataset(toy_dataset)
     rows = [j for j in range(len(dataset)) if dataset.reader.qa_pair(j)["question_type"] == "B"]
     heads = model.encoder.predict(torch.stack([dataset[j]["audio"] for j in rows]))

@@ -395,7 +395,7 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
         parameters[plan["name"]] = trainable_parameter_summary(model)
         generator = torch.Generator().manual_seed(config.seed + p_index)
         drop_last = len(plan["train_idx"]) > config.batch_size
-        lengths = np.char.str_len(qa["question"][plan["train_idx"]]) + np.char.str_len(qa["answer"][plan["train_idx"]])
+        lengths = np.array([len(qa["question"][j]) + len(qa["answer"][j]) for j in plan["train_idx"]])
         train_loader = DataLoader(Subset(dataset, plan["train_idx"]), batch_sampler=LengthGroupedBatches(
             lengths, config.batch_size, generator, drop_last), **{k: v for k, v in loader_args.items()
                                                                   if k != "batch_size"})

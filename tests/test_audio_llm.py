@@ -28,6 +28,7 @@ from spatial_alm.models.audio_llm import (
     trainable_parameter_summary,
 )
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm, small_llama_config, train_tokenizer
+from spatial_alm.qa.templates import with_article
 
 FEATURES = SpatialFeatureConfig(fs_hz=16000, n_fft=256, hop_length=128, n_mels=32)
 LABELS = ["dog", "siren", "bell", "speech", "door knock"]
@@ -373,10 +374,10 @@ def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_pa
     lines = model.heard(audio)
     prediction = model.encoder.predict(audio)
     for b, line in enumerate(lines):
-        assert line.startswith("Heard, nearest first: ") and line.count("% (") == len(LABELS)
+        assert line.startswith("Heard, nearest first: ") and line.count("%) to your ") == len(LABELS)
         binned = torch.floor(prediction.class_distances[b] / 0.5 + 0.5)  # 0.5 m bins; ties: more probable first
         nearest = min(range(len(LABELS)), key=lambda k: (binned[k], -prediction.class_probs[b, k]))
-        assert line[len("Heard, nearest first: "):].startswith(LABELS[nearest].replace("_", " ").lower())
+        assert line[len("Heard, nearest first: "):].startswith(with_article(LABELS[nearest].lower()))
     ids = model.prepare_batch(audio, QUESTIONS)["input_ids"][0]
     prompt = tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
     assert "Heard, nearest first:" in prompt and prompt.index("Heard") < prompt.index("Where is the sound")

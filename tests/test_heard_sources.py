@@ -26,11 +26,11 @@ def test_sources_above_threshold_nearest_first_in_answer_format():
     assert sources[1] == HeardSource("dog", sources[1].probability, 30, 0, 2.0)
     assert sources[1].probability == torch.tensor(0.9).double().item()
     text = describe_sources(sources)
-    assert text == ("Heard, nearest first: church bells 40% (right, behind, above) at azimuth -120 deg, "
-                    "elevation 5 deg, distance 1.0 m; dog 90% (left, front, below) at azimuth 30 deg, "
-                    "elevation 0 deg, distance 2.0 m.")
+    assert text == ("Heard, nearest first: a church bells (40%) to your right, behind you, above you, at azimuth "
+                    "-120 deg, elevation 5 deg, distance 1.0 m; a dog (90%) to your left, in front of you, below "
+                    "you, at azimuth 30 deg, elevation 0 deg, distance 2.0 m.")
     # each source's direction phrase is the type-B answer format, so the parser reads it back
-    phrase = text.split(" at ")[2].rstrip(".")
+    phrase = text.split(", at ")[2].rstrip(".")
     assert parse_answer("B", phrase) == {"parsed": True, "azimuth_deg": 30, "elevation_deg": 0, "distance_m": 2.0}
     assert describe_sources([]) == NOTHING
     assert heard_sources(probs, directions, distances, NAMES, threshold=0.95) == [[]]
@@ -46,7 +46,8 @@ def test_mirrored_ears_mirror_the_sides_and_azimuths():
     for a, b in zip(sources, mirror):
         assert (a.label, a.elevation_deg, a.distance_m) == (b.label, b.elevation_deg, b.distance_m)
         assert b.azimuth_deg == -a.azimuth_deg and not math.isclose(a.azimuth_deg, 0.0)
-    swapped = describe_sources(sources).replace("left", "LEFT").replace("right", "left").replace("LEFT", "right")
+    swapped = describe_sources(sources).replace("your left", "LEFT").replace("your right", "your left")
+    swapped = swapped.replace("LEFT", "your right")
     for a in sources:
         swapped = swapped.replace(f"azimuth {a.azimuth_deg} ", f"azimuth {-a.azimuth_deg} ")
     assert describe_sources(mirror) == swapped

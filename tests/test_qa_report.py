@@ -320,6 +320,9 @@ def test_ask_resamples_and_checks_channels(toy_model, tmp_path, capsys):
     assert main([*argv, "--audio", str(tmp_path / "stereo.wav")]) == 0
     assert main([*argv, "--audio", str(tmp_path / "mono.wav")]) == 2
     assert "1 channel(s); allowed: 2" in capsys.readouterr().err
+    model.heard_sources_threshold = 0.01  # every class heard: the line the prompt holds is shown on stderr
+    ask(model, tmp_path / "stereo.wav", "Where is the sound?", max_new_tokens=2)
+    assert "the encoder's heard-sources line: Heard, nearest first: a" in capsys.readouterr().err
 
 
 def test_ask_hears_a_long_file_through_its_centre_window(toy_model, tmp_path, capsys):

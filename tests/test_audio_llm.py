@@ -391,3 +391,17 @@ def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_pa
                                                       "class_direction_head": False})
     with pytest.raises(ValueError, match="class-wise heads"):
         AudioLLM(encoder, toy_llm(len(tokenizer)), tokenizer, QFORMER, heard_sources_threshold=0.3)
+
+
+@pytest.mark.parametrize("projector", ["linear", "mlp2x_gelu", "qformer"])
+def test_audio_embeddings_start_at_the_scale_of_the_llms_word_embeddings(tokenizer, projector):
+    """A pretrained LLM's word embeddings are small (SmolLM2: std 0.14); a fresh projector's outputs must
+    start at that scale, not at a LayerNorm's unit variance, or they swamp the prompt."""
+    llm = toy_llm(len(tokenizer))
+    with torch.no_grad():
+        llm.get_input_embeddings().weight.normal_(0.0, 0.14)
+    config = ProjectorConfig(type=projector, num_queries=4, num_layers=1, num_heads=2)
+    model = AudioLLM(toy_encoder(), llm, tokenizer, config).eval()
+    with torch.no_grad():
+        std = model.audio_embeddings(toy_audio()).std().item()
+    assert 0.14 / 2 < std < 0.14 * 2, std

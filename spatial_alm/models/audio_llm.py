@@ -173,8 +173,9 @@ class AudioLLM(nn.Module):
         self.heard_sources_threshold = heard_sources_threshold
         self.encoder = encoder
         self.projector_config = projector_config or ProjectorConfig()
+        embedding_std = llm.get_input_embeddings().weight.detach().float().std().item()
         self.projector = build_projector(self.projector_config, encoder.encoder.config.embed_dim,
-                                         llm.config.hidden_size)
+                                         llm.config.hidden_size, output_std=embedding_std)
         self.llm = llm
         self.tokenizer = tokenizer
         self.audio_token_id = tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)

@@ -13,6 +13,13 @@ qformer        Q       ``num_queries`` learned queries of width D_enc; ``num_lay
                        projector; BAT used 64 queries)
 =============  ======  =====================================================================
 
+Scale: the audio embeddings start at the scale of the LLM's own input embeddings (``output_std``,
+their standard deviation): the last linear map is drawn with that output standard deviation for
+unit-variance inputs, the Q-Former's output LayerNorm gain starts at it. A pretrained LLM frozen
+behind LoRA reads a prompt whose audio tokens are many times larger than its word embeddings badly
+(measured: SmolLM2's embeddings have norm 3.2, a unit-gain LayerNorm's output 24; the LLM then did not
+learn to read the rest of the prompt, ``experiments/results/README.md``).
+
 ``linear`` and ``mlp2x_gelu`` keep every encoder token, so their Q grows with the clip length
 (:meth:`~spatial_alm.models.encoder.EncoderConfig.num_tokens`); ``qformer`` gives a fixed Q.
 """
@@ -60,12 +67,19 @@ class ProjectorConfig:
         return dataclass_from_dict(cls, d, "projector config")
 
 
+def _init_output(layer: nn.Linear, output_std: float, input_std: float = 1.0) -> None:
+    """Weights N(0, s^2) with s such that inputs of std ``input_std`` give outputs of std ``output_std``."""
+    nn.init.normal_(layer.weight, std=output_std / (input_std * layer.in_features ** 0.5))
+    nn.init.zeros_(layer.bias)
+
+
 class LinearProjector(nn.Module):
     """(B, N, D_enc) -> (B, N, D_llm), one linear map per token."""
 
-    def __init__(self, config: ProjectorConfig, encoder_dim: int, llm_dim: int):
+    def __init__(self, config: ProjectorConfig, encoder_dim: int, llm_dim: int, output_std: float = 1.0):
         super().__init__()
         self.proj = nn.Linear(encoder_dim, llm_dim)
+        _init_output(self.proj, output_std)
 
     def num_output_tokens(self, num_input_tokens: int) -> int:
         return num_input_tokens
@@ -77,9 +91,10 @@ class LinearProjector(nn.Module):
 class MLPProjector(nn.Module):
     """LLaVA-1.5's ``mlp2x_gelu``: (B, N, D_enc) -> Linear -> GELU -> Linear -> (B, N, D_llm)."""
 
-    def __init__(self, config: ProjectorConfig, encoder_dim: int, llm_dim: int):
+    def __init__(self, config: ProjectorConfig, encoder_dim: int, llm_dim: int, output_std: float = 1.0):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(encoder_dim, llm_dim), nn.GELU(), nn.Linear(llm_dim, llm_dim))
+        _init_output(self.mlp[2], output_std, input_std=0.5)  # GELU of a unit-variance input: std about 0.5
 
     def num_output_tokens(self, num_input_tokens: int) -> int:
         return num_input_tokens
@@ -95,7 +110,7 @@ class QFormerProjector(nn.Module):
     ``q + self_attn(norm1(q))``, then ``q + cross_attn(norm2(q), tokens)``, then ``q + mlp(norm3(q))``.
     """
 
-    def __init__(self, config: ProjectorConfig, encoder_dim: int, llm_dim: int):
+    def __init__(self, config: ProjectorConfig, encoder_dim: int, llm_dim: int, output_std: float = 1.0):
         super().__init__()
         if encoder_dim % config.num_heads:
             _fail("num_heads", config.num_heads, f"a divisor of the encoder width ({encoder_dim})")
@@ -107,6 +122,7 @@ class QFormerProjector(nn.Module):
         self.norm = nn.LayerNorm(encoder_dim)
         self.proj = nn.Linear(encoder_dim, llm_dim)
         self.out_norm = nn.LayerNorm(llm_dim)
+        nn.init.constant_(self.out_norm.weight, output_std)
 
     def num_output_tokens(self, num_input_tokens: int) -> int:
         return self.query.shape[1]
@@ -119,15 +135,17 @@ class QFormerProjector(nn.Module):
         return self.out_norm(self.proj(self.norm(hidden_states)))  # (B, Q, D_llm)
 
 
-PROJECTORS: dict[str, Callable[[ProjectorConfig, int, int], nn.Module]] = {
+PROJECTORS: dict[str, Callable[[ProjectorConfig, int, int, float], nn.Module]] = {
     "linear": LinearProjector,
     "mlp2x_gelu": MLPProjector,
     "qformer": QFormerProjector,
 }
 
 
-def build_projector(config: ProjectorConfig | str, encoder_dim: int, llm_dim: int) -> nn.Module:
-    """The projector ``config.type`` (or a bare name, with default sizes) from D_enc to D_llm.
+def build_projector(config: ProjectorConfig | str, encoder_dim: int, llm_dim: int,
+                    output_std: float = 1.0) -> nn.Module:
+    """The projector ``config.type`` (or a bare name, with default sizes) from D_enc to D_llm, its
+    outputs starting at standard deviation ``output_std`` (the LLM's input embeddings', see the module doc).
 
     The module maps (B, N, D_enc) -> (B, Q, D_llm) and has ``num_output_tokens(N) -> Q``.
     """
@@ -135,4 +153,4 @@ def build_projector(config: ProjectorConfig | str, encoder_dim: int, llm_dim: in
         if config not in PROJECTORS:
             _fail("projector type", config, f"one of {sorted(PROJECTORS)}")
         config = ProjectorConfig(type=config)
-    return PROJECTORS[config.type](config, encoder_dim, llm_dim)
+    return PROJECTORS[config.type](config, encoder_dim, llm_dim, output_std)

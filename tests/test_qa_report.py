@@ -364,3 +364,20 @@ def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, to
         checked += 1
     head_rows = report["encoder_head"]
     assert checked == head_rows["negative"]["total"] + head_rows.get("E", {"total": 0})["total"]
+
+
+def test_paired_models_counts_discordant_answers_and_refuses_other_questions():
+    from spatial_alm.evaluation.qa_report import paired_models
+
+    def record(question, yes, said):
+        return {"question_type": "negative", "question": question, "answer": "yes" if yes else "no",
+                "target": {"yes": yes, "axis": "left_right"}, "receiver_axes": ["left_right", "distance"],
+                "prediction": {"parsed": True, "yes": said}}
+
+    truth = [True, False, True, False, True]
+    a = [record(f"q{i}", t, said) for i, (t, said) in enumerate(zip(truth, [True, False, False, True, True]))]
+    b = [record(f"q{i}", t, said) for i, (t, said) in enumerate(zip(truth, [False, False, True, True, False]))]
+    # a right on 0, 1, 4; b right on 1, 2: a alone right on 0 and 4, b alone on 2
+    assert paired_models(a, b)["negative"] == {"questions": 5, "a_only": 2, "b_only": 1, "p_value": 1.0}
+    with pytest.raises(ValueError, match="different questions"):
+        paired_models(a, b[::-1])

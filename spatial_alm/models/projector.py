@@ -15,10 +15,10 @@ qformer        Q       ``num_queries`` learned queries of width D_enc; ``num_lay
 
 Scale: the audio embeddings start at the scale of the LLM's own input embeddings (``output_std``,
 their standard deviation): the last linear map is drawn with that output standard deviation for
-unit-variance inputs, the Q-Former's output LayerNorm gain starts at it. A pretrained LLM frozen
-behind LoRA reads a prompt whose audio tokens are many times larger than its word embeddings badly
-(measured: SmolLM2's embeddings have norm 3.2, a unit-gain LayerNorm's output 24; the LLM then did not
-learn to read the rest of the prompt, ``experiments/results/README.md``).
+unit-variance inputs, the Q-Former's output LayerNorm gain starts at it, so that a frozen pretrained
+LLM does not receive audio tokens many times larger than its words (SmolLM2: word embeddings of norm
+3.2, a unit-gain LayerNorm's output 24). On the CPU quickstart this changed no score significantly
+(``experiments/results/README.md``, Quickstart).
 
 ``linear`` and ``mlp2x_gelu`` keep every encoder token, so their Q grows with the clip length
 (:meth:`~spatial_alm.models.encoder.EncoderConfig.num_tokens`); ``qformer`` gives a fixed Q.

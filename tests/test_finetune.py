@@ -155,19 +155,22 @@ def test_cli_finetune(toy_dataset, toy_encoder, tmp_path, capsys):
     assert "unknown key(s) ['redraw_questions']" in capsys.readouterr().err
 
 
-def test_length_grouped_batches_cover_every_item_once_and_cut_padding():
-    from spatial_alm.training.finetune import LengthGroupedBatches
 
-    lengths = np.random.default_rng(0).integers(10, 200, size=1000)
-    batches = list(LengthGroupedBatches(lengths, 8, torch.Generator().manual_seed(1), drop_last=False))
-    assert sorted(i for b in batches for i in b) == list(range(1000)) and len(batches) == 125
-    again = list(LengthGroupedBatches(lengths, 8, torch.Generator().manual_seed(1), drop_last=False))
-    assert again == batches  # seeded: a resumed epoch repeats its order
-    dropped = LengthGroupedBatches(lengths[:1001 - 6], 8, torch.Generator().manual_seed(1), drop_last=True)
-    assert len(list(dropped)) == len(dropped) == 124 and all(len(b) == 8 for b in dropped)
+def test_question_budget_and_heard_threshold_are_validated_and_subsets_are_seeded():
+    from spatial_alm.training.finetune import _subset
 
-    def padding(batches):  # padded positions per real one
-        return sum(8 * lengths[b].max() - lengths[b].sum() for b in batches) / lengths.sum()
+    for field, value in (("train_questions", 0), ("val_questions", 2.5), ("heard_sources_threshold", 1.0)):
+        with pytest.raises(ValueError, match=field):
+            FinetuneConfig.from_dict({field: value})
+    indices = np.arange(100, 200)
+    drawn = _subset(indices, 10, np.random.default_rng(0))
+    assert len(set(drawn)) == 10 and set(drawn) <= set(indices) and list(drawn) == sorted(drawn)
+    assert list(drawn) == list(_subset(indices, 10, np.random.default_rng(0)))  # seeded
+    assert _subset(indices, None, np.random.default_rng(0)) is indices and len(_subset(indices, 500, None)) == 100
 
-    shuffled = torch.randperm(1000, generator=torch.Generator().manual_seed(1)).view(-1, 8).tolist()
-    assert padding(batches) < 0.1 * padding(shuffled)
+
+def test_train_questions_sets_the_number_of_steps(toy_dataset, toy_encoder, tmp_path):
+    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "train_questions": 32,
+                                       "val_questions": 4})
+    summary = finetune(config, toy_dataset, toy_encoder, tmp_path / "run", progress=False)
+    assert summary["history"][-1]["step"] == 32 // TOY["batch_size"]

@@ -365,44 +365,40 @@ def _direction_correct(records: list[dict], key: str) -> np.ndarray:
                        np.array([r["target"]["elevation_deg"] for r in records], dtype=np.float64))
 
 
-def paired_vs_encoder_head(records: list[dict]) -> dict:
-    """Per direction type (B, D): exact McNemar test of DoA within 20 degrees, and per yes/no type (E,
-    negative; the :func:`audible` questions) of the right yes or no, the model's answers against the encoder
-    head's on the same questions (those the head answers): ``{"questions", "a_only" (model alone right),
-    "b_only" (head alone right), "p_value"}``."""
+def _paired_by_type(records: list[dict], others: list[dict], other_key: str) -> dict:
+    """Per direction type (B, D; DoA within 20 degrees) and yes/no type (E, negative; the :func:`audible`
+    questions; the right yes or no): the exact McNemar test of ``records[i]["prediction"]`` against
+    ``others[i][other_key]`` on the questions where the latter exists: ``{"questions", "a_only", "b_only",
+    "p_value"}``."""
     correct = {"direction": _direction_correct, "yes_no": _yes_no_correct}
     out = {}
     for question_type in sorted({r["question_type"] for r in records}):
-        subset = [r for r in records if r["question_type"] == question_type and r.get("encoder_prediction")
-                  and audible(r)]
+        rows = [i for i, r in enumerate(records) if r["question_type"] == question_type and audible(r)
+                and others[i].get(other_key)]
         answer_format = get_question_type(question_type).answer_format
-        if answer_format not in correct or not subset:
+        if answer_format not in correct or not rows:
             continue
-        test = mcnemar_exact(correct[answer_format](subset, "prediction"),
-                             correct[answer_format](subset, "encoder_prediction"))
-        out[question_type] = {"questions": len(subset), **test}
+        test = mcnemar_exact(correct[answer_format]([records[i] for i in rows], "prediction"),
+                             correct[answer_format]([others[i] for i in rows], other_key))
+        out[question_type] = {"questions": len(rows), **test}
     return out
+
+
+def paired_vs_encoder_head(records: list[dict]) -> dict:
+    """Per direction type (B, D) and yes/no type (E, negative), the model's answers against the encoder
+    head's on the same questions (those the head answers): :func:`_paired_by_type`, ``a_only``: the model
+    alone right, ``b_only``: the head alone right."""
+    return _paired_by_type(records, records, "encoder_prediction")
 
 
 def paired_models(records_a: list[dict], records_b: list[dict]) -> dict:
     """Two models' evaluations of the same questions (``report.json`` ``answers`` of `evaluate`, in the
-    same order): per direction type (B, D) the exact McNemar test of DoA within 20 degrees, per yes/no
-    type (E, negative; :func:`audible` questions) of the right yes or no, ``{"questions", "a_only",
-    "b_only", "p_value"}``. ValueError when the two lists do not hold the same questions."""
+    same order), compared type by type as :func:`_paired_by_type` (``a_only``: A alone right). ValueError
+    when the two lists do not hold the same questions."""
     if [(r["question"], r["answer"]) for r in records_a] != [(r["question"], r["answer"]) for r in records_b]:
         raise ValueError("records_a and records_b: different questions; allowed: two evaluations of the same "
                          "questions in the same order (same dataset, --max-questions and --seed)")
-    correct = {"direction": _direction_correct, "yes_no": _yes_no_correct}
-    out = {}
-    for question_type in sorted({r["question_type"] for r in records_a}):
-        rows = [i for i, r in enumerate(records_a) if r["question_type"] == question_type and audible(r)]
-        answer_format = get_question_type(question_type).answer_format
-        if answer_format not in correct or not rows:
-            continue
-        test = mcnemar_exact(correct[answer_format]([records_a[i] for i in rows], "prediction"),
-                             correct[answer_format]([records_b[i] for i in rows], "prediction"))
-        out[question_type] = {"questions": len(rows), **test}
-    return out
+    return _paired_by_type(records_a, records_b, "prediction")
 
 
 ENCODER_HEAD_FORMATS = ("labels", "direction", "elevation", "count")

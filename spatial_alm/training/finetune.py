@@ -46,6 +46,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from spatial_alm.config import ConfigError, config_section, dataclass_from_dict, load_yaml_file, merge_overrides
 from spatial_alm.data import SpatialQADataset, dataset_info
@@ -219,10 +220,9 @@ def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[st
     encoder = SpatialEncoderModel.from_pretrained(encoder_dir)
     if config.llm == BUILTIN:
         texts = [build_prompt(q) for q in qa["question"]] + list(qa["answer"])
-        if config.heard_sources_threshold is not None:  # the words and numbers of heard-sources lines
-            texts += [describe_sources([HeardSource(canonical_label(name), p / 10, az, el, d / 2)])
-                      for name in encoder.class_names or [] for p, az, el, d in zip(range(11), range(-180, 181, 36),
-                                                                                  range(-90, 91, 18), range(21))]
+        if config.heard_sources_threshold is not None:  # heard-sources lines' words, both signs, every digit
+            texts += [describe_sources([HeardSource(canonical_label(name), k / 10, 36 * k - 180, 18 * k - 90, k / 2)])
+                      for name in encoder.class_names or [] for k in range(11)]
         tokenizer = train_tokenizer(texts, vocab_size=config.tokenizer_vocab_size)
         llm = LlamaForCausalLM(small_llama_config(len(tokenizer), **config.builtin_llm))
     else:
@@ -265,35 +265,6 @@ def evaluate_loss(model, loader, accelerator: Accelerator) -> float:
     total = accelerator.reduce(total, reduction="sum").item()
     count = accelerator.reduce(torch.tensor(count, device=accelerator.device), reduction="sum").item()
     return total / max(count, 1)
-
-
-class LengthGroupedBatches(torch.utils.data.Sampler):
-    """Batches of similar text length (the Hugging Face Trainer's ``group_by_length``), so that little
-    of each padded batch is padding: every epoch the items are shuffled, cut into groups of
-    ``GROUP_BATCHES`` batches, each group sorted by ``lengths`` (longest first) and cut into batches,
-    and the batches are shuffled. Seeded through ``generator``, so a resumed epoch repeats its order."""
-
-    GROUP_BATCHES = 16
-
-    def __init__(self, lengths: np.ndarray, batch_size: int, generator: torch.Generator, drop_last: bool):
-        self.lengths, self.batch_size, self.generator, self.drop_last = lengths, batch_size, generator, drop_last
-
-    def __iter__(self):
-        order = torch.randperm(len(self.lengths), generator=self.generator).numpy()
-        group = self.GROUP_BATCHES * self.batch_size
-        batches = []
-        for lo in range(0, len(order), group):
-            members = order[lo:lo + group]
-            members = members[np.argsort(-self.lengths[members], kind="stable")]
-            batches += [members[i:i + self.batch_size].tolist() for i in range(0, len(members), self.batch_size)]
-        if self.drop_last and len(order) % self.batch_size:  # the one short batch
-            batches = [b for b in batches if len(b) == self.batch_size]
-        for k in torch.randperm(len(batches), generator=self.generator).tolist():
-            yield batches[k]
-
-    def __len__(self) -> int:
-        batches = len(self.lengths) / self.batch_size
-        return math.floor(batches) if self.drop_last else math.ceil(batches)
 
 
 def _subset(indices: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -395,10 +366,10 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
         parameters[plan["name"]] = trainable_parameter_summary(model)
         generator = torch.Generator().manual_seed(config.seed + p_index)
         drop_last = len(plan["train_idx"]) > config.batch_size
-        lengths = np.array([len(qa["question"][j]) + len(qa["answer"][j]) for j in plan["train_idx"]])
-        train_loader = DataLoader(Subset(dataset, plan["train_idx"]), batch_sampler=LengthGroupedBatches(
-            lengths, config.batch_size, generator, drop_last), **{k: v for k, v in loader_args.items()
-                                                                  if k != "batch_size"})
+        # batches of similar text length (the Trainer's group_by_length), so little of a batch is padding
+        lengths = [len(qa["question"][j]) + len(qa["answer"][j]) for j in plan["train_idx"]]
+        train_loader = DataLoader(Subset(dataset, plan["train_idx"]), drop_last=drop_last, sampler=LengthGroupedSampler(
+            config.batch_size, lengths=lengths, generator=generator), **loader_args)
         val_loader = DataLoader(Subset(dataset, plan["val_idx"]), shuffle=False, **loader_args)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                       weight_decay=config.weight_decay)

@@ -382,6 +382,11 @@ def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_pa
     prompt = tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
     assert "Heard, nearest first:" in prompt and prompt.index("Heard") < prompt.index("Where is the sound")
     assert builtin_model(tokenizer).heard(audio) is None  # no threshold: no line, the plain BAT prompt
+    given = ["Heard: nothing."] * len(QUESTIONS)  # lines given instead of the encoder's
+    ids = model.prepare_batch(audio, QUESTIONS, heard=given)["input_ids"][0]
+    assert "Heard: nothing." in tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
+    with pytest.raises(ValueError, match="heard lines given"):
+        builtin_model(tokenizer).prepare_batch(audio, QUESTIONS, heard=given)
     model.save_pretrained(tmp_path / "model")
     assert AudioLLM.from_pretrained(tmp_path / "model").heard(audio) == lines
     with pytest.raises(ValueError, match="heard_sources_threshold"):

@@ -5,7 +5,7 @@ import math
 import torch
 
 from spatial_alm.coordinates import spherical_to_cartesian
-from spatial_alm.models.heard_sources import NOTHING, HeardSource, describe_sources, heard_sources
+from spatial_alm.models.heard_sources import NOTHING, HeardSource, describe_sources, heard_sources, scene_sources
 from spatial_alm.qa.parser import parse_answer
 
 NAMES = ["dog", "church_bells", "siren"]
@@ -51,3 +51,10 @@ def test_mirrored_ears_mirror_the_sides_and_azimuths():
     for a in sources:
         swapped = swapped.replace(f"azimuth {a.azimuth_deg} ", f"azimuth {-a.azimuth_deg} ")
     assert describe_sources(mirror) == swapped
+
+
+def test_scene_sources_are_the_true_sources_binned_nearest_first():
+    sources = scene_sources(["church_bells", "Dog"], [-120.4, 30.6], [5.2, -0.5], [2.3, 0.74])
+    assert sources == [HeardSource("dog", 1.0, 31, 0, 0.5), HeardSource("church bells", 1.0, -120, 5, 2.5)]
+    assert describe_sources(sources).startswith("Heard, nearest first: a dog (100%) to your left, in front of you")
+    assert scene_sources([], [], [], []) == []

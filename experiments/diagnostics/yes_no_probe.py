@@ -36,17 +36,24 @@ def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, devi
     """Accuracy, balanced accuracy and share answered yes of greedy answers, as text; ``heard``: the
     heard-sources line from the encoder or from the scene's true sources."""
     model.eval()
-    predicted, truth = [], []
+    predicted, truth, axes = [], [], []
     for batch in DataLoader(Subset(dataset, indices), batch_size=64, collate_fn=collate_qa):
         lines = scene_heard_lines(dataset.reader, batch["scene_indices"]) if heard == "scene" else None
         with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
             answers = model.generate(batch["audio"].to(device), batch["questions"], max_new_tokens=2, heard=lines)
         predicted += [{"yes": True, "no": False}.get(answer.strip().lower()) for answer in answers]
         truth += [answer == "yes" for answer in batch["answers"]]
+        axes += [target.get("axis") for target in batch["targets"]]
     model.train()
     result = yes_no_accuracy(predicted, truth)
-    return (f"accuracy {result['accuracy']:.1f} %, balanced {result['balanced_accuracy']:.1f} %, "
+    text = (f"accuracy {result['accuracy']:.1f} %, balanced {result['balanced_accuracy']:.1f} %, "
             f"answered yes {result['answered_yes']:.0f} %")
+    if len(set(axes)) > 1:  # balanced accuracy per axis
+        per_axis = {axis: yes_no_accuracy([p for p, a in zip(predicted, axes) if a == axis],
+                                          [t for t, a in zip(truth, axes) if a == axis])["balanced_accuracy"]
+                    for axis in sorted(set(axes), key=str)}
+        text += " (" + ", ".join(f"{axis} {value:.1f} %" for axis, value in per_axis.items()) + ")"
+    return text
 
 
 def report(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str) -> str:

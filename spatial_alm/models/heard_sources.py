@@ -58,6 +58,11 @@ class HeardSource:
     distance_m: float
 
 
+def _nearest_first(sources: list[HeardSource]) -> list[HeardSource]:
+    """Nearest first; ties: more probable first, then by label."""
+    return sorted(sources, key=lambda s: (s.distance_m, -s.probability, s.label))
+
+
 def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, class_distances: torch.Tensor,
                   class_names: Sequence[str], threshold: float) -> list[list[HeardSource]]:
     """Per clip, the classes with probability >= ``threshold``, nearest first (ties: more probable first).
@@ -76,7 +81,7 @@ def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, cla
                                bin_azimuth_deg(float(azimuth[b, k])), bin_elevation_deg(float(elevation[b, k])),
                                bin_distance_m(float(distances[b, k])))
                    for k in range(len(class_names)) if probs[b, k] >= threshold]
-        clips.append(sorted(sources, key=lambda s: (s.distance_m, -s.probability, s.label)))
+        clips.append(_nearest_first(sources))
     return clips
 
 
@@ -88,7 +93,7 @@ def scene_sources(labels: Sequence[str], azimuth_deg: Sequence[float], elevation
     sources = [HeardSource(canonical_label(label), 1.0, bin_azimuth_deg(float(az)), bin_elevation_deg(float(el)),
                            bin_distance_m(float(dist)))
                for label, az, el, dist in zip(labels, azimuth_deg, elevation_deg, distance_m, strict=True)]
-    return sorted(sources, key=lambda s: (s.distance_m, -s.probability, s.label))
+    return _nearest_first(sources)
 
 
 def _sides(source: HeardSource) -> str:

@@ -121,13 +121,10 @@ def test_class_direction_targets_hand_computed():
                "elevation_deg": torch.tensor([0.0, -90.0, nan]), "distance_m": torch.tensor([1.0, 1.0, nan]),
                "level_db": torch.tensor([-3.0, 0.0, nan])}]  # a class heard twice: the louder source
     targets = EncoderTargets.from_scenes(scenes, CLASS_NAMES)
-    c30, s30 = math.cos(math.radians(30)), math.sin(math.radians(30))
-    expected = torch.tensor([[[-c30, 0.0, s30], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],  # dog, siren, speech absent
-                             [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, -1.0]]])
-    assert torch.allclose(targets.class_directions, expected, atol=1e-6)
-    expected_distances = torch.tensor([[2.0, 1.0, nan], [nan, nan, 1.0]])  # absent classes NaN
-    assert torch.equal(targets.class_distances.isnan(), expected_distances.isnan())
-    assert torch.equal(targets.class_distances.nan_to_num(), expected_distances.nan_to_num())
+    ign = IGNORE_INDEX  # classes dog, siren, speech; absent ones are ignored
+    assert targets.class_azimuth.tolist() == [[180, 90, ign], [ign, ign, 270]]  # -90 deg: class 270
+    assert targets.class_elevation.tolist() == [[120, 90, ign], [ign, ign, 0]]  # class = elevation + 90
+    assert targets.class_distance.tolist() == [[4, 2, ign], [ign, ign, 2]]  # 0.5 m bins
 
 
 def test_class_direction_head_trains_and_round_trips(tmp_path):
@@ -142,18 +139,21 @@ def test_class_direction_head_trains_and_round_trips(tmp_path):
     losses = []
     for _ in range(8):
         logits = model(x)
-        assert logits.class_directions.shape == (2, 3, 3) and logits.class_directions.abs().max() <= 1
-        assert logits.class_distances.shape == (2, 3) and logits.class_distances.min() >= 0
+        assert logits.class_azimuth.shape == (2, 3, AZIMUTH_CLASSES)
+        assert logits.class_elevation.shape == (2, 3, ELEVATION_CLASSES)
+        assert logits.class_distance.shape == (2, 3, DISTANCE_CLASSES)
         loss, terms = multitask_loss(logits, targets, LossWeights(classes=1.0))
-        expected = (logits.class_directions - targets.class_directions).square().sum() / 2
-        assert terms["class_directions"] == pytest.approx(expected.item(), rel=1e-5)
-        d = logits.class_distances  # classes dog, siren, speech; present: siren (1 m) | dog (1 m), speech (2 m)
-        expected = ((d[0, 1] - 1) ** 2 + (d[1, 0] - 1) ** 2 + (d[1, 2] - 2) ** 2) / 2
-        assert terms["class_distances"] == pytest.approx(expected.item(), rel=1e-5)
+        # present (scene, class): (0, siren) at 90 deg, (1, dog) at -45 -> class 315, (1, speech) at 135 deg
+        log_p = torch.log_softmax(logits.class_azimuth, -1)
+        expected = -(log_p[0, 1, 90] + log_p[1, 0, 315] + log_p[1, 2, 135]) / 3
+        assert terms["class_azimuth"] == pytest.approx(expected.item(), rel=1e-5)
+        log_p = torch.log_softmax(logits.class_distance, -1)  # 1 m, 1 m, 2 m: classes 2, 2, 4
+        expected = -(log_p[0, 1, 2] + log_p[1, 0, 2] + log_p[1, 2, 4]) / 3
+        assert terms["class_distance"] == pytest.approx(expected.item(), rel=1e-5)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(terms["class_directions"].item() + terms["class_distances"].item())
+        losses.append(sum(terms[name].item() for name in ("class_azimuth", "class_elevation", "class_distance")))
     assert losses[-1] < losses[0]
     model.eval().save_pretrained(tmp_path / "encoder")
     loaded = SpatialEncoderModel.from_pretrained(tmp_path / "encoder")
@@ -161,8 +161,43 @@ def test_class_direction_head_trains_and_round_trips(tmp_path):
         assert torch.equal(model.predict(x).class_directions, loaded.predict(x).class_directions)
         assert torch.equal(model.predict(x).class_distances, loaded.predict(x).class_distances)
     assert toy_model(class_direction_head=False).predict(x).class_directions is None  # BAT's heads only
-    with pytest.raises(ValueError, match="class_directions"):  # targets built without them
+    with pytest.raises(ValueError, match="class_azimuth"):  # targets built without them
         multitask_loss(model(x), EncoderTargets(targets.classes, targets.azimuth, targets.elevation, targets.distance))
+
+
+def test_class_wise_heads_decode_to_unit_directions_and_mean_distances():
+    logits = HeadLogits(classes=torch.zeros(1, 2), azimuth=torch.zeros(1, AZIMUTH_CLASSES),
+                        elevation=torch.zeros(1, ELEVATION_CLASSES), distance=torch.zeros(1, DISTANCE_CLASSES),
+                        class_azimuth=torch.full((1, 2, AZIMUTH_CLASSES), -1e4),
+                        class_elevation=torch.full((1, 2, ELEVATION_CLASSES), -1e4),
+                        class_distance=torch.full((1, 2, DISTANCE_CLASSES), -1e4))
+    # class 0: front/back modes at 30 and 150 deg, the front one stronger -> its argmax, 30 deg; elevation 10 deg
+    logits.class_azimuth[0, 0, 30], logits.class_azimuth[0, 0, 150] = 1.0, 0.0
+    logits.class_elevation[0, 0, 90 + 10] = 0.0
+    # class 1: azimuth -60 deg (class 300), elevation -20 deg; distance modes 1 m and 2 m, equal -> 1.5 m
+    logits.class_azimuth[0, 1, 300] = logits.class_elevation[0, 1, 90 - 20] = 0.0
+    logits.class_distance[0, 1, 2] = logits.class_distance[0, 1, 4] = 0.0
+    logits.class_distance[0, 0, 6] = 0.0  # 3 m
+    decoded = decode_logits(logits)
+    c, s = math.cos, math.sin
+    expected = torch.tensor([[c(math.radians(10)) * c(math.radians(30)), c(math.radians(10)) * s(math.radians(30)),
+                              s(math.radians(10))],
+                             [c(math.radians(-20)) * c(math.radians(-60)), c(math.radians(-20)) * s(math.radians(-60)),
+                              s(math.radians(-20))]])
+    assert torch.allclose(decoded.class_directions[0], expected.float(), atol=1e-6)
+    assert decoded.class_distances[0].tolist() == pytest.approx([3.0, 1.5])
+
+
+def test_an_encoder_with_accdoa_vectors_is_refused_with_the_commit_that_loads_it(tmp_path):
+    from safetensors.torch import load_file, save_file
+    model = toy_model(class_direction_head=True)
+    model.save_pretrained(tmp_path / "encoder")
+    weights = load_file(tmp_path / "encoder" / "model.safetensors")
+    weights["heads.class_direction_head.weight"] = torch.zeros(3 * len(CLASS_NAMES), model.encoder.config.embed_dim)
+    weights["heads.class_direction_head.bias"] = torch.zeros(3 * len(CLASS_NAMES))
+    save_file(weights, tmp_path / "encoder" / "model.safetensors")
+    with pytest.raises(ValueError, match="ACCDOA.*61d7ee5"):
+        SpatialEncoderModel.from_pretrained(tmp_path / "encoder")
 
 
 def test_elevation_is_decoded_as_the_posterior_mean():

@@ -19,9 +19,12 @@ Heads and loss follow BAT: multi-label class logits from ``cls_class`` (BCE), az
 elevation (181) logits from ``cls_doa`` and distance (21) logits from ``cls_distance``
 (cross-entropy on the scene's primary source, see ``EncoderTargets``, ignoring scenes without one);
 bins in :mod:`spatial_alm.models.targets`. Optionally (``class_direction_head``, not in BAT)
-class-wise heads give every class's direction vector (ACCDOA, on ``cls_doa``) and distance (as the
-distance part of DCASE 2024's multi-ACCDDOA, on ``cls_distance``), so the CLS tokens carry every
-source's position, not only the primary one's. :class:`SpatialEncoderModel` bundles features,
+class-wise heads give every class's azimuth, elevation (on ``cls_doa``) and distance (on
+``cls_distance``) logits in the same bins, so the CLS tokens carry every source's position, not only
+the primary one's: the per-class targets of DCASE SELD's multi-ACCDDOA, as distributions rather than
+ACCDOA's regressed vectors (on a sphere head, which cannot tell front from back, the regressed vector
+of a source averages its two mirror images and points sideways; a distribution keeps both modes and
+its argmax the lateral angle). :class:`SpatialEncoderModel` bundles features,
 encoder and heads (audio in, logits out) and saves to / loads from a directory (``config.json`` +
 ``model.safetensors``).
 """
@@ -40,6 +43,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from spatial_alm.config import ConfigError, dataclass_from_dict
+from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.features.spatial import SpatialFeatureConfig, SpatialFeatures, num_planes
 from spatial_alm.models.targets import (
     AZIMUTH_CLASSES,
@@ -82,7 +86,7 @@ class EncoderConfig:
     num_heads: int = 12
     mlp_ratio: float = 4.0
     dropout: float = 0.0
-    class_direction_head: bool = True  # direction (ACCDOA) and distance of every class (not in BAT)
+    class_direction_head: bool = True  # azimuth, elevation and distance of every class (not in BAT)
 
     def __post_init__(self):
         for name in ("num_planes", "num_classes", "n_mels", "max_frames", "stem_channels", "embed_dim",
@@ -239,8 +243,9 @@ class HeadLogits:
     azimuth: torch.Tensor  # (B, 360)
     elevation: torch.Tensor  # (B, 181)
     distance: torch.Tensor  # (B, 21)
-    class_directions: torch.Tensor | None = None  # (B, num_classes, 3) in [-1, 1], with class_direction_head
-    class_distances: torch.Tensor | None = None  # (B, num_classes) metres >= 0, with class_direction_head
+    class_azimuth: torch.Tensor | None = None  # (B, num_classes, 360), with class_direction_head
+    class_elevation: torch.Tensor | None = None  # (B, num_classes, 181)
+    class_distance: torch.Tensor | None = None  # (B, num_classes, 21)
 
 
 @dataclass
@@ -251,7 +256,8 @@ class Prediction:
     distribution rounded to whole degrees: where the receiver cannot tell elevation apart (a sphere
     head's cone of confusion) the posterior is broad or bimodal and its mean errs far less than its
     argmax. Azimuth keeps the argmax because a front/back-confused posterior has two modes whose
-    mean would point to the side.
+    mean would point to the side. The class-wise heads decode the same way, and their distance as the
+    posterior mean (metres, continuous: two sources' distances compare without ties).
     """
 
     class_probs: torch.Tensor  # (B, num_classes), sigmoid
@@ -259,7 +265,7 @@ class Prediction:
     elevation_deg: torch.Tensor  # (B,) in [-90, 90], whole degrees
     distance_m: torch.Tensor  # (B,) 0..10 step 0.5
     labels: list[list[str]] | None = None  # class names with probability >= threshold, when names are known
-    class_directions: torch.Tensor | None = None  # (B, num_classes, 3) direction vector per class (ACCDOA)
+    class_directions: torch.Tensor | None = None  # (B, num_classes, 3) unit direction per class
     class_distances: torch.Tensor | None = None  # (B, num_classes) distance per class in metres
 
 
@@ -271,23 +277,31 @@ def decode_logits(logits: HeadLogits, class_names: Sequence[str] | None = None,
     labels = None
     if class_names is not None:
         labels = [[class_names[k] for k in row.nonzero().flatten().tolist()] for row in probs >= threshold]
-    elevation_bins = class_to_elevation(torch.arange(ELEVATION_CLASSES, device=logits.elevation.device))
-    mean_elevation = (torch.softmax(logits.elevation.float(), dim=-1) * elevation_bins).sum(-1)
+    class_directions = class_distances = None
+    if logits.class_azimuth is not None:
+        class_directions = spherical_to_cartesian(class_to_azimuth(logits.class_azimuth.argmax(-1)),
+                                                  _mean_elevation(logits.class_elevation)).float()
+        distance_bins = class_to_distance(torch.arange(DISTANCE_CLASSES, device=logits.class_distance.device))
+        class_distances = (torch.softmax(logits.class_distance.float(), dim=-1) * distance_bins).sum(-1)
     return Prediction(class_probs=probs,
                       azimuth_deg=class_to_azimuth(logits.azimuth.argmax(-1)),
-                      elevation_deg=torch.floor(mean_elevation + 0.5),
+                      elevation_deg=_mean_elevation(logits.elevation),
                       distance_m=class_to_distance(logits.distance.argmax(-1)),
-                      labels=labels, class_directions=logits.class_directions,
-                      class_distances=logits.class_distances)
+                      labels=labels, class_directions=class_directions, class_distances=class_distances)
+
+
+def _mean_elevation(logits: torch.Tensor) -> torch.Tensor:
+    """Posterior-mean elevation in whole degrees of elevation logits (..., 181)."""
+    bins = class_to_elevation(torch.arange(ELEVATION_CLASSES, device=logits.device))
+    return torch.floor((torch.softmax(logits.float(), dim=-1) * bins).sum(-1) + 0.5)
 
 
 class EncoderHeads(nn.Module):
     """Pretraining heads on the CLS tokens: classes from ``cls_class``, azimuth and elevation from
-    ``cls_doa``, distance from ``cls_distance``; with ``class_direction_head`` also a direction
-    vector per class from ``cls_doa`` (ACCDOA, Shimada et al. 2021: tanh outputs, the unit direction of
-    the class's source when present, zero when absent) and a distance per class from ``cls_distance``
-    (softplus, metres; trained on present classes only), which puts every source's position, not only
-    the primary one's, into the CLS tokens."""
+    ``cls_doa``, distance from ``cls_distance``; with ``class_direction_head`` also azimuth and
+    elevation logits per class from ``cls_doa`` and distance logits per class from ``cls_distance``,
+    in the primary heads' bins (trained on present classes only), which puts every source's position,
+    not only the primary one's, into the CLS tokens."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
@@ -296,9 +310,9 @@ class EncoderHeads(nn.Module):
         self.azimuth_head = nn.Linear(config.embed_dim, AZIMUTH_CLASSES)
         self.elevation_head = nn.Linear(config.embed_dim, ELEVATION_CLASSES)
         self.distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES)
-        self.class_direction_head = nn.Linear(config.embed_dim, 3 * config.num_classes) \
-            if config.class_direction_head else None
-        self.class_distance_head = nn.Linear(config.embed_dim, config.num_classes) \
+        self.class_direction_head = nn.Linear(config.embed_dim, (AZIMUTH_CLASSES + ELEVATION_CLASSES)
+                                              * config.num_classes) if config.class_direction_head else None
+        self.class_distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES * config.num_classes) \
             if config.class_direction_head else None
         for head in (self.class_head, self.azimuth_head, self.elevation_head, self.distance_head,
                      self.class_direction_head, self.class_distance_head):
@@ -307,16 +321,17 @@ class EncoderHeads(nn.Module):
                 nn.init.zeros_(head.bias)
 
     def forward(self, encoded: EncoderOutput) -> HeadLogits:
-        class_directions = class_distances = None
+        class_azimuth = class_elevation = class_distance = None
         if self.class_direction_head is not None:
-            vectors = torch.tanh(self.class_direction_head(encoded.cls_doa))  # (B, 3 K)
-            class_directions = vectors.unflatten(-1, (self.num_classes, 3))
-            class_distances = F.softplus(self.class_distance_head(encoded.cls_distance))  # (B, K) metres
+            directions = self.class_direction_head(encoded.cls_doa).unflatten(-1, (self.num_classes, -1))
+            class_azimuth, class_elevation = directions.split([AZIMUTH_CLASSES, ELEVATION_CLASSES], dim=-1)
+            class_distance = self.class_distance_head(encoded.cls_distance).unflatten(-1, (self.num_classes, -1))
         return HeadLogits(classes=self.class_head(encoded.cls_class),
                           azimuth=self.azimuth_head(encoded.cls_doa),
                           elevation=self.elevation_head(encoded.cls_doa),
                           distance=self.distance_head(encoded.cls_distance),
-                          class_directions=class_directions, class_distances=class_distances)
+                          class_azimuth=class_azimuth, class_elevation=class_elevation,
+                          class_distance=class_distance)
 
     def predict(self, encoded: EncoderOutput, class_names: Sequence[str] | None = None,
                 threshold: float = 0.5) -> Prediction:
@@ -325,16 +340,18 @@ class EncoderHeads(nn.Module):
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the four loss terms. Defaults: the class-heavy 125 : 0.75 : 0.75 : 0.5 weighting in
-    Spatial-AST's fine-tuning script (tuned for 355 AudioSet classes, where the mean BCE is small;
-    lower ``classes`` for small vocabularies)."""
+    """Weights of the loss terms. Defaults of BAT's four: the class-heavy 125 : 0.75 : 0.75 : 0.5
+    weighting in Spatial-AST's fine-tuning script (tuned for 355 AudioSet classes, where the mean BCE is
+    small; lower ``classes`` for small vocabularies). The class-wise heads' terms are cross-entropies on
+    the same bins, averaged over the classes present."""
 
     classes: float = 125.0
     azimuth: float = 0.75
     elevation: float = 0.75
     distance: float = 0.5
-    class_directions: float = 0.25  # class-wise heads only; 0.25 and 0.1 keep the tiny binaural encoder's class
-    class_distances: float = 0.1  # mAP (55.5 vs 54.2 % without the heads; 38.7 % with weights 1 and 1)
+    class_azimuth: float = 0.5  # class-wise heads only
+    class_elevation: float = 0.25
+    class_distance: float = 0.25
 
     def __post_init__(self):
         for f in fields(self):
@@ -368,10 +385,9 @@ def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWei
                    direction_sigma_deg: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of BCE (classes) and cross-entropy (azimuth, elevation, distance; scenes with
     ``IGNORE_INDEX`` skipped). ``direction_sigma_deg`` > 0 gives the azimuth (circular) and elevation
-    targets a Gaussian width in degrees (1-degree bins). With the class-wise heads, the
-    ``class_directions`` term is the ACCDOA squared error, summed over classes and xyz and averaged
-    over scenes, and the ``class_distances`` term the squared distance error in m^2, summed over the
-    classes present and averaged over scenes. Returns (total loss, detached terms by name)."""
+    targets a Gaussian width in degrees (1-degree bins). With the class-wise heads, ``class_azimuth``,
+    ``class_elevation`` and ``class_distance`` are the same cross-entropies over every (scene, class
+    present) pair. Returns (total loss, detached terms by name)."""
     weights = LossWeights(**weights) if isinstance(weights, dict) else weights or LossWeights()
     terms = {
         "classes": F.binary_cross_entropy_with_logits(logits.classes, targets.classes.to(logits.classes.dtype)),
@@ -379,15 +395,16 @@ def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWei
         "elevation": _cross_entropy(logits.elevation, targets.elevation, direction_sigma_deg),
         "distance": _cross_entropy(logits.distance, targets.distance),
     }
-    if logits.class_directions is not None:
-        if targets.class_directions is None or targets.class_distances is None:
-            raise ValueError("the encoder has class-wise heads; allowed targets: with class_directions and "
-                             "class_distances (EncoderTargets.from_scenes gives them)")
-        error = logits.class_directions - targets.class_directions.to(logits.class_directions.dtype)
-        terms["class_directions"] = error.square().sum(dim=(1, 2)).mean()
-        present = ~torch.isnan(targets.class_distances)
-        distance_error = torch.where(present, logits.class_distances - targets.class_distances.nan_to_num(), 0.0)
-        terms["class_distances"] = distance_error.square().sum(dim=1).mean()
+    if logits.class_azimuth is not None:
+        if targets.class_azimuth is None:
+            raise ValueError("the encoder has class-wise heads; allowed targets: with class_azimuth, "
+                             "class_elevation and class_distance (EncoderTargets.from_scenes gives them)")
+        terms["class_azimuth"] = _cross_entropy(logits.class_azimuth.flatten(0, 1), targets.class_azimuth.flatten(),
+                                                direction_sigma_deg, circular=True)
+        terms["class_elevation"] = _cross_entropy(logits.class_elevation.flatten(0, 1),
+                                                  targets.class_elevation.flatten(), direction_sigma_deg)
+        terms["class_distance"] = _cross_entropy(logits.class_distance.flatten(0, 1),
+                                                 targets.class_distance.flatten())
     total = sum(getattr(weights, name) * term for name, term in terms.items())
     return total, {name: term.detach() for name, term in terms.items()}
 
@@ -471,5 +488,11 @@ class SpatialEncoderModel(nn.Module):
             _fail(f"model_type in {directory / CONFIG_NAME}", config.get("model_type"), repr(MODEL_TYPE))
         model = cls(SpatialFeatureConfig.from_dict(config["features"]), EncoderConfig.from_dict(config["encoder"]),
                     config["num_channels"], config["class_names"])
-        model.load_state_dict(load_file(directory / WEIGHTS_NAME, device=str(device)))
+        weights = load_file(directory / WEIGHTS_NAME, device=str(device))
+        saved_head = weights.get("heads.class_direction_head.weight")
+        if saved_head is not None and saved_head.shape[0] == 3 * model.heads.num_classes:
+            raise ValueError(f"{directory} holds class-wise ACCDOA direction vectors, which this version "
+                             "replaced by per-class azimuth / elevation / distance bins; allowed: an encoder "
+                             "pretrained with this version (load that one with spatial_alm at commit 61d7ee5)")
+        model.load_state_dict(weights)
         return model.to(device).eval()

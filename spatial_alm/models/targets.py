@@ -22,8 +22,6 @@ from typing import Sequence
 
 import torch
 
-from spatial_alm.coordinates import spherical_to_cartesian
-
 AZIMUTH_CLASSES = 360
 ELEVATION_CLASSES = 181
 DISTANCE_STEP_M = 0.5
@@ -120,15 +118,13 @@ def primary_source(scene: dict) -> int:
     return int(torch.nan_to_num(levels, nan=-math.inf).argmax()) if levels.numel() else 0
 
 
-def class_sources(scene: dict, vocabulary: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class-wise targets of one scene (multi-ACCDDOA, DCASE 2024): for each class of the vocabulary
-    the unit direction (K, 3) float32 of its source (listener frame x front, y left, z up; zeros when
-    the class is absent) and its distance (K,) float32 in metres (NaN when absent). A class heard twice
-    takes its louder source (first of ties, or first when levels are not given)."""
+def class_sources(scene: dict, vocabulary: Sequence[str]) -> torch.Tensor:
+    """Class-wise positions of one scene: for each class of the vocabulary its source's azimuth and
+    elevation (degrees) and distance (metres), (K, 3) float64, NaN when the class is absent. A class heard
+    twice takes its louder source (first of ties, or first when levels are not given)."""
     position = {name: k for k, name in enumerate(vocabulary)}
     levels = scene.get("level_db")
-    directions = torch.zeros(len(position), 3)
-    distances = torch.full((len(position),), math.nan)
+    positions = torch.full((len(position), 3), math.nan, dtype=torch.float64)
     loudest: dict[str, float] = {}
     for i, label in enumerate(scene["labels"]):
         if label == "":
@@ -139,10 +135,9 @@ def class_sources(scene: dict, vocabulary: Sequence[str]) -> tuple[torch.Tensor,
         if label in loudest and level <= loudest[label]:
             continue
         loudest[label] = level
-        k = position[label]
-        directions[k] = spherical_to_cartesian(float(scene["azimuth_deg"][i]), float(scene["elevation_deg"][i]))
-        distances[k] = float(scene["distance_m"][i])
-    return directions, distances
+        positions[position[label]] = torch.tensor([float(scene[key][i]) for key in
+                                                   ("azimuth_deg", "elevation_deg", "distance_m")])
+    return positions
 
 
 @dataclass
@@ -152,21 +147,22 @@ class EncoderTargets:
     Following BAT, the class target lists every source (multi-label) while the direction and
     distance targets describe one source, the scene's primary one (:func:`primary_source`: the
     loudest, or the first when levels are not given). Scenes without a source have ``IGNORE_INDEX`` there.
-    ``class_directions`` and ``class_distances`` (optional, :func:`class_sources`) give every source's
-    direction and distance by class, for the class-wise heads.
+    ``class_azimuth``, ``class_elevation`` and ``class_distance`` (optional, from :func:`class_sources`)
+    give every class's source in the same bins, ``IGNORE_INDEX`` for absent classes, for the class-wise heads.
     """
 
     classes: torch.Tensor  # (B, K) float32 multi-hot
     azimuth: torch.Tensor  # (B,) long, azimuth class or IGNORE_INDEX
     elevation: torch.Tensor  # (B,) long
     distance: torch.Tensor  # (B,) long
-    class_directions: torch.Tensor | None = None  # (B, K, 3) float32 unit vectors, zeros for absent classes
-    class_distances: torch.Tensor | None = None  # (B, K) float32 metres, NaN for absent classes
+    class_azimuth: torch.Tensor | None = None  # (B, K) long, azimuth class of each class's source or IGNORE_INDEX
+    class_elevation: torch.Tensor | None = None  # (B, K) long
+    class_distance: torch.Tensor | None = None  # (B, K) long
 
     def to(self, device) -> "EncoderTargets":
         return EncoderTargets(*(None if t is None else t.to(device) for t in (
-            self.classes, self.azimuth, self.elevation, self.distance, self.class_directions,
-            self.class_distances)))
+            self.classes, self.azimuth, self.elevation, self.distance, self.class_azimuth,
+            self.class_elevation, self.class_distance)))
 
     @classmethod
     def from_scenes(cls, scenes: Sequence[dict], vocabulary: Sequence[str]) -> "EncoderTargets":
@@ -176,12 +172,12 @@ class EncoderTargets:
         def primary(key):
             return [float(s[key][primary_source(s)]) if len(s[key]) else math.nan for s in scenes]
 
-        per_class = [class_sources(s, vocabulary) for s in scenes]
+        per_class = torch.stack([class_sources(s, vocabulary) for s in scenes]) if scenes \
+            else torch.zeros(0, len(vocabulary), 3, dtype=torch.float64)  # (B, K, 3)
         return cls(classes=multi_hot([s["labels"] for s in scenes], vocabulary),
                    azimuth=azimuth_to_class(primary("azimuth_deg")),
                    elevation=elevation_to_class(primary("elevation_deg")),
                    distance=distance_to_class(primary("distance_m")),
-                   class_directions=torch.stack([d for d, _ in per_class]) if scenes
-                   else torch.zeros(0, len(vocabulary), 3),
-                   class_distances=torch.stack([d for _, d in per_class]) if scenes
-                   else torch.zeros(0, len(vocabulary)))
+                   class_azimuth=azimuth_to_class(per_class[..., 0]),
+                   class_elevation=elevation_to_class(per_class[..., 1]),
+                   class_distance=distance_to_class(per_class[..., 2]))

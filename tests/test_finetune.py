@@ -206,3 +206,30 @@ def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_enc
     assert len(seen[True]) == 32 // TOY["batch_size"] and seen[False] and set(map(type, seen[False])) == {type(None)}
     assert all(line.startswith("Heard") and "%)" not in line.replace("(100%)", "") for lines in seen[True]
                for line in lines)
+
+
+def test_a_curriculum_entry_can_list_question_types(toy_dataset, toy_encoder, tmp_path, monkeypatch):
+    """stage2_curriculum [III, [negative]]: a phase of all types, then one of negative probes only."""
+    with pytest.raises(ValueError, match="unknown question type 'F'"):
+        FinetuneConfig(stage2_curriculum=["III", ["F"]])
+    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1,
+                                       "stage2_curriculum": ["III", ["negative"]], "train_questions": 16,
+                                       "val_questions": 4})
+    assert [p["name"] for p in config.phases()] == ["stage2-III", "stage2-negative"]
+    questions = []  # training questions in order
+    prepare_batch = AudioLLM.prepare_batch
+
+    def spy(self, audio, batch_questions, answers=None, heard=None):
+        if answers is not None and self.training:
+            questions.append(list(batch_questions))
+        return prepare_batch(self, audio, batch_questions, answers, heard)
+
+    monkeypatch.setattr(AudioLLM, "prepare_batch", spy)
+    summary = finetune(config, toy_dataset, toy_encoder, tmp_path / "run", progress=False)
+    assert [h["phase"] for h in summary["history"]][-1] == "stage2-negative"
+    steps = 16 // TOY["batch_size"]
+    assert len(questions) == 2 * steps
+    reader = DatasetReader(toy_dataset)
+    negative = {reader.qa_pair(j)["question"] for j in np.flatnonzero(reader.qa_types() == "negative")}
+    assert all(q in negative for batch in questions[steps:] for q in batch)
+    assert not all(q in negative for batch in questions[:steps] for q in batch)

@@ -15,8 +15,8 @@ is missing there (or needs more data than the training set has), whatever the LL
 above/below cannot be heard through a spherical head without pinnae (no spectral cues), so those
 axes should stay near 50 % on the sphere-head recipes.
 
-With an encoder that has the class-direction (ACCDOA) head, the head's own answers come first, with no
-training: E compares the two named classes' direction vectors along the relation's axis; a negative
+With an encoder that has the class-wise heads, the heads' own answers come first, with no
+training: E compares the two named classes' decoded directions along the relation's axis; a negative
 probe is "yes" when the class's probability is >= 0.5 and its vector points into the region.
 
     python experiments/diagnostics/encoder_yes_no_probe.py --encoder out/encoder_tiny/model \

@@ -447,7 +447,7 @@ def parse_yes_no_question(question_type: str, question: str,
 def class_direction_answer(question_type: str, phrase: str, classes: Sequence[int], class_probs: torch.Tensor,
                            class_directions: torch.Tensor, class_distances: torch.Tensor) -> bool:
     """The class-wise heads' yes/no answer: E ("is <a> <phrase> <b>?") compares the two classes'
-    vectors (``class_directions`` (K, 3)) along the phrase's axis, or their distances in metres
+    unit directions (``class_directions`` (K, 3)) along the phrase's axis, or their distances in metres
     (``class_distances`` (K,)) for nearer / farther; a negative probe ("is there <a> <phrase>?") is yes
     when the class's probability (``class_probs`` (K,)) is >= 0.5 and its vector points into the region."""
     axis, sign = SIDE_OF_PHRASE[question_type][phrase]

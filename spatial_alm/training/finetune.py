@@ -11,6 +11,9 @@ stage      what trains                                       question types
            or the whole LLM when it is the built-in one       (default I -> II -> III: A,B -> A-D -> all)
 =========  ================================================  ============================================
 
+A curriculum entry is a stage (I: A, B; II: A-D; III: all types) or a list of question types, e.g.
+``[III, [E, negative]]``: all types, then a phase of the yes/no types only.
+
 The built-in small LLaMA (``llm: builtin``) has no pretrained weights, so in stage 2 it is trained
 fully (``full_finetune_llm``) instead of through LoRA, and its tokenizer is trained on the dataset's
 questions and answers. A local checkpoint directory (``llm: /path/to/llama``) or a named pretrained
@@ -62,7 +65,7 @@ from spatial_alm.models.heard_sources import HeardSource, describe_sources, scen
 from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
-from spatial_alm.qa import types_for_stage
+from spatial_alm.qa import get_question_type, types_for_stage
 from spatial_alm.qa.templates import canonical_label
 from spatial_alm.training.common import (
     MODEL_DIR,
@@ -88,6 +91,20 @@ RESUMABLE_CHANGES = ("stage1_epochs", "stage2_epochs", "num_workers", "log_every
 NUM_SAMPLES = 4  # validation questions answered (greedy) at the end of each phase, kept in the summary
 
 
+def curriculum_types(curriculum: str | int | list) -> list[str]:
+    """Question types of a curriculum entry: a stage (1/2/3, I/II/III) or a list of type names.
+    ValueError naming the valid stages or types."""
+    if isinstance(curriculum, list):
+        if not curriculum:
+            raise ValueError("a curriculum list of question types is empty; allowed: one or more type names")
+        return [get_question_type(name).name for name in curriculum]
+    return types_for_stage(curriculum)
+
+
+def _curriculum_name(curriculum: str | int | list) -> str:
+    return "+".join(curriculum) if isinstance(curriculum, list) else str(curriculum)
+
+
 @dataclass
 class FinetuneConfig:
     """Audio-LLM fine-tuning settings (YAML keys = field names; unknown keys are errors)."""
@@ -107,7 +124,7 @@ class FinetuneConfig:
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
     stage1_curriculum: str | int = "I"  # question types of stage 1 (projector only)
     stage1_epochs: int = 1
-    stage2_curriculum: list = field(default_factory=lambda: ["I", "II", "III"])  # run in this order
+    stage2_curriculum: list = field(default_factory=lambda: ["I", "II", "III"])  # stages or type lists, in order
     stage2_epochs: int = 1  # per curriculum stage
     batch_size: int = 8
     learning_rate: float = 1e-4
@@ -129,7 +146,7 @@ class FinetuneConfig:
             "stages": (isinstance(self.stages, list) and len(self.stages) > 0 and set(self.stages) <= {1, 2}
                        and self.stages == sorted(set(self.stages)), "a non-empty increasing list of 1 and/or 2"),
             "stage2_curriculum": (isinstance(self.stage2_curriculum, list) and len(self.stage2_curriculum) > 0,
-                                  "a non-empty list of curriculum stages (I, II, III)"),
+                                  "a non-empty list of curriculum stages (I, II, III) or lists of question types"),
             "stage1_epochs": (self.stage1_epochs >= 1, ">= 1"),
             "stage2_epochs": (self.stage2_epochs >= 1, ">= 1"),
             "tokenizer_vocab_size": (self.tokenizer_vocab_size >= 300, ">= 300"),
@@ -148,8 +165,8 @@ class FinetuneConfig:
                for name in ("train_questions", "val_questions")},
         }
         raise_on_failed_checks("finetune config", self, checks)
-        for stage in curricula:
-            types_for_stage(stage)  # ValueError naming the valid stages
+        for curriculum in curricula:
+            curriculum_types(curriculum)  # ValueError naming the valid stages or types
         with config_section("projector", "finetune config"):
             ProjectorConfig.from_dict(self.projector)
         with config_section("lora", "finetune config"):
@@ -167,11 +184,11 @@ class FinetuneConfig:
         """The run's phases in order: ``{"name", "stage", "curriculum", "epochs"}``."""
         out = []
         if 1 in self.stages:
-            out.append({"name": f"stage1-{self.stage1_curriculum}", "stage": 1,
+            out.append({"name": f"stage1-{_curriculum_name(self.stage1_curriculum)}", "stage": 1,
                         "curriculum": self.stage1_curriculum, "epochs": self.stage1_epochs})
         if 2 in self.stages:
-            out += [{"name": f"stage2-{c}", "stage": 2, "curriculum": c, "epochs": self.stage2_epochs}
-                    for c in self.stage2_curriculum]
+            out += [{"name": f"stage2-{_curriculum_name(c)}", "stage": 2, "curriculum": c,
+                     "epochs": self.stage2_epochs} for c in self.stage2_curriculum]
         return out
 
     @classmethod
@@ -360,13 +377,13 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
                        persistent_workers=config.num_workers > 0)
     plans = []
     for p_index, phase in enumerate(phases):
-        wanted = np.isin(qa["question_type"], types_for_stage(phase["curriculum"]))
+        wanted = np.isin(qa["question_type"], curriculum_types(phase["curriculum"]))
         rng = np.random.default_rng([config.seed, p_index])
         train_idx = _subset(np.flatnonzero(wanted & in_train), config.train_questions, rng)
         val_idx = _subset(np.flatnonzero(wanted & ~in_train), config.val_questions, rng)
         if len(train_idx) == 0 or len(val_idx) == 0:
             raise ValueError(f"phase {phase['name']}: {len(train_idx)} training and {len(val_idx)} validation QA "
-                             f"pairs of types {types_for_stage(phase['curriculum'])}; allowed: at least one of each "
+                             f"pairs of types {curriculum_types(phase['curriculum'])}; allowed: at least one of each "
                              "(generate more scenes or questions of those types)")
         batches = math.ceil(len(train_idx) / config.batch_size)
         plans.append({**phase, "train_idx": train_idx, "val_idx": val_idx,

@@ -3,8 +3,8 @@
 An encoder with class-wise heads (``class_direction_head``) gives, for every class k, a probability
 p_k, a direction (decoded from its azimuth and elevation bins) and a distance in metres.
 :func:`heard_sources` keeps the classes with p_k >= ``threshold`` and :func:`describe_sources` writes
-them, nearest first, in the words and answer formats of the QA text (:mod:`spatial_alm.qa.templates`: the negative probes' region phrases, the
-type-B direction format)::
+them, nearest first, in the words and answer formats of the QA text (:mod:`spatial_alm.qa.templates`:
+the negative probes' region phrases, the type-B direction format)::
 
     Heard, nearest first: a dog (90%) to your left, in front of you, below you, at azimuth 30 deg,
     elevation 0 deg, distance 1.5 m; a bell (40%) to your right, behind you, above you, at azimuth -120 deg,

@@ -271,6 +271,15 @@ def test_garbage_is_not_parsed(question_type, text):
     assert parse_answer(question_type, text)["parsed"] is False
 
 
+def test_an_elevation_beyond_90_degrees_is_not_a_direction():
+    # a generated answer may say anything; a direction with elevation 200 deg counts as unparseable (wrong)
+    assert parse_answer("B", "azimuth 30 deg, elevation 200 deg, distance 1.0 m")["parsed"] is False
+    assert parse_answer("elevation", "elevation -95 deg") == {"parsed": False, "elevation_deg": None}
+    assert parse_answer("description", "dog at azimuth 30 deg, elevation 120 deg, distance 1 m") == {
+        "parsed": False, "sources": []}
+    assert parse_answer("elevation", "elevation 90 deg") == {"parsed": True, "elevation_deg": 90}
+
+
 def test_partial_direction_keeps_what_was_found():
     assert parse_answer("B", "azimuth 45 deg, elevation 10 deg") == {
         "parsed": False, "azimuth_deg": 45, "elevation_deg": 10, "distance_m": None}

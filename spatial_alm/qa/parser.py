@@ -85,9 +85,14 @@ def _parse_labels(text: str, vocabulary: tuple[str, ...]) -> dict:
     return {"parsed": bool(labels), "labels": labels}
 
 
+def _elevation_or_none(elevation_deg: float | None) -> float | None:
+    """An elevation outside [-90, 90] degrees names no direction: the answer counts as unparseable."""
+    return elevation_deg if elevation_deg is not None and -90.0 <= elevation_deg <= 90.0 else None
+
+
 def _parse_direction(text: str, vocabulary: tuple[str, ...]) -> dict:
     azimuth_deg = _keyword_number("azimuth", text)
-    elevation_deg = _keyword_number("elevation", text)
+    elevation_deg = _elevation_or_none(_keyword_number("elevation", text))
     distance_m = _keyword_number("distance", text)
     if distance_m is None:
         match = re.search(rf"{_NUM}\s*{_METRES}", text)
@@ -107,6 +112,7 @@ def _parse_elevation(text: str, vocabulary: tuple[str, ...]) -> dict:
             elevation_deg = float(with_unit.group(1))
         elif len(numbers) == 1:
             elevation_deg = float(numbers[0])
+    elevation_deg = _elevation_or_none(elevation_deg)
     if elevation_deg is None:
         return {"parsed": False, "elevation_deg": None}
     return {"parsed": True, "elevation_deg": bin_elevation_deg(elevation_deg)}
@@ -136,8 +142,8 @@ def _parse_description(text: str, vocabulary: tuple[str, ...]) -> dict:
     for match in _DIRECTION.finditer(text):
         label = _clean_label(text[start:match.start()].rsplit(":", 1)[-1], vocabulary)
         start = match.end()
-        if label:
-            azimuth_deg, elevation_deg, distance_m = (float(value) for value in match.groups())
+        azimuth_deg, elevation_deg, distance_m = (float(value) for value in match.groups())
+        if label and _elevation_or_none(elevation_deg) is not None:
             sources.append({"label": label, "azimuth_deg": bin_azimuth_deg(azimuth_deg),
                             "elevation_deg": bin_elevation_deg(elevation_deg),
                             "distance_m": bin_distance_m(distance_m)})

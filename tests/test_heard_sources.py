@@ -5,7 +5,15 @@ import math
 import torch
 
 from spatial_alm.coordinates import spherical_to_cartesian
-from spatial_alm.models.heard_sources import NOTHING, HeardSource, describe_sources, heard_sources, scene_sources
+from spatial_alm.models.heard_sources import (
+    NOTHING,
+    HeardSource,
+    describe_sources,
+    heard_sources,
+    scene_sources,
+    separated_azimuths,
+)
+from spatial_alm.models.targets import AZIMUTH_CLASSES, class_to_azimuth
 from spatial_alm.qa.parser import parse_answer
 
 NAMES = ["dog", "church_bells", "siren"]
@@ -58,3 +66,44 @@ def test_scene_sources_are_the_true_sources_binned_nearest_first():
     assert sources == [HeardSource("dog", 1.0, 31, 0, 0.5), HeardSource("church bells", 1.0, -120, 5, 2.5)]
     assert describe_sources(sources).startswith("Heard, nearest first: a dog (100%) to your left, in front of you")
     assert scene_sources([], [], [], []) == []
+
+
+def posterior(*modes, width_deg=5.0):
+    """An azimuth posterior (360,) over the 1-degree bins: Gaussian bumps (azimuth deg, weight), normalised."""
+    azimuths = class_to_azimuth(torch.arange(AZIMUTH_CLASSES)).double()
+    p = torch.zeros(AZIMUTH_CLASSES, dtype=torch.float64)
+    for azimuth, weight in modes:
+        gap = (azimuths - azimuth).abs() % 360
+        p += weight * torch.exp(-0.5 * (torch.minimum(gap, 360 - gap) / width_deg) ** 2)
+    return p / p.sum()
+
+
+def test_two_heard_sources_are_not_placed_in_one_direction():
+    """The dog's posterior leans to the louder siren's direction (-60 deg), its second mode is its own (+40 deg):
+    alone its argmax says -60; decoded jointly the siren, more confident, claims -60 and the dog gets +40."""
+    probs = torch.tensor([0.6, 0.05, 0.9])  # dog, church bells (not heard), siren
+    siren = posterior((-60.0, 1.0))
+    dog = posterior((-60.0, 0.55), (40.0, 0.45))
+    azimuth_probs = torch.stack([dog, posterior((0.0, 1.0)), siren])
+    assert separated_azimuths(azimuth_probs, probs, [0, 2]) == {2: -60.0, 0: 40.0}
+    # a sphere head's siren posterior holds its front/back mirror image (-120) too: both are claimed
+    dog = posterior((-120.0, 0.55), (40.0, 0.45))
+    sphere = torch.stack([dog, posterior((0.0, 1.0)), posterior((-60.0, 0.5), (-120.0, 0.5))])
+    assert separated_azimuths(sphere, probs, [0, 2])[0] == 40.0
+    # a receiver that resolves front from back leaves the mirror free: the dog keeps -120
+    assert separated_azimuths(torch.stack([dog, posterior((0.0, 1.0)), siren]), probs, [0, 2])[0] == -120.0
+    # through heard_sources: the line puts the dog on the left
+    directions = torch.stack([spherical_to_cartesian(-60.0, 0.0)] * 3)[None].float()
+    [sources] = heard_sources(probs[None], directions, torch.tensor([[1.0, 1.0, 2.0]]), NAMES, 0.3,
+                              azimuth_probs[None])
+    assert [(s.label, s.azimuth_deg) for s in sources] == [("dog", 40), ("siren", -60)]
+
+
+def test_joint_decoding_mirrors_with_the_ears():
+    probs = torch.tensor([0.7, 0.8, 0.5])
+    modes = [((-60.0, 0.55), (40.0, 0.45)), ((-60.0, 0.9), (100.0, 0.1)), ((150.0, 0.6), (40.0, 0.4))]
+    azimuth_probs = torch.stack([posterior(*m) for m in modes])
+    mirrored = torch.stack([posterior(*[(-a, w) for a, w in m]) for m in modes])
+    decoded, mirror = (separated_azimuths(p, probs, [0, 1, 2]) for p in (azimuth_probs, mirrored))
+    assert decoded == {1: -60.0, 0: 40.0, 2: 150.0}
+    assert mirror == {k: -azimuth for k, azimuth in decoded.items()}

@@ -7,8 +7,11 @@ scene (heard classes that are not in the scene) and, for heard true sources, the
 side (left/right: sign of the azimuth; front/back: |azimuth| < 90 deg; above/below: sign of the
 elevation), the share within 20 deg of the true direction (great circle, as type B's DoA accuracy) and of
 its lateral angle (the angle to the median plane, all a sphere head can tell), the distance's (binned
-to 0.5 m as in the line) mean absolute error and its correlation with the truth, and the share of
-two-source scenes whose two heard distances order the sources correctly (ties count half).
+to 0.5 m as in the line) mean absolute error and its correlation with the truth, the share of
+two-source scenes whose two heard distances order the sources correctly (ties count half), and of those
+with the two sources on opposite sides whose line puts them in the right left/right order (what type E's
+left/right questions need). Each with the azimuths of the heard classes decoded each alone (argmax) and
+jointly (:func:`spatial_alm.models.heard_sources.separated_azimuths`, what the audio-LLM reads).
 
     python experiments/diagnostics/heard_line_quality.py --encoder out/encoder_tiny_heads/model --data out/tiny_test
 """
@@ -19,10 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg
+from spatial_alm.coordinates import great_circle_deg
 from spatial_alm.data.dataset import SpatialSceneDataset
 from spatial_alm.models.encoder import SpatialEncoderModel
-from spatial_alm.qa.templates import bin_distance_m, canonical_label
+from spatial_alm.models.heard_sources import heard_sources
+from spatial_alm.qa.templates import canonical_label
 
 
 def collate(items: list[dict]) -> dict:
@@ -30,21 +34,66 @@ def collate(items: list[dict]) -> dict:
 
 
 @torch.no_grad()
-def class_outputs(encoder: SpatialEncoderModel, dataset: SpatialSceneDataset, batch_size: int):
-    """Per scene: class probabilities (K,), azimuth and elevation (K,) degrees, distance (K,) metres, and the
-    scene's item (true sources)."""
+def predictions(encoder: SpatialEncoderModel, dataset: SpatialSceneDataset, batch_size: int):
+    """Per batch: the encoder's :class:`~spatial_alm.models.encoder.Prediction` and the scenes' items."""
     for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
-        prediction = encoder.predict(batch["audio"])
-        azimuth, elevation, _ = cartesian_to_spherical(prediction.class_directions.double())
-        for b, scene in enumerate(batch["scenes"]):
-            yield (prediction.class_probs[b].numpy(), azimuth[b].numpy(), elevation[b].numpy(),
-                   prediction.class_distances[b].numpy(), scene)
+        yield encoder.predict(batch["audio"]), batch["scenes"]
 
 
 def lateral_deg(azimuth_deg: float, elevation_deg: float) -> float:
     """Lateral angle (degrees, -90..90, positive left): the angle between the direction and the median plane."""
     az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
     return float(np.degrees(np.arcsin(np.clip(np.sin(az) * np.cos(el), -1.0, 1.0))))
+
+
+def off_the_median_plane(azimuth_deg: float) -> bool:
+    """At least the QA generator's side margin (5 deg) from azimuth 0 and 180: a left/right side is asked."""
+    return 5.0 < abs(azimuth_deg) < 175.0
+
+
+def score(scenes_and_lines) -> str:
+    """One summary line for (scene item, heard sources) pairs."""
+    heard_pairs, recalled, false_sources, orders, lateral_orders, true_count = [], [], 0, [], [], 0
+    for scene, heard in scenes_and_lines:
+        n = scene["num_sources"]
+        truth = {canonical_label(label): k for k, label in enumerate(scene["labels"][:n])}
+        true_count += len(truth)
+        by_label = {source.label: source for source in heard}
+        false_sources += sum(label not in truth for label in by_label)
+        matched = []
+        for label, k in truth.items():
+            recalled.append(label in by_label)
+            if label not in by_label:
+                continue
+            s = by_label[label]
+            true_az, true_el = float(scene["azimuth_deg"][k]), float(scene["elevation_deg"][k])
+            matched.append((s, true_az, float(scene["distance_m"][k])))
+            heard_pairs.append({
+                "left_right": (s.azimuth_deg > 0) == (true_az > 0),
+                "front_back": (abs(s.azimuth_deg) < 90) == (abs(true_az) < 90),
+                "above_below": (s.elevation_deg > 0) == (true_el > 0),
+                "direction_20": float(great_circle_deg(s.azimuth_deg, s.elevation_deg, true_az, true_el)) <= 20,
+                "lateral_20": abs(lateral_deg(s.azimuth_deg, s.elevation_deg) - lateral_deg(true_az, true_el)) <= 20,
+                "distance": s.distance_m, "true_distance": float(scene["distance_m"][k])})
+        if n == 2 and len(matched) == 2:
+            (a, a_az, a_d), (b, b_az, b_d) = matched
+            orders.append(0.5 if a.distance_m == b.distance_m else float((a.distance_m < b.distance_m) == (a_d < b_d)))
+            if off_the_median_plane(a_az) and off_the_median_plane(b_az) and (a_az > 0) != (b_az > 0):
+                lateral_orders.append(float((np.sin(np.radians(a.azimuth_deg)) > np.sin(np.radians(b.azimuth_deg)))
+                                            == (a_az > 0)))
+    sides = ", ".join(f"{axis} {100 * np.mean([p[axis] for p in heard_pairs]):.1f} %"
+                      for axis in ("left_right", "front_back", "above_below"))
+    within = ", ".join(f"{name} {100 * np.mean([p[key] for p in heard_pairs]):.1f} %"
+                       for name, key in (("direction", "direction_20"), ("lateral angle", "lateral_20")))
+    predicted = np.array([p["distance"] for p in heard_pairs])
+    true = np.array([p["true_distance"] for p in heard_pairs])
+    scenes = len(scenes_and_lines)
+    return (f"recall {100 * np.mean(recalled):.1f} % of {true_count}, false sources per scene "
+            f"{false_sources / scenes:.2f}; "
+            f"heard sources on the right side: {sides}; within 20 deg: {within}; distance MAE "
+            f"{np.mean(np.abs(predicted - true)):.2f} m (corr {np.corrcoef(predicted, true)[0, 1]:.2f}); two heard "
+            f"sources in distance order: {100 * np.mean(orders):.1f} % of {len(orders)} scenes, on opposite sides in "
+            f"left/right order: {100 * np.mean(lateral_orders):.1f} % of {len(lateral_orders)} scenes")
 
 
 def main():
@@ -60,49 +109,14 @@ def main():
                      "encoder.class_direction_head: true)")
     names = [canonical_label(name) for name in encoder.class_names]
     thresholds = [float(t) for t in args.thresholds.split(",")]
-    present_probs, absent_probs, pairs = [], [], []  # pairs: (threshold-free) per true source
-    scenes = 0
-    for probs, azimuth, elevation, distance, scene in class_outputs(encoder, SpatialSceneDataset(args.data),
-                                                                     args.batch_size):
-        scenes += 1
-        n = scene["num_sources"]
-        truth = {canonical_label(label): k for k, label in enumerate(scene["labels"][:n])}
-        absent_probs += [probs[c] for c, name in enumerate(names) if name not in truth]
-        for name, k in truth.items():
-            c = names.index(name)
-            true_az, true_el = float(scene["azimuth_deg"][k]), float(scene["elevation_deg"][k])
-            present_probs.append(probs[c])
-            pairs.append({"scene": scenes, "prob": probs[c], "n": n,
-                          "left_right": (azimuth[c] > 0) == (true_az > 0),
-                          "front_back": (abs(azimuth[c]) < 90) == (abs(true_az) < 90),
-                          "above_below": (elevation[c] > 0) == (true_el > 0),
-                          "direction_20": float(great_circle_deg(azimuth[c], elevation[c], true_az, true_el)) <= 20,
-                          "lateral_20": abs(lateral_deg(azimuth[c], elevation[c])
-                                            - lateral_deg(true_az, true_el)) <= 20,
-                          "distance": bin_distance_m(float(distance[c])),
-                          "true_distance": float(scene["distance_m"][k])})
-    present, absent = np.array(present_probs), np.array(absent_probs)
-    print(f"{scenes} scenes, {len(present)} true sources, {len(names)} classes")
+    outputs = list(predictions(encoder, SpatialSceneDataset(args.data), args.batch_size))
+    print(f"{sum(len(scenes) for _, scenes in outputs)} scenes, {len(names)} classes")
     for threshold in thresholds:
-        heard = [p for p in pairs if p["prob"] >= threshold]
-        sides = ", ".join(f"{axis} {100 * np.mean([p[axis] for p in heard]):.1f} %"
-                          for axis in ("left_right", "front_back", "above_below"))
-        within = ", ".join(f"{name} {100 * np.mean([p[key] for p in heard]):.1f} %"
-                           for name, key in (("direction", "direction_20"), ("lateral angle", "lateral_20")))
-        predicted = np.array([p["distance"] for p in heard])
-        true = np.array([p["true_distance"] for p in heard])
-        by_scene = {}
-        for p in heard:
-            if p["n"] == 2:
-                by_scene.setdefault(p["scene"], []).append(p)
-        orders = [0.5 if a["distance"] == b["distance"] else
-                  float((a["distance"] < b["distance"]) == (a["true_distance"] < b["true_distance"]))
-                  for a, b in (v for v in by_scene.values() if len(v) == 2)]
-        print(f"threshold {threshold}: recall {100 * np.mean(present >= threshold):.1f} %, false sources per scene "
-              f"{np.sum(absent >= threshold) / scenes:.2f}; heard sources on the right side: {sides}; within 20 deg: "
-              f"{within}; distance "
-              f"MAE {np.mean(np.abs(predicted - true)):.2f} m (corr {np.corrcoef(predicted, true)[0, 1]:.2f}); "
-              f"two heard sources in distance order: {100 * np.mean(orders):.1f} % of {len(orders)} scenes")
+        for decoding, azimuth_probs in (("each class alone (argmax)", False), ("jointly (separated)", True)):
+            lines = [(scene, heard) for prediction, scenes in outputs for scene, heard in zip(scenes, heard_sources(
+                prediction.class_probs, prediction.class_directions, prediction.class_distances, encoder.class_names,
+                threshold, prediction.class_azimuth_probs if azimuth_probs else None))]
+            print(f"threshold {threshold}, azimuths decoded {decoding}: {score(lines)}")
 
 
 if __name__ == "__main__":

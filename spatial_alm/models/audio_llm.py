@@ -208,7 +208,7 @@ class AudioLLM(nn.Module):
             return None
         prediction = self.encoder.predict(audio)
         clips = heard_sources(prediction.class_probs, prediction.class_directions, prediction.class_distances,
-                              self.encoder.class_names, self.heard_sources_threshold)
+                              self.encoder.class_names, self.heard_sources_threshold, prediction.class_azimuth_probs)
         return [describe_sources(sources) for sources in clips]
 
     def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:

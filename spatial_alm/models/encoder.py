@@ -267,6 +267,7 @@ class Prediction:
     labels: list[list[str]] | None = None  # class names with probability >= threshold, when names are known
     class_directions: torch.Tensor | None = None  # (B, num_classes, 3) unit direction per class
     class_distances: torch.Tensor | None = None  # (B, num_classes) distance per class in metres
+    class_azimuth_probs: torch.Tensor | None = None  # (B, num_classes, 360) azimuth posterior per class
 
 
 def decode_logits(logits: HeadLogits, class_names: Sequence[str] | None = None,
@@ -277,8 +278,9 @@ def decode_logits(logits: HeadLogits, class_names: Sequence[str] | None = None,
     labels = None
     if class_names is not None:
         labels = [[class_names[k] for k in row.nonzero().flatten().tolist()] for row in probs >= threshold]
-    class_directions = class_distances = None
+    class_directions = class_distances = class_azimuth_probs = None
     if logits.class_azimuth is not None:
+        class_azimuth_probs = torch.softmax(logits.class_azimuth.float(), dim=-1)
         class_directions = spherical_to_cartesian(class_to_azimuth(logits.class_azimuth.argmax(-1)),
                                                   _mean_elevation(logits.class_elevation)).float()
         distance_bins = class_to_distance(torch.arange(DISTANCE_CLASSES, device=logits.class_distance.device))
@@ -287,7 +289,8 @@ def decode_logits(logits: HeadLogits, class_names: Sequence[str] | None = None,
                       azimuth_deg=class_to_azimuth(logits.azimuth.argmax(-1)),
                       elevation_deg=_mean_elevation(logits.elevation),
                       distance_m=class_to_distance(logits.distance.argmax(-1)),
-                      labels=labels, class_directions=class_directions, class_distances=class_distances)
+                      labels=labels, class_directions=class_directions, class_distances=class_distances,
+                      class_azimuth_probs=class_azimuth_probs)
 
 
 def _mean_elevation(logits: torch.Tensor) -> torch.Tensor:

@@ -35,3 +35,9 @@ spatial-alm evaluate-encoder --checkpoint $OUT/encoder_cipic_swap/model --data $
 [ -f $OUT/real_ku100/labels.csv ] || spatial-alm dataset from-sofa --sofa $SHARED/hrtf/FHK_HRIR_L2354.sofa --clips $SHARED/esc50 \
     --out $OUT/real_ku100 --num-clips 40 --directions 25 --elevation-range -30 30 --fs-hz 16000 --duration-s 2 --seed 0
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_cipic_swap/model --recordings $OUT/real_ku100 $COMPARE --out $RESULTS/cross_head_real_ku100
+
+# six times the scenes through the same 15 training heads (about 16 more minutes): cross_head_*_12k
+spatial-alm simulate --recipe $R --out $OUT/cipic_train12k --num-scenes 12000 --num-shards 8 --workers 2 --seed 0
+spatial-alm pretrain-encoder --data $OUT/cipic_train12k --config $ENC --set epochs=6 --set channel_swap=true --out $OUT/encoder_cipic12k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_cipic12k/model --data $OUT/cipic_test --out $RESULTS/cross_head_cipic_test_12k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_cipic12k/model --data $OUT/ku100_test --out $RESULTS/cross_head_ku100_test_12k

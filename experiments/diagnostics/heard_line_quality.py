@@ -26,6 +26,7 @@ from spatial_alm.coordinates import great_circle_deg
 from spatial_alm.data.dataset import SpatialSceneDataset
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.heard_sources import heard_sources
+from spatial_alm.qa.generator import SIDE_MARGIN_DEG
 from spatial_alm.qa.templates import canonical_label
 
 
@@ -47,8 +48,8 @@ def lateral_deg(azimuth_deg: float, elevation_deg: float) -> float:
 
 
 def off_the_median_plane(azimuth_deg: float) -> bool:
-    """At least the QA generator's side margin (5 deg) from azimuth 0 and 180: a left/right side is asked."""
-    return 5.0 < abs(azimuth_deg) < 175.0
+    """At least the QA generator's side margin from azimuth 0 and 180: a left/right question is asked."""
+    return SIDE_MARGIN_DEG < abs(azimuth_deg) < 180.0 - SIDE_MARGIN_DEG
 
 
 def score(scenes_and_lines) -> str:

@@ -25,7 +25,8 @@ while the posteriors compared with each other hold the order. So with the poster
 (``class_azimuth_probs``) the heard classes' azimuths are decoded jointly (:func:`separated_azimuths`):
 the most confident class (probability times posterior peak) takes its argmax and claims every azimuth
 within ``MIN_SEPARATION_DEG`` of those where its posterior is at least ``CLAIM_FRACTION`` of its peak;
-the next takes its best unclaimed azimuth, and so on (pairs in order: 86 %). A receiver's ambiguity
+the next takes its best unclaimed azimuth, and so on (pairs in order on 300 fresh scenes: 72 % against
+61 % for each class's own argmax; it costs 2-3 points of lateral accuracy). A receiver's ambiguity
 is claimed with the source: a sphere head's posterior holds both front/back mirror images, so both are
 taken, where a receiver resolving front from back leaves the mirror free.
 
@@ -38,11 +39,12 @@ unresolved axes are not asked by default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Sequence
 
 import torch
 
-from spatial_alm.coordinates import cartesian_to_spherical
+from spatial_alm.coordinates import cartesian_to_spherical, wrap_azimuth_deg
 from spatial_alm.models.targets import AZIMUTH_CLASSES, class_to_azimuth
 from spatial_alm.qa.templates import (
     ANSWER_FORMATS,
@@ -77,14 +79,19 @@ def _nearest_first(sources: list[HeardSource]) -> list[HeardSource]:
     return sorted(sources, key=lambda s: (s.distance_m, -s.probability, s.label))
 
 
+@cache
+def _azimuth_bins() -> tuple[torch.Tensor, torch.Tensor]:
+    """The azimuth of every bin (360,) degrees and which bins lie within ``MIN_SEPARATION_DEG`` (360, 360)."""
+    azimuths = class_to_azimuth(torch.arange(AZIMUTH_CLASSES)).double()
+    return azimuths, wrap_azimuth_deg(azimuths[:, None] - azimuths[None, :]).abs() <= MIN_SEPARATION_DEG
+
+
 def separated_azimuths(azimuth_probs: torch.Tensor, class_probs: torch.Tensor,
                        heard: Sequence[int]) -> dict[int, float]:
     """Azimuths (degrees) of the ``heard`` classes of one clip, decoded jointly (module doc): the most
     confident class first (``class_probs`` (K,) times the peak of its posterior), each taking the argmax of its
     posterior ``azimuth_probs`` (K, 360) over the azimuths no earlier class claims (its own argmax when all are)."""
-    azimuths = class_to_azimuth(torch.arange(AZIMUTH_CLASSES)).double()
-    gap = (azimuths[:, None] - azimuths[None, :]).abs() % 360
-    near = torch.minimum(gap, 360 - gap) <= MIN_SEPARATION_DEG  # (360, 360) bins within the separation
+    azimuths, near = _azimuth_bins()
     free = torch.ones(AZIMUTH_CLASSES, dtype=torch.bool)
     out = {}
     for k in sorted(heard, key=lambda k: -float(class_probs[k] * azimuth_probs[k].max())):

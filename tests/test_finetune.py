@@ -178,10 +178,10 @@ def test_train_questions_sets_the_number_of_steps(toy_dataset, toy_encoder, tmp_
 
 
 def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_encoder, tmp_path, monkeypatch):
-    """train_heard_lines: scene puts each training scene's true sources (metadata) in the heard line:
-    every source, at 100 %, on the side its azimuth says; validation keeps the encoder's line."""
+    """With a heard line, each training scene's true sources (metadata) make it: every source, at 100 %,
+    on the side its azimuth says; validation keeps the encoder's line. The removed option is an unknown key."""
     with pytest.raises(ValueError, match="train_heard_lines"):
-        FinetuneConfig.from_dict({"train_heard_lines": "oracle"})
+        FinetuneConfig.from_dict({"train_heard_lines": "encoder"})
     reader = DatasetReader(toy_dataset)
     for i in range(len(reader)):
         src = reader.sources(i)
@@ -200,8 +200,7 @@ def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_enc
 
     monkeypatch.setattr(AudioLLM, "prepare_batch", spy)
     config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "train_questions": 32,
-                                       "val_questions": 4, "heard_sources_threshold": 0.3,
-                                       "train_heard_lines": "scene"})
+                                       "val_questions": 4, "heard_sources_threshold": 0.3})
     finetune(config, toy_dataset, toy_encoder, tmp_path / "run", progress=False)
     assert len(seen[True]) == 32 // TOY["batch_size"] and seen[False] and set(map(type, seen[False])) == {type(None)}
     assert all(line.startswith("Heard") and "%)" not in line.replace("(100%)", "") for lines in seen[True]

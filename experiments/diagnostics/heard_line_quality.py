@@ -8,9 +8,10 @@ side (left/right: sign of the azimuth; front/back: |azimuth| < 90 deg; above/bel
 elevation), the share within 20 deg of the true direction (great circle, as type B's DoA accuracy) and of
 its lateral angle (the angle to the median plane, all a sphere head can tell), the distance's (binned
 to 0.5 m as in the line) mean absolute error and its correlation with the truth, the share of
-two-source scenes whose two heard distances order the sources correctly (ties count half), and of those
-with the two sources on opposite sides whose line puts them in the right left/right order (what type E's
-left/right questions need). Each with the azimuths of the heard classes decoded each alone (argmax) and
+two-source scenes with distances at least the QA generator's margin apart (0.5 m: those type E's
+nearer/farther questions ask about) whose line lists the nearer source first ("nearest first"), and of
+those with the two sources on opposite sides whose line puts them in the right left/right order (what
+type E's left/right questions need). Each with the azimuths of the heard classes decoded each alone (argmax) and
 jointly (:func:`spatial_alm.models.heard_sources.separated_azimuths`, what the audio-LLM reads).
 
     python experiments/diagnostics/heard_line_quality.py --encoder out/encoder_tiny_heads/model --data out/tiny_test
@@ -26,7 +27,7 @@ from spatial_alm.coordinates import great_circle_deg
 from spatial_alm.data.dataset import SpatialSceneDataset
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.heard_sources import heard_sources
-from spatial_alm.qa.generator import SIDE_MARGIN_DEG
+from spatial_alm.qa.generator import DISTANCE_MARGIN_M, SIDE_MARGIN_DEG
 from spatial_alm.qa.templates import canonical_label
 
 
@@ -78,7 +79,8 @@ def score(scenes_and_lines) -> str:
                 "distance": s.distance_m, "true_distance": float(scene["distance_m"][k])})
         if n == 2 and len(matched) == 2:
             (a, a_az, a_d), (b, b_az, b_d) = matched
-            orders.append(0.5 if a.distance_m == b.distance_m else float((a.distance_m < b.distance_m) == (a_d < b_d)))
+            if abs(a_d - b_d) >= DISTANCE_MARGIN_M:
+                orders.append(float((heard.index(a) < heard.index(b)) == (a_d < b_d)))
             if off_the_median_plane(a_az) and off_the_median_plane(b_az) and (a_az > 0) != (b_az > 0):
                 lateral_orders.append(float((np.sin(np.radians(a.azimuth_deg)) > np.sin(np.radians(b.azimuth_deg)))
                                             == (a_az > 0)))
@@ -93,7 +95,8 @@ def score(scenes_and_lines) -> str:
             f"{false_sources / scenes:.2f}; "
             f"heard sources on the right side: {sides}; within 20 deg: {within}; distance MAE "
             f"{np.mean(np.abs(predicted - true)):.2f} m (corr {np.corrcoef(predicted, true)[0, 1]:.2f}); two heard "
-            f"sources in distance order: {100 * np.mean(orders):.1f} % of {len(orders)} scenes, on opposite sides in "
+            f"sources >= {DISTANCE_MARGIN_M} m apart listed nearer first: {100 * np.mean(orders):.1f} % of "
+            f"{len(orders)} scenes, on opposite sides in "
             f"left/right order: {100 * np.mean(lateral_orders):.1f} % of {len(lateral_orders)} scenes")
 
 

@@ -22,8 +22,9 @@ into a cache folder, see :mod:`spatial_alm.models.pretrained`) keeps its weights
 LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
 
 With a heard-sources line (``heard_sources_threshold``), training prompts carry the line of each
-scene's true sources (``train_heard_lines: scene``, :func:`scene_heard_lines`; ``encoder``: the
-encoder's line): the LLM learns to read a correct line faster; validation uses the encoder's line.
+scene's true sources (:func:`scene_heard_lines`): the LLM learns to read a correct line faster than the
+encoder's noisy one (``experiments/results/README.md``); validation, ``evaluate`` and ``ask`` use the
+encoder's line.
 
 Scenes are split once into train and validation (seeded, as in encoder pretraining); every epoch ends
 with a validation loss on the phase's question types and a checkpoint in ``out_dir/checkpoints``
@@ -118,7 +119,6 @@ class FinetuneConfig:
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
     heard_sources_threshold: float | None = 0.3  # prompt lists classes the encoder hears (class-wise heads)
-    train_heard_lines: str = "scene"  # with a heard line: training prompts get the scene's true sources, or "encoder"
     train_questions: int | None = None  # per phase: a seeded random subset of its training questions (None: all)
     val_questions: int | None = None  # per phase: a seeded random subset of its validation questions (None: all)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
@@ -159,7 +159,6 @@ class FinetuneConfig:
                                         or (isinstance(self.heard_sources_threshold, (int, float))
                                             and 0 < self.heard_sources_threshold < 1),
                                         "a probability in (0, 1), or null for no heard-sources line"),
-            "train_heard_lines": (self.train_heard_lines in ("scene", "encoder"), "'scene' or 'encoder'"),
             **{name: (getattr(self, name) is None or (isinstance(getattr(self, name), int)
                                                       and getattr(self, name) >= 1), "null (all) or an integer >= 1")
                for name in ("train_questions", "val_questions")},
@@ -424,7 +423,7 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
             for batch in train_loader:
                 with accelerator.accumulate(wrapped):
                     heard = scene_heard_lines(dataset.reader, batch["scene_indices"]) \
-                        if config.train_heard_lines == "scene" and config.heard_sources_threshold is not None else None
+                        if config.heard_sources_threshold is not None else None
                     loss = wrapped(**model.prepare_batch(batch["audio"], batch["questions"], batch["answers"],
                                                          heard=heard)).loss
                     accelerator.backward(loss)

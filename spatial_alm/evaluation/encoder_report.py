@@ -9,7 +9,9 @@ head's front/back confusions are visible rather than hidden. The encoder and eac
 compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon
 signed-rank test), overall and per band, and every method's prediction per scene is kept in
 ``predictions.csv`` for further analysis. Besides the lateral error, the front/back confusion rate
-(:func:`front_back_confusion_rate`) and the elevation error are reported for every method.
+(:func:`front_back_confusion_rate`) and the elevation error are reported for every method, and the
+encoder's localisation per class of the primary source (:func:`localisation_by_class`: which sources
+carry the pinna cues).
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -49,12 +51,13 @@ def _collate(items: list[dict]) -> dict:
 
 @torch.no_grad()
 def predict(model: SpatialEncoderModel, dataset, batch_size: int = 32, progress: bool = True) -> dict:
-    """Encoder predictions and truths (numpy arrays, one row per scene) over ``dataset``."""
+    """Encoder predictions and truths (numpy arrays, one row per scene; ``true_label``: the primary source's
+    class, "" when unlabelled) over ``dataset``."""
     device = next(model.parameters()).device
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=_collate)
     vocab = {name: k for k, name in enumerate(model.class_names)}
     out = {key: [] for key in ("scores", "targets", "pred_az", "pred_el", "pred_dist",
-                               "true_az", "true_el", "true_dist", "events")}
+                               "true_az", "true_el", "true_dist", "true_label", "events")}
     for batch in tqdm(loader, desc="encoder", unit="batch", disable=not progress):
         prediction = model.predict(batch["audio"].to(device))
         out["scores"].append(prediction.class_probs.cpu().numpy())
@@ -71,6 +74,7 @@ def predict(model: SpatialEncoderModel, dataset, batch_size: int = 32, progress:
             out["true_az"].append([float(scene["azimuth_deg"][k])])
             out["true_el"].append([float(scene["elevation_deg"][k])])
             out["true_dist"].append([float(scene["distance_m"][k])])
+            out["true_label"].append([str(scene["labels"][k])])
             out["events"].append([(lbl, float(a), float(e)) for lbl, a, e in
                                   zip(scene["labels"], scene["azimuth_deg"], scene["elevation_deg"]) if lbl])
     events = out.pop("events")
@@ -126,6 +130,19 @@ def localisation_metrics(pred_az, pred_el, true_az, true_el) -> dict:
         "elevation_error_deg": elevation_error_deg(pred_el, true_el),
         "front_back_confusion_rate": front_back_confusion_rate(pred_az, pred_el, true_az, true_el),
     }
+
+
+def localisation_by_class(pred_az, pred_el, true_az, true_el, labels) -> dict:
+    """:func:`localisation_metrics` of the sources of each class (sorted by name; unlabelled "" left out),
+    each with its number of ``sources``. A head hears front/back and elevation through the colouring of
+    its pinnae, at 2-8 kHz and above: per class, the report shows which sources carry those cues."""
+    p_az, p_el, t_az, t_el = (np.asarray(v, dtype=np.float64) for v in (pred_az, pred_el, true_az, true_el))
+    labels = np.asarray(labels, dtype=str)
+    out = {}
+    for label in sorted(set(labels.tolist()) - {""}):
+        sel = labels == label
+        out[label] = {"sources": int(sel.sum()), **localisation_metrics(p_az[sel], p_el[sel], t_az[sel], t_el[sel])}
+    return out
 
 
 def _by_band(rt60: np.ndarray, fn) -> dict:
@@ -340,6 +357,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
             dict.fromkeys([*model.class_names, *(e[0] for scene in pred["events"] for e in scene)])))
     report.update({
         "localisation": localisation,
+        "encoder_localisation_by_class": localisation_by_class(*rows["encoder"], *truth, pred["true_label"]),
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
         "chance": _chance_row(pred, seed=0, detection=detection),
@@ -471,6 +489,17 @@ def markdown_report(report: dict) -> str:
         for band, values in bands.items():
             lines.append(f"| {name} | {band} | " + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS)
                          + " |")
+    by_class = report.get("encoder_localisation_by_class")
+    if by_class:
+        lines += ["", "## Encoder localisation of the primary source, by its class", "",
+                  "A head's front/back and elevation cues are the pinnae's colouring at 2-8 kHz and above: a class "
+                  "with little energy there cannot carry them.", "",
+                  f"| class | {unit}s | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
+                  "| lateral acc@20 (%) | elevation error (deg) | front/back confusion (%) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for label, values in by_class.items():
+            lines.append(f"| {label} | {values['sources']} | "
+                         + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS) + " |")
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

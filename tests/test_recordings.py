@@ -191,6 +191,11 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
     markdown = (out / "report.md").read_text()
     assert "| gcc_phat_woodworth | all |" in markdown and "front/back confusion rate (%)" in markdown
     assert "Detection metrics (mAP, SELD) are skipped for recordings" in markdown
+    # the encoder's localisation per labelled class: every file counted once, under its CSV label
+    by_class = saved["encoder_localisation_by_class"]
+    assert set(by_class) == {row["label"] for row in _rows(kemar_set)}
+    assert sum(values["sources"] for values in by_class.values()) == 24
+    assert "## Encoder localisation of the primary source, by its class" in markdown
     for name in ("azimuth_scatter.png", "error_histogram.png", "polar_error.png"):
         assert (out / name).stat().st_size > 0
 

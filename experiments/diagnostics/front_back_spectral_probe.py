@@ -10,8 +10,9 @@ scenes can be told apart into "the cue is not in the data" and "the encoder does
 For every one-source scene: the time-averaged power spectrum of each ear (periodic Hann STFT, n_fft
 512 at 16 kHz, in dB) -> 2 x (n_fft / 2 + 1) numbers, standardised with the training set's statistics.
 A two-layer MLP (256 units, GELU, dropout 0.2; AdamW) learns two outputs: front (logit) and elevation
-(degrees, L1 loss). Front/back is scored on sources at least 20 deg from the interaural axis
-(|azimuth| <= 70 or >= 110 deg, the encoder report's rule), elevation as the mean absolute error beside
+(degrees, L1 loss). Front/back is scored by the encoder report's rule (sources at least
+``FRONT_BACK_MARGIN_DEG`` = 20 deg from the frontal plane, i.e. in the horizontal plane from the
+interaural axis), elevation as the mean absolute error beside
 answering the training median. Per-class front/back accuracies show which sources carry the cue.
 
     python experiments/diagnostics/front_back_spectral_probe.py --train out/cipic_train12k \\
@@ -26,9 +27,9 @@ import torch
 import torchaudio
 from tqdm import tqdm
 
+from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data.reader import DatasetReader
-
-FRONT_MAX_DEG = 70.0  # |azimuth| <= 70: front, >= 110: back (at least 20 deg from the interaural axis)
+from spatial_alm.evaluation.encoder_report import FRONT_BACK_MARGIN_DEG
 
 
 def ear_spectra(path, n_fft: int) -> dict[str, np.ndarray]:
@@ -54,10 +55,11 @@ def ear_spectra(path, n_fft: int) -> dict[str, np.ndarray]:
             "label": np.array(labels)}
 
 
-def front_labels(azimuth_deg: np.ndarray) -> np.ndarray:
-    """1 front, 0 back, -1 within 20 deg of the interaural axis (not scored)."""
-    magnitude = np.abs(azimuth_deg)
-    return np.where(magnitude <= FRONT_MAX_DEG, 1, np.where(magnitude >= 180.0 - FRONT_MAX_DEG, 0, -1))
+def front_labels(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
+    """1 front, 0 back, -1 within ``FRONT_BACK_MARGIN_DEG`` of the frontal plane (not scored), as
+    :func:`~spatial_alm.evaluation.encoder_report.front_back_confusions` scores."""
+    front = spherical_to_cartesian(azimuth_deg, elevation_deg)[..., 0].numpy()
+    return np.where(np.abs(front) >= np.sin(np.radians(FRONT_BACK_MARGIN_DEG)), (front > 0).astype(int), -1)
 
 
 def train_probe(data: dict, epochs: int, seed: int) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
@@ -65,7 +67,7 @@ def train_probe(data: dict, epochs: int, seed: int) -> tuple[torch.nn.Module, np
     torch.manual_seed(seed)
     mean, std = data["x"].mean(0), data["x"].std(0) + 1e-6
     x = torch.tensor((data["x"] - mean) / std)
-    front = torch.tensor(front_labels(data["azimuth"]), dtype=torch.float32)
+    front = torch.tensor(front_labels(data["azimuth"], data["elevation"]), dtype=torch.float32)
     elevation = torch.tensor(data["elevation"], dtype=torch.float32)
     net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.GELU(), torch.nn.Dropout(0.2),
                               torch.nn.Linear(256, 256), torch.nn.GELU(), torch.nn.Linear(256, 2))
@@ -88,7 +90,7 @@ def score(net, mean, std, data: dict, median_elevation: float) -> dict:
     """Front/back accuracy (all and per class) and elevation MAE of the probe and of the median answer."""
     with torch.no_grad():
         out = net(torch.tensor((data["x"] - mean) / std)).numpy()
-    truth = front_labels(data["azimuth"])
+    truth = front_labels(data["azimuth"], data["elevation"])
     scored = truth >= 0
     correct = (out[:, 0] > 0).astype(int) == truth
     per_class = defaultdict(list)

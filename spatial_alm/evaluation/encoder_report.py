@@ -492,8 +492,8 @@ def markdown_report(report: dict) -> str:
     by_class = report.get("encoder_localisation_by_class")
     if by_class:
         lines += ["", "## Encoder localisation of the primary source, by its class", "",
-                  "A head's front/back and elevation cues are the pinnae's colouring at 2-8 kHz and above: a class "
-                  "with little energy there cannot carry them.", "",
+                  "Which sources the encoder localises. For a head, front/back and elevation cues are the pinnae's "
+                  "colouring at 2-8 kHz and above: a class with little energy there cannot carry them.", "",
                   f"| class | {unit}s | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
                   "| lateral acc@20 (%) | elevation error (deg) | front/back confusion (%) |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -22,12 +22,14 @@ from spatial_alm.evaluation.qa_report import (
     constant_answer,
     encoder_head_prediction,
     evaluate_qa,
+    named_labels,
     paired_vs_encoder_head,
     parse_yes_no_question,
     question_axis,
     random_answer,
     score_records,
     yes_no_by_axis,
+    yes_no_by_heard_line,
 )
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.projector import ProjectorConfig
@@ -149,7 +151,8 @@ def test_yes_no_per_axis_with_constant_row_and_paired_test_hand_computed():
     # left/right: truth T T F T F, model T F F T F -> 4 of 5; yes 2 of 3, no 2 of 2
     lr = by_axis["left_right"]
     assert lr["questions"] == 5 and lr["yes_share"] == pytest.approx(60.0)
-    assert lr["model"] == {"balanced_accuracy": pytest.approx((200 / 3 + 100) / 2), "accuracy": pytest.approx(80.0)}
+    assert lr["model"] == {"balanced_accuracy": pytest.approx((200 / 3 + 100) / 2), "accuracy": pytest.approx(80.0),
+                           "answered_yes": pytest.approx(40.0)}
     assert lr["random"] == {"balanced_accuracy": 50.0, "accuracy": pytest.approx(60.0)}  # always yes
     # constant: always yes and always no both balance to 50; always yes is right on 3 of 5
     assert lr["constant"] == {"answer": "yes", "balanced_accuracy": 50.0, "accuracy": pytest.approx(60.0)}
@@ -159,7 +162,7 @@ def test_yes_no_per_axis_with_constant_row_and_paired_test_hand_computed():
     # model alone right on 3 and 4, head alone on 2: p = 2 * P(Binomial(3, 1/2) >= 2) = 1
     assert lr["paired_vs_encoder_head"] == {"questions": 5, "a_only": 2, "b_only": 1, "p_value": pytest.approx(1.0)}
     distance = by_axis["distance"]  # truth F T, model T T: 1 of 2, balanced (100 + 0) / 2
-    assert distance["model"] == {"balanced_accuracy": 50.0, "accuracy": 50.0}
+    assert distance["model"] == {"balanced_accuracy": 50.0, "accuracy": 50.0, "answered_yes": 100.0}
     assert distance["encoder_head"] is None and distance["paired_vs_encoder_head"] is None
     assert by_axis["all"]["constant"] == {"answer": "yes", "balanced_accuracy": 50.0,
                                           "accuracy": pytest.approx(400 / 7)}
@@ -167,6 +170,26 @@ def test_yes_no_per_axis_with_constant_row_and_paired_test_hand_computed():
     # a split with one answer only: the constant that says it is right on all, balanced too
     assert constant_answer([{"target": {"yes": False}}] * 3) == {"answer": "no", "balanced_accuracy": 100.0,
                                                                  "accuracy": 100.0}
+
+
+def test_yes_no_split_by_what_the_heard_line_names_hand_computed(tmp_path):
+    assert named_labels("Is the dog to the left of the church bell?", ["church_bell", "dog", "cat"]) \
+        == ["church bell", "dog"]
+    records = sphere_records()[:7]  # audible; every question names the dog and the bell
+    heard = [["bell", "dog"], ["dog"], ["bell", "dog", "cat"], [], ["dog", "bell"], ["bell"], ["dog", "bell"]]
+    for record, labels in zip(records, heard):
+        record["heard_labels"] = labels
+    split = yes_no_by_heard_line(records + [{**records[0], "heard_labels": None}], ["bell", "cat", "dog"])["E"]
+    named, missed = split["line names every class asked"], split["line misses a class asked"]
+    # records 0, 2, 4, 6 name both: truth T F F T, model T F F T; 1, 3, 5 miss one: truth T T F, model F T T
+    assert named["questions"] == 4 and named["axes"] == ["left_right", "distance"]
+    assert named["model"] == {"balanced_accuracy": 100.0, "accuracy": 100.0, "answered_yes": 50.0}
+    assert missed["questions"] == 3 and missed["model"]["balanced_accuracy"] == pytest.approx(25.0)
+    assert missed["model"]["answered_yes"] == pytest.approx(200 / 3)
+    report = _write_report({"model_dir": "m", "data": "d"}, records, ["bell", "cat", "dog"], tmp_path,
+                           max_new_tokens=4, seed=0)
+    assert report["yes_no_by_heard_line"]["E"]["line names every class asked"]["questions"] == 4
+    assert "| E | line misses a class asked (left_right, distance) | 3 |" in (tmp_path / "report.md").read_text()
 
 
 def test_report_shows_axes_and_keeps_inaudible_questions_apart(tmp_path):
@@ -348,6 +371,7 @@ def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, to
     config = PretrainConfig.from_dict({**ENCODER, "encoder": {**ENCODER["encoder"], "class_direction_head": True}})
     torch.manual_seed(1)
     model.encoder = build_model(config, dataset_info(toy_dataset))
+    model.heard_sources_threshold = 0.3  # the prompts carry the heard line; the records keep it
     model.save_pretrained(tmp_path / "model")
     report = evaluate_qa(tmp_path / "model", toy_dataset, tmp_path / "eval", max_new_tokens=2, progress=False)
     assert "negative" in report["encoder_head"]
@@ -357,6 +381,8 @@ def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, to
         if record["question_type"] not in ("E", "negative") or record["encoder_prediction"] is None:
             continue
         heads = model.encoder.eval().predict(dataset[j]["audio"][None])
+        assert record["heard_line"] == model.heard(dataset[j]["audio"][None])[0]
+        assert record["heard_labels"] == [source.label for source in model.hear(dataset[j]["audio"][None])[0]]
         parsed = parse_yes_no_question(record["question_type"], record["question"], names)
         assert record["encoder_prediction"]["yes"] == class_direction_answer(
             record["question_type"], *parsed, heads.class_probs[0], heads.class_directions[0],

@@ -89,6 +89,7 @@ from spatial_alm.evaluation.metrics import (
     yes_no_accuracy,
 )
 from spatial_alm.models.audio_llm import AudioLLM
+from spatial_alm.models.heard_sources import describe_sources
 from spatial_alm.qa import (
     bin_azimuth_deg,
     bin_distance_m,
@@ -227,7 +228,7 @@ def _yes_no_row(records: list[dict], axes: list[str]) -> dict:
     pick = ("balanced_accuracy", "accuracy")
     row = {"axes": axes, "questions": len(records),
            "yes_share": 100.0 * float(np.mean([bool(r["target"]["yes"]) for r in records])),
-           "model": {k: v for k, v in _yes_no_scores(records).items() if k in pick},
+           "model": {k: v for k, v in _yes_no_scores(records).items() if k in (*pick, "answered_yes")},
            "random": ({k: v for k, v in _yes_no_scores(records, "random_prediction").items() if k in pick}
                       if all("random_prediction" in r for r in records) else None),
            "constant": constant_answer(records), "encoder_head": None, "paired_vs_encoder_head": None}
@@ -258,6 +259,31 @@ def yes_no_by_axis(records: list[dict]) -> dict:
         out[question_type] = {"all": _yes_no_row(subset, axes),
                               **{axis: _yes_no_row([r for r in subset if question_axis(r) == axis], [axis])
                                  for axis in axes}}
+    return out
+
+
+def named_labels(question: str, vocabulary: Sequence[str]) -> list[str]:
+    """The canonical labels of the ``vocabulary`` classes a question names (whole words), in vocabulary order."""
+    text = f" {question.lower().rstrip('?')} "
+    return [label for label in map(canonical_label, vocabulary) if f" {label} " in text]
+
+
+def yes_no_by_heard_line(records: list[dict], vocabulary: Sequence[str]) -> dict:
+    """Per yes/no type (E, negative), the records that carry the encoder's heard line (``heard_labels``) split
+    by whether the line names every class the question names: ``{type: {"line names every class asked": row,
+    "line misses a class asked": row}}`` (rows of :func:`yes_no_by_axis`, an empty split left out). What an
+    LLM reading the line can answer: a class the line misses has no side or distance to read."""
+    out = {}
+    for question_type in sorted({r["question_type"] for r in records if is_yes_no(r["question_type"])}):
+        subset = [r for r in records if r["question_type"] == question_type and r.get("heard_labels") is not None]
+        splits = {"line names every class asked": [], "line misses a class asked": []}
+        for r in subset:
+            named = set(named_labels(r["question"], vocabulary))
+            splits["line names every class asked" if named <= set(r["heard_labels"])
+                   else "line misses a class asked"].append(r)
+        rows = {name: _yes_no_row(split, _axes_present(split)) for name, split in splits.items() if split}
+        if rows:
+            out[question_type] = rows
     return out
 
 
@@ -617,7 +643,9 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
     with tqdm(total=len(dataset), desc="evaluate", unit="question", disable=not progress) as bar:
         for batch in loader:
             audio = batch["audio"].to(device)
-            generated = model.generate(audio, batch["questions"], max_new_tokens)
+            heard = model.hear(audio)
+            lines = None if heard is None else [describe_sources(sources) for sources in heard]
+            generated = model.generate(audio, batch["questions"], max_new_tokens, heard=lines)
             heads = model.encoder.predict(audio)
             class_names = model.encoder.class_names or []  # none saved: the heads name no class
             ranking = heads.class_probs.argsort(dim=-1, descending=True).tolist()
@@ -630,6 +658,8 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
                                 "answer": batch["answers"][i], "target": batch["targets"][i], "generated": text,
                                 "prediction": parse_answer(question_type, text, vocabulary=vocabulary),
                                 "random_answer": guess,
+                                "heard_line": None if lines is None else lines[i],
+                                "heard_labels": None if heard is None else [source.label for source in heard[i]],
                                 "random_prediction": parse_answer(question_type, guess, vocabulary=vocabulary),
                                 "encoder_prediction": encoder_head_prediction(
                                     question_type, [class_names[k] for k in ranking[i] if k < len(class_names)],
@@ -656,6 +686,7 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
                                              if r["encoder_prediction"] is not None], vocabulary),
               "paired_vs_encoder_head": paired_vs_encoder_head(records),
               "yes_no_by_axis": yes_no_by_axis([r for r in records if audible(r)]),
+              "yes_no_by_heard_line": yes_no_by_heard_line([r for r in records if audible(r)], vocabulary),
               "not_audible": {"questions": len(inaudible), "yes_no_by_axis": yes_no_by_axis(inaudible)},
               "answers": records}
     out_dir = Path(out_dir)
@@ -733,6 +764,12 @@ def markdown_report(report: dict) -> str:
     if report.get("yes_no_by_axis"):
         lines += ["## Yes/no questions per axis", "",
                   *_yes_no_axis_table(report["yes_no_by_axis"]), "", YES_NO_AXIS_NOTE, ""]
+    if report.get("yes_no_by_heard_line"):
+        lines += ["## Yes/no questions by what the heard line names", "",
+                  *_yes_no_axis_table(report["yes_no_by_heard_line"], first="split (axes)"), "",
+                  "The encoder's heard-sources line (in every prompt) split by whether it names every class the "
+                  "question names: where it misses one, the line gives that class no side or distance to read. "
+                  "Columns as above.", ""]
     not_audible = report.get("not_audible") or {}
     if not_audible.get("questions"):
         receivers = "; ".join(f"{name}: {', '.join(axes)}" for name, axes in report.get("receiver_axes", {}).items())
@@ -746,23 +783,28 @@ def markdown_report(report: dict) -> str:
 
 
 YES_NO_AXIS_NOTE = ("Balanced accuracy: the mean of the percent right among the yes questions and among the no "
-                    "questions (50 for any constant answer). Constant: the better of always-yes and always-no; its "
+                    "questions (50 for any constant answer); yes (%): the share of yes among the true answers, "
+                    "model answered yes: among the model's. Constant: the better of always-yes and always-no; its "
                     "accuracy is the share of the more frequent answer, what these questions give a model that "
                     "ignores the audio. Head: the encoder head on the questions it answers (n); p: exact McNemar "
                     "test of right answers, model vs head, on those questions. Axes: the axes a row covers.")
 
 
-def _yes_no_axis_table(by_axis: dict) -> list[str]:
-    """Markdown rows of :func:`yes_no_by_axis`: model, random, constant and encoder head, per type and axis."""
-    lines = ["| type | axes | questions | yes (%) | model bal. acc. | model acc. | random bal. acc. | constant "
-             "bal. acc. | constant acc. | head n | head bal. acc. | head acc. | p vs head |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def _yes_no_axis_table(by_axis: dict, first: str = "axes") -> list[str]:
+    """Markdown rows of :func:`yes_no_by_axis` (or another split of the same rows, its row names under the
+    column ``first``): model, random, constant and encoder head, per type and row."""
+    lines = [f"| type | {first} | questions | yes (%) | model bal. acc. | model acc. | model answered yes (%) "
+             "| random bal. acc. | constant bal. acc. | constant acc. | head n | head bal. acc. | head acc. "
+             "| p vs head |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for question_type, rows in by_axis.items():
         for name, row in rows.items():
-            axes = f"all: {', '.join(row['axes'])}" if name == "all" else name
+            axes = (f"all: {', '.join(row['axes'])}" if name == "all" else
+                    name if first == "axes" else f"{name} ({', '.join(row['axes'])})")
             head, paired = row["encoder_head"] or {}, row["paired_vs_encoder_head"] or {}
             cells = [format_value(v) for v in (
                 row["yes_share"], row["model"]["balanced_accuracy"], row["model"]["accuracy"],
+                row["model"].get("answered_yes"),
                 (row["random"] or {}).get("balanced_accuracy"), row["constant"]["balanced_accuracy"],
                 row["constant"]["accuracy"])]
             cells += [str(head.get("questions", 0)), format_value(head.get("balanced_accuracy")),

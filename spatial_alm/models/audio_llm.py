@@ -50,7 +50,7 @@ from transformers import AutoTokenizer, LlamaForCausalLM, PreTrainedTokenizerFas
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from spatial_alm.models.encoder import SpatialEncoderModel
-from spatial_alm.models.heard_sources import describe_sources, heard_sources
+from spatial_alm.models.heard_sources import HeardSource, describe_sources, heard_sources
 from spatial_alm.models.projector import ProjectorConfig, build_projector
 from spatial_alm.models.targets import IGNORE_INDEX
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm
@@ -202,14 +202,19 @@ class AudioLLM(nn.Module):
         return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames))
 
     @torch.no_grad()
-    def heard(self, audio: torch.Tensor) -> list[str] | None:
-        """The heard-sources line of each clip of audio (B, C, T), or None without ``heard_sources_threshold``."""
+    def hear(self, audio: torch.Tensor) -> list[list[HeardSource]] | None:
+        """The sources the encoder hears in each clip of audio (B, C, T) (:func:`heard_sources`, nearest first),
+        or None without ``heard_sources_threshold``."""
         if self.heard_sources_threshold is None:
             return None
         prediction = self.encoder.predict(audio)
-        clips = heard_sources(prediction.class_probs, prediction.class_directions, prediction.class_distances,
-                              self.encoder.class_names, self.heard_sources_threshold, prediction.class_azimuth_probs)
-        return [describe_sources(sources) for sources in clips]
+        return heard_sources(prediction.class_probs, prediction.class_directions, prediction.class_distances,
+                             self.encoder.class_names, self.heard_sources_threshold, prediction.class_azimuth_probs)
+
+    def heard(self, audio: torch.Tensor) -> list[str] | None:
+        """The heard-sources line of each clip of audio (B, C, T), or None without ``heard_sources_threshold``."""
+        clips = self.hear(audio)
+        return None if clips is None else [describe_sources(sources) for sources in clips]
 
     def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio (B, C, T) -> audio embeddings (B, Q, D)."""

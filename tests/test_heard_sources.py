@@ -10,6 +10,7 @@ from spatial_alm.models.heard_sources import (
     HeardSource,
     describe_sources,
     heard_sources,
+    line_directions,
     scene_sources,
     separated_azimuths,
 )
@@ -97,6 +98,26 @@ def test_two_heard_sources_are_not_placed_in_one_direction():
     [sources] = heard_sources(probs[None], directions, torch.tensor([[1.0, 1.0, 2.0]]), NAMES, 0.3,
                               azimuth_probs[None])
     assert [(s.label, s.azimuth_deg) for s in sources] == [("dog", 40), ("siren", -60)]
+
+
+def test_line_directions_decode_heard_classes_jointly_and_answer_e_as_the_line():
+    """The case above as vectors: the heard dog moves to +40 deg at its own elevation, the siren stays at -60,
+    the unheard bells keep their own vector; the encoder head's E answer then reads what the line says."""
+    from spatial_alm.evaluation.qa_report import class_direction_answer
+
+    probs = torch.tensor([[0.6, 0.05, 0.9]])  # dog, church bells (not heard), siren
+    azimuth_probs = torch.stack([posterior((-60.0, 0.55), (40.0, 0.45)), posterior((-60.0, 1.0)),
+                                 posterior((-60.0, 1.0))])[None]
+    own = torch.stack([spherical_to_cartesian(-60.0, 10.0), spherical_to_cartesian(-60.0, 0.0),
+                       spherical_to_cartesian(-60.0, -20.0)])[None].float()  # each class's own argmax
+    decoded = line_directions(probs, own, 0.3, azimuth_probs)
+    expected = torch.stack([spherical_to_cartesian(40.0, 10.0), own[0, 1].double(), own[0, 2].double()])
+    torch.testing.assert_close(decoded[0], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(line_directions(probs, own, 0.3), own[0:1].double())  # no posteriors: as given
+    distances = torch.tensor([1.0, 1.0, 2.0])
+    left_of = ("to the left of", [0, 2])  # "is the dog to the left of the siren?"
+    assert class_direction_answer("E", *left_of, probs[0], decoded[0], distances)
+    assert not class_direction_answer("E", *left_of, probs[0], own[0], distances)  # both argmaxes at -60
 
 
 def test_joint_decoding_mirrors_with_the_ears():

@@ -32,6 +32,7 @@ from spatial_alm.evaluation.qa_report import (
     yes_no_by_heard_line,
 )
 from spatial_alm.models.audio_llm import AudioLLM, build_prompt
+from spatial_alm.models.heard_sources import line_directions
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa import canonical_label, make_qa, parse_answer
@@ -366,7 +367,8 @@ def test_ask_hears_a_long_file_through_its_centre_window(toy_model, tmp_path, ca
 
 def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, toy_dataset, tmp_path):
     """With the class-direction head the encoder-head row also answers negative probes (and E where asked),
-    each recorded answer equal to class_direction_answer on the head's own output for that clip."""
+    each recorded answer equal to class_direction_answer on the head's own output for that clip, decoded as the
+    heard line (line_directions); each record keeps the line the LLM read."""
     model = AudioLLM.from_pretrained(toy_model)
     config = PretrainConfig.from_dict({**ENCODER, "encoder": {**ENCODER["encoder"], "class_direction_head": True}})
     torch.manual_seed(1)
@@ -384,9 +386,9 @@ def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, to
         assert record["heard_line"] == model.heard(dataset[j]["audio"][None])[0]
         assert record["heard_labels"] == [source.label for source in model.hear(dataset[j]["audio"][None])[0]]
         parsed = parse_yes_no_question(record["question_type"], record["question"], names)
+        directions = line_directions(heads.class_probs, heads.class_directions, 0.3, heads.class_azimuth_probs)
         assert record["encoder_prediction"]["yes"] == class_direction_answer(
-            record["question_type"], *parsed, heads.class_probs[0], heads.class_directions[0],
-            heads.class_distances[0])
+            record["question_type"], *parsed, heads.class_probs[0], directions[0], heads.class_distances[0])
         checked += 1
     head_rows = report["encoder_head"]
     assert checked == head_rows["negative"]["total"] + head_rows.get("E", {"total": 0})["total"]

@@ -7,7 +7,8 @@ direction and distance relations (E), and count, elevation, room, negative and d
 Unparseable answers count as wrong and are reported per type. The random row answers each
 question with a random valid answer in its format. The encoder-head row answers from the model's own
 encoder heads where they can (A-D, count, elevation; with a class-direction head also E and
-negative, from the named classes' direction vectors); B, D, E and negative are also compared with it
+negative, from the named classes' direction vectors, decoded as the heard line decodes them, and
+distances); B, D, E and negative are also compared with it
 question by question (exact McNemar test). Yes/no types get balanced accuracy (50 for any constant
 answer) and the share answered yes beside accuracy, also per axis (left/right, front/back, above/below,
 distance) beside random, the better constant answer (with its plain accuracy: what the split gives a

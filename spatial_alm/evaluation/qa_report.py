@@ -33,7 +33,8 @@ answers, where its heads can, from the audio-LLM's own encoder (:func:`encoder_h
 most probable classes (A, C; the number above probability 0.5 for count) and the primary (loudest)
 source's direction, distance and elevation (B, D, elevation; with a class-direction head, D and
 elevation use the named class's direction vector, and E and negative are answered from the named
-classes' vectors and distances, :func:`class_direction_answer`) -- what the LLM reaches
+classes' vectors and distances, :func:`class_direction_answer`; for a model with a heard line the vectors
+are decoded as the line decodes them, :func:`~spatial_alm.models.heard_sources.line_directions`) -- what the LLM reaches
 by reading the encoder well; on the direction types (B, D) the model and the head are also compared
 question by question (exact McNemar test, :func:`paired_vs_encoder_head`), and so are E and negative
 where the head answers them. Writes ``report.json`` (also every question, answer and parse),
@@ -89,7 +90,7 @@ from spatial_alm.evaluation.metrics import (
     yes_no_accuracy,
 )
 from spatial_alm.models.audio_llm import AudioLLM
-from spatial_alm.models.heard_sources import describe_sources
+from spatial_alm.models.heard_sources import describe_sources, line_directions
 from spatial_alm.qa import (
     bin_azimuth_deg,
     bin_distance_m,
@@ -647,11 +648,15 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
             lines = None if heard is None else [describe_sources(sources) for sources in heard]
             generated = model.generate(audio, batch["questions"], max_new_tokens, heard=lines)
             heads = model.encoder.predict(audio)
+            directions = (heads.class_directions  # the class-wise directions as the heard line decodes them
+                          if heads.class_directions is None or model.heard_sources_threshold is None else
+                          line_directions(heads.class_probs, heads.class_directions, model.heard_sources_threshold,
+                                          heads.class_azimuth_probs))
             class_names = model.encoder.class_names or []  # none saved: the heads name no class
             ranking = heads.class_probs.argsort(dim=-1, descending=True).tolist()
             for i, text in enumerate(generated):
                 question_type = batch["question_types"][i]
-                named = _named_direction(heads.class_directions, i, class_names,
+                named = _named_direction(directions, i, class_names,
                                          label_of(batch["scene_indices"][i], batch["source_indices"][i]))
                 guess = random_answer(question_type, vocabulary, rng)
                 records.append({"question_type": question_type, "question": batch["questions"][i],
@@ -667,7 +672,7 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
                                     float(heads.elevation_deg[i]), float(heads.distance_m[i]), named)
                                 or _class_direction_prediction(
                                     question_type, batch["questions"][i], class_names, heads.class_probs[i],
-                                    None if heads.class_directions is None else heads.class_directions[i],
+                                    None if directions is None else directions[i],
                                     None if heads.class_distances is None else heads.class_distances[i])})
             bar.update(len(generated))
     return records
@@ -751,8 +756,8 @@ def markdown_report(report: dict) -> str:
               "yes/no accuracy also per axis asked about (in brackets: the axes a yes/no number covers). "
               "Encoder head: "
               "the encoder's own class, direction and distance heads (primary source), where they can answer; "
-              "with a class-direction head also E (not its distance relations) and negative, from the named "
-              "classes' direction vectors.", ""]
+              "with a class-direction head also E and negative, from the named classes' direction vectors "
+              "(decoded as the heard line where the prompt has one) and distances.", ""]
     paired = report.get("paired_vs_encoder_head") or {}
     if paired:
         lines += ["Model vs encoder head on the same questions, those the head answers (exact McNemar test; right "

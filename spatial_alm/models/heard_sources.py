@@ -44,7 +44,7 @@ from typing import Sequence
 
 import torch
 
-from spatial_alm.coordinates import cartesian_to_spherical, wrap_azimuth_deg
+from spatial_alm.coordinates import cartesian_to_spherical, spherical_to_cartesian, wrap_azimuth_deg
 from spatial_alm.models.targets import AZIMUTH_CLASSES, class_to_azimuth
 from spatial_alm.qa.templates import (
     ANSWER_FORMATS,
@@ -102,6 +102,24 @@ def separated_azimuths(azimuth_probs: torch.Tensor, class_probs: torch.Tensor,
     return out
 
 
+def line_directions(class_probs: torch.Tensor, class_directions: torch.Tensor, threshold: float,
+                    class_azimuth_probs: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, K, 3) float64 unit vectors of every class as the heard line decodes them: ``class_directions``
+    (B, K, 3) with, when the posteriors ``class_azimuth_probs`` (B, K, 360) are given, the azimuths of the
+    classes with ``class_probs`` (B, K) >= ``threshold`` decoded jointly (:func:`separated_azimuths`);
+    elevations and the other classes as given."""
+    directions = class_directions.detach().double().cpu().clone()
+    if class_azimuth_probs is None:
+        return directions
+    _, elevation, _ = cartesian_to_spherical(directions)
+    probs = class_probs.detach().double().cpu()
+    for b in range(probs.shape[0]):
+        heard = [k for k in range(probs.shape[1]) if probs[b, k] >= threshold]
+        for k, azimuth in separated_azimuths(class_azimuth_probs[b].detach().double().cpu(), probs[b], heard).items():
+            directions[b, k] = spherical_to_cartesian(azimuth, elevation[b, k])
+    return directions
+
+
 def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, class_distances: torch.Tensor,
                   class_names: Sequence[str], threshold: float,
                   class_azimuth_probs: torch.Tensor | None = None) -> list[list[HeardSource]]:
@@ -115,15 +133,15 @@ def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, cla
     if class_probs.shape[-1] != len(class_names):
         raise ValueError(f"class_probs has {class_probs.shape[-1]} classes; allowed: one per class name "
                          f"({len(class_names)})")
-    azimuth, elevation, _ = cartesian_to_spherical(class_directions.detach().double().cpu())  # (B, K)
+    azimuth, elevation, _ = cartesian_to_spherical(line_directions(class_probs, class_directions, threshold,
+                                                                   class_azimuth_probs))  # (B, K)
     probs, distances = class_probs.detach().double().cpu(), class_distances.detach().double().cpu()
     clips = []
     for b in range(probs.shape[0]):
         heard = [k for k in range(len(class_names)) if probs[b, k] >= threshold]
-        azimuths = ({k: float(azimuth[b, k]) for k in heard} if class_azimuth_probs is None else
-                    separated_azimuths(class_azimuth_probs[b].detach().double().cpu(), probs[b], heard))
-        sources = [HeardSource(canonical_label(class_names[k]), float(probs[b, k]), bin_azimuth_deg(azimuths[k]),
-                               bin_elevation_deg(float(elevation[b, k])), bin_distance_m(float(distances[b, k])))
+        sources = [HeardSource(canonical_label(class_names[k]), float(probs[b, k]),
+                               bin_azimuth_deg(float(azimuth[b, k])), bin_elevation_deg(float(elevation[b, k])),
+                               bin_distance_m(float(distances[b, k])))
                    for k in heard]
         clips.append(_nearest_first(sources))
     return clips

@@ -23,6 +23,7 @@ from spatial_alm.evaluation.qa_report import (
     encoder_head_prediction,
     evaluate_qa,
     named_labels,
+    negative_side_questions,
     paired_vs_encoder_head,
     parse_yes_no_question,
     question_axis,
@@ -191,6 +192,28 @@ def test_yes_no_split_by_what_the_heard_line_names_hand_computed(tmp_path):
                            max_new_tokens=4, seed=0)
     assert report["yes_no_by_heard_line"]["E"]["line names every class asked"]["questions"] == 4
     assert "| E | line misses a class asked (left_right, distance) | 3 |" in (tmp_path / "report.md").read_text()
+
+
+def test_negative_probes_about_a_class_in_the_scene_are_scored_apart(tmp_path):
+    def probe(question, truth, said, labels):
+        return {"question_type": "negative", "question": question, "target": {"yes": truth},
+                "prediction": {"parsed": True, "yes": said}, "random_prediction": {"parsed": True, "yes": False},
+                "encoder_prediction": None, "receiver_axes": ["left_right", "front_back"], "scene_labels": labels}
+
+    records = [probe("Is there a dog to your left?", True, True, ["dog"]),  # the dog's side decides
+               probe("Is there a dog to your left?", False, True, ["bell", "dog"]),  # the dog is on the right
+               probe("Is there a church bell behind you?", False, False, ["dog"]),  # absent: detection decides
+               probe("Is there a church bell behind you?", True, False, ["church bell"])]
+    side = negative_side_questions(records, ["church_bell", "dog"])
+    assert side == [records[0], records[1], records[3]]
+    report = _write_report({"model_dir": "m", "data": "d"}, records, ["church_bell", "dog"], tmp_path,
+                           max_new_tokens=4, seed=0)
+    rows = report["negative_class_in_scene"]["negative"]
+    assert list(rows) == ["all", "left_right", "front_back"]
+    assert rows["left_right"]["model"]["balanced_accuracy"] == 50.0  # yes right, no wrong
+    assert rows["front_back"]["questions"] == 1 and rows["front_back"]["model"]["accuracy"] == 0.0
+    assert report["yes_no_by_axis"]["negative"]["front_back"]["model"]["accuracy"] == 50.0  # the absent one helps
+    assert "## Negative probes about a class in the scene" in (tmp_path / "report.md").read_text()
 
 
 def test_report_shows_axes_and_keeps_inaudible_questions_apart(tmp_path):

@@ -14,7 +14,9 @@ answer) and the share answered yes beside accuracy, also per axis (left/right, f
 distance) beside random, the better constant answer (with its plain accuracy: what the split gives a
 constant) and the encoder head; every yes/no number names the axes it covers. For a model whose prompt
 carries the encoder's heard-sources line, yes/no questions are also split by whether that line names
-every class the question names (each record keeps the line it read: heard_line). Questions about an axis
+every class the question names (each record keeps the line it read: heard_line), and negative probes
+about a class that is in the scene (their answer is its side alone; a probe about an absent class tests
+detection) are scored per axis apart. Questions about an axis
 the scene's receiver cannot resolve (a rigid-sphere head: front/back, above/below; datasets made with
 qa.unresolvable_axes: ask) are reported apart, as not audible for this receiver. The dataset must be at
 the model's sample rate and channel count (those its encoder was trained on); another rate is refused,

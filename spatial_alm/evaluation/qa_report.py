@@ -49,7 +49,10 @@ and the encoder head with the McNemar test. A receiver resolves only some axes (
 of each scene's receiver: a rigid-sphere head hears left/right and distance, not front/back or up/down);
 questions about the others (datasets made with ``qa.unresolvable_axes: ask`` or before that switch) are
 not audible for that receiver: they are left out of the per-type tables and reported apart
-(``report["not_audible"]``). Every yes/no number says which axes it covers.
+(``report["not_audible"]``). Every yes/no number says which axes it covers. Two more splits: negative
+probes about a class in the scene, whose answer is its side alone (:func:`negative_side_questions`; a probe
+about an absent class tests detection, on every axis alike), and, for a model whose prompt carries the
+heard line, yes/no questions by whether the line names every class asked (:func:`yes_no_by_heard_line`).
 
 Real recordings (:func:`evaluate_qa_on_recordings`: a folder of audio files with a labels CSV, see
 :mod:`spatial_alm.data.recordings`): every recording is asked one type-B question
@@ -286,6 +289,14 @@ def yes_no_by_heard_line(records: list[dict], vocabulary: Sequence[str]) -> dict
         if rows:
             out[question_type] = rows
     return out
+
+
+def negative_side_questions(records: list[dict], vocabulary: Sequence[str]) -> list[dict]:
+    """The negative probes among ``records`` whose named class is in the scene (``scene_labels``): their answer
+    is the class's side alone. The others (class absent: always "no") are answered by detection, so a per-axis
+    score over all probes mixes detection into every axis."""
+    return [r for r in records if r["question_type"] == "negative" and r.get("scene_labels") is not None
+            and set(named_labels(r["question"], vocabulary)) <= set(r["scene_labels"])]
 
 
 def _score_count(records: list[dict], vocabulary: list[str]) -> dict:
@@ -546,9 +557,12 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
                                  max_new_tokens=max_new_tokens, seed=seed, device=device, progress=progress)
     records = [answered[k] for k in np.argsort(by_type)]
     # the axes each question's receiver resolves (a dataset may mix receivers: per scene, by name)
-    receivers = [reader.meta(reader.qa_pair(int(dataset.qa_indices[j]))["scene_index"]).receiver for j in chosen]
-    axes_of = {name: [axis for axis in AXES if axis in receiver_axes(name)] for name in sorted(set(receivers))}
-    records = [{**record, "receiver": name, "receiver_axes": axes_of[name]} for record, name in zip(records, receivers)]
+    scenes = [reader.meta(reader.qa_pair(int(dataset.qa_indices[j]))["scene_index"]) for j in chosen]
+    axes_of = {name: [axis for axis in AXES if axis in receiver_axes(name)]
+               for name in sorted({scene.receiver for scene in scenes})}
+    records = [{**record, "receiver": scene.receiver, "receiver_axes": axes_of[scene.receiver],
+                "scene_labels": sorted({canonical_label(source.label) for source in scene.sources})}
+               for record, scene in zip(records, scenes)]
     return _write_report({"model_dir": str(model_dir), "data": str(data_dir), "receiver_axes": axes_of},
                          records, vocabulary, out_dir, max_new_tokens=max_new_tokens, seed=seed)
 
@@ -692,6 +706,8 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
               "paired_vs_encoder_head": paired_vs_encoder_head(records),
               "yes_no_by_axis": yes_no_by_axis([r for r in records if audible(r)]),
               "yes_no_by_heard_line": yes_no_by_heard_line([r for r in records if audible(r)], vocabulary),
+              "negative_class_in_scene": yes_no_by_axis(negative_side_questions([r for r in records if audible(r)],
+                                                                                vocabulary)),
               "not_audible": {"questions": len(inaudible), "yes_no_by_axis": yes_no_by_axis(inaudible)},
               "answers": records}
     out_dir = Path(out_dir)
@@ -769,6 +785,12 @@ def markdown_report(report: dict) -> str:
     if report.get("yes_no_by_axis"):
         lines += ["## Yes/no questions per axis", "",
                   *_yes_no_axis_table(report["yes_no_by_axis"]), "", YES_NO_AXIS_NOTE, ""]
+    if report.get("negative_class_in_scene"):
+        lines += ["## Negative probes about a class in the scene", "",
+                  *_yes_no_axis_table(report["negative_class_in_scene"]), "",
+                  "The negative probes whose named class is in the scene: \"is there a <class> <region>?\" is then "
+                  "answered by the class's side alone. The other probes name an absent class (answer no) and test "
+                  "detection, which the per-axis rows above mix into every axis. Columns as above.", ""]
     if report.get("yes_no_by_heard_line"):
         lines += ["## Yes/no questions by what the heard line names", "",
                   *_yes_no_axis_table(report["yes_no_by_heard_line"], first="split (axes)"), "",

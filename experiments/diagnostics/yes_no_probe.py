@@ -94,6 +94,8 @@ def main():
     test_set, train_data = SpatialQADataset(args.test), SpatialQADataset(args.train)
     print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}")
     print(f"test before: {report(model, test_set, test_idx, args.device)}", flush=True)
+    if args.steps == 0:  # --steps 0: score the model as it is
+        return
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     loader = DataLoader(Subset(train_data, train_idx), batch_size=args.batch_size, shuffle=True,
                         collate_fn=collate_qa, generator=torch.Generator().manual_seed(args.seed),

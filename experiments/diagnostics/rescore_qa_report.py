@@ -16,8 +16,7 @@ import json
 from pathlib import Path
 
 from spatial_alm.data import DatasetReader, SpatialQADataset
-from spatial_alm.evaluation.qa_report import _select, _write_report
-from spatial_alm.qa import canonical_label
+from spatial_alm.evaluation.qa_report import _select, _write_report, scene_labels
 
 COMPUTED = ("num_questions", "max_new_tokens", "seed", "vocabulary", "model", "random", "encoder_head",
             "paired_vs_encoder_head", "yes_no_by_axis", "yes_no_by_heard_line", "negative_class_in_scene",
@@ -38,7 +37,7 @@ def main() -> None:
         if pair["question"] != record["question"]:
             raise ValueError(f"{args.data}: question {j} is {pair['question']!r}, the report's {record['question']!r}; "
                              "allowed: the dataset (and --max-questions, --seed) the report answered")
-        record["scene_labels"] = sorted({canonical_label(s.label) for s in reader.meta(pair["scene_index"]).sources})
+        record["scene_labels"] = scene_labels(reader.meta(pair["scene_index"]))
     header = {key: value for key, value in report.items() if key not in COMPUTED}
     out = _write_report(header, records, report["vocabulary"], args.out or Path(args.report).parent,
                         max_new_tokens=report["max_new_tokens"], seed=report["seed"])

@@ -104,6 +104,7 @@ from spatial_alm.qa import (
 )
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
 from spatial_alm.qa.templates import ANSWER_FORMATS, REGION_PHRASES, RELATION_PHRASES
+from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.render import receiver_axes
 from spatial_alm.training.finetune import collate_qa
 
@@ -289,6 +290,11 @@ def yes_no_by_heard_line(records: list[dict], vocabulary: Sequence[str]) -> dict
         if rows:
             out[question_type] = rows
     return out
+
+
+def scene_labels(scene: SceneMeta) -> list[str]:
+    """The canonical labels of a scene's sources, sorted, once each (a record's ``scene_labels``)."""
+    return sorted({canonical_label(source.label) for source in scene.sources})
 
 
 def negative_side_questions(records: list[dict], vocabulary: Sequence[str]) -> list[dict]:
@@ -561,7 +567,7 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
     axes_of = {name: [axis for axis in AXES if axis in receiver_axes(name)]
                for name in sorted({scene.receiver for scene in scenes})}
     records = [{**record, "receiver": scene.receiver, "receiver_axes": axes_of[scene.receiver],
-                "scene_labels": sorted({canonical_label(source.label) for source in scene.sources})}
+                "scene_labels": scene_labels(scene)}
                for record, scene in zip(records, scenes)]
     return _write_report({"model_dir": str(model_dir), "data": str(data_dir), "receiver_axes": axes_of},
                          records, vocabulary, out_dir, max_new_tokens=max_new_tokens, seed=seed)
@@ -658,10 +664,10 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
     with tqdm(total=len(dataset), desc="evaluate", unit="question", disable=not progress) as bar:
         for batch in loader:
             audio = batch["audio"].to(device)
-            heard = model.hear(audio)
+            heads = model.encoder.predict(audio)
+            heard = model.hear(audio, heads)
             lines = None if heard is None else [describe_sources(sources) for sources in heard]
             generated = model.generate(audio, batch["questions"], max_new_tokens, heard=lines)
-            heads = model.encoder.predict(audio)
             directions = (heads.class_directions  # the class-wise directions as the heard line decodes them
                           if heads.class_directions is None or model.heard_sources_threshold is None else
                           line_directions(heads.class_probs, heads.class_directions, model.heard_sources_threshold,

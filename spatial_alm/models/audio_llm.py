@@ -49,7 +49,7 @@ from torch import nn
 from transformers import AutoTokenizer, LlamaForCausalLM, PreTrainedTokenizerFast
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from spatial_alm.models.encoder import SpatialEncoderModel
+from spatial_alm.models.encoder import Prediction, SpatialEncoderModel
 from spatial_alm.models.heard_sources import HeardSource, describe_sources, heard_sources
 from spatial_alm.models.projector import ProjectorConfig, build_projector
 from spatial_alm.models.targets import IGNORE_INDEX
@@ -202,12 +202,13 @@ class AudioLLM(nn.Module):
         return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames))
 
     @torch.no_grad()
-    def hear(self, audio: torch.Tensor) -> list[list[HeardSource]] | None:
+    def hear(self, audio: torch.Tensor, prediction: Prediction | None = None) -> list[list[HeardSource]] | None:
         """The sources the encoder hears in each clip of audio (B, C, T) (:func:`heard_sources`, nearest first),
-        or None without ``heard_sources_threshold``."""
+        or None without ``heard_sources_threshold``; ``prediction``: the encoder's ``predict(audio)`` when the
+        caller has it already."""
         if self.heard_sources_threshold is None:
             return None
-        prediction = self.encoder.predict(audio)
+        prediction = self.encoder.predict(audio) if prediction is None else prediction
         return heard_sources(prediction.class_probs, prediction.class_directions, prediction.class_distances,
                              self.encoder.class_names, self.heard_sources_threshold, prediction.class_azimuth_probs)
 

@@ -207,6 +207,12 @@ def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_enc
                for line in lines)
 
 
+def test_a_repeated_curriculum_entry_gets_a_numbered_phase_name():
+    """Checkpoints name their phase; a second III phase must not resume as the first."""
+    config = FinetuneConfig(stages=[2], stage2_curriculum=[["E", "negative"], "III", ["E"], "III"])
+    assert [p["name"] for p in config.phases()] == ["stage2-E+negative", "stage2-III", "stage2-E", "stage2-III-2"]
+
+
 def test_a_curriculum_entry_can_list_question_types(toy_dataset, toy_encoder, tmp_path, monkeypatch):
     """stage2_curriculum [III, [negative]]: a phase of all types, then one of negative probes only."""
     with pytest.raises(ValueError, match="unknown question type 'F'"):

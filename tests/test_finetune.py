@@ -1,6 +1,7 @@
 """Audio-LLM fine-tuning (stages, curriculum, resume, LoRA) on a toy dataset rendered by the real pipeline."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa.templates import canonical_label, with_article
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import FinetuneConfig, finetune, read_qa_table, scene_heard_lines
+from spatial_alm.training.finetune import FinetuneConfig, _resume_point, finetune, read_qa_table, scene_heard_lines
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -210,7 +211,10 @@ def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_enc
 def test_a_repeated_curriculum_entry_gets_a_numbered_phase_name():
     """Checkpoints name their phase; a second III phase must not resume as the first."""
     config = FinetuneConfig(stages=[2], stage2_curriculum=[["E", "negative"], "III", ["E"], "III"])
-    assert [p["name"] for p in config.phases()] == ["stage2-E+negative", "stage2-III", "stage2-E", "stage2-III-2"]
+    phases = config.phases()
+    assert [p["name"] for p in phases] == ["stage2-E+negative", "stage2-III", "stage2-E", "stage2-III-2"]
+    assert _resume_point(Path("step-600"), {"phase": "stage2-III", "epoch": 1}, phases) == (2, 0)
+    assert _resume_point(Path("step-1200"), {"phase": "stage2-III-2", "epoch": 1}, phases) == (4, 0)
 
 
 def test_a_curriculum_entry_can_list_question_types(toy_dataset, toy_encoder, tmp_path, monkeypatch):

@@ -158,6 +158,16 @@ def test_cli_finetune(toy_dataset, toy_encoder, tmp_path, capsys):
 
 
 
+def test_qa_table_axis_column_names_what_each_question_asks(toy_dataset):
+    qa = read_qa_table(toy_dataset)
+    yes_no = np.isin(qa["question_type"], ["E", "negative"])
+    assert yes_no.any() and (qa["axis"][~yes_no] == "").all() and (qa["axis"][yes_no] != "").all()
+    phrases = {"left_right": ("left", "right"), "front_back": ("front", "behind"),
+               "above_below": ("above", "below"), "distance": ("closer", "farther")}
+    for question, axis in zip(qa["question"][qa["question_type"] == "E"], qa["axis"][qa["question_type"] == "E"]):
+        assert any(word in question for word in phrases[axis]), (question, axis)
+
+
 def test_question_budget_and_heard_threshold_are_validated_and_subsets_are_seeded():
     from spatial_alm.training.finetune import _subset
 

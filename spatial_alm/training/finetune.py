@@ -225,12 +225,16 @@ def _check_lora(lora: dict) -> None:
 
 def read_qa_table(data_dir: str | Path) -> dict[str, np.ndarray]:
     """Every QA row of a dataset without audio, in ``SpatialQADataset`` order: ``question_type``,
-    ``question``, ``answer`` (string arrays) and ``scene_index`` (int array), each (num_qa,)."""
-    index, columns = read_index(data_dir), {"question_type": [], "question": [], "answer": [], "scene_index": []}
+    ``question``, ``answer``, ``axis`` (the axis a yes/no question asks about, ``""`` for other questions;
+    string arrays) and ``scene_index`` (int array), each (num_qa,)."""
+    index = read_index(data_dir)
+    columns = {"question_type": [], "question": [], "answer": [], "axis": [], "scene_index": []}
     for entry in index.shards:
         with h5py.File(Path(data_dir) / entry.file, "r") as f:
             for name, key in (("question_type", "qa_type"), ("question", "qa_question"), ("answer", "qa_answer")):
                 columns[name].append(f[key].asstr()[...])
+            columns["axis"].append(np.array([json.loads(target).get("axis", "")
+                                             for target in f["qa_target_json"].asstr()[...]], dtype=str))
             columns["scene_index"].append(f["scene_index"][...][f["qa_scene"][...]])
     return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}
 

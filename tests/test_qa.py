@@ -125,14 +125,19 @@ def test_front_back_compares_sides():
     assert reason(back, front, "in front of") == "no"
 
 
-def test_above_below_and_nearer_farther():
+def test_above_below_compares_sides_and_nearer_farther_distances():
     high = make_source("bell", azimuth_deg=40.0, elevation_deg=30.0, distance_m=1.0)
-    level = make_source("dog", azimuth_deg=60.0, elevation_deg=0.0, distance_m=3.0)
-    assert reason(high, level, "above") == "yes"
-    assert reason(high, level, "below") == "no"
-    assert reason(high, level, "closer to you than") == "yes"
-    assert reason(level, high, "farther from you than") == "yes"
-    assert reason(high, level, "to the left of") is None  # same side: never asked
+    low = make_source("dog", azimuth_deg=60.0, elevation_deg=-20.0, distance_m=3.0)
+    assert reason(high, low, "above") == "yes"
+    assert reason(high, low, "below") == "no"
+    assert reason(low, high, "below") == "yes"
+    assert reason(high, low, "closer to you than") == "yes"
+    assert reason(low, high, "farther from you than") == "yes"
+    assert reason(high, low, "to the left of") is None  # same side: never asked
+    higher = make_source("siren", azimuth_deg=-60.0, elevation_deg=45.0, distance_m=1.2)
+    assert reason(higher, high, "above") is None  # both above you: never asked, however far apart
+    level = make_source("siren", azimuth_deg=-60.0, elevation_deg=3.0, distance_m=1.2)
+    assert reason(high, level, "above") is None  # 3 deg from the horizontal plane: ambiguous
 
 
 def test_ambiguous_pairs_are_not_asked():

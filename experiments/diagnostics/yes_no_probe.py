@@ -92,7 +92,7 @@ def main():
         parser.error(f"--heard scene: {args.model} has no heard-sources line (heard_sources_threshold)")
     train_qa, test_qa = read_qa_table(args.train), read_qa_table(args.test)
     train_scenes, _ = split_indices(dataset_info(args.train)["num_scenes"], args.val_fraction, args.seed)
-    axes = args.axes.split(",") if args.axes else sorted(set(train_qa["axis"]) | set(test_qa["axis"]))
+    axes = args.axes.split(",") if args.axes else sorted(str(a) for a in {*train_qa["axis"], *test_qa["axis"]} - {""})
 
     def asked(qa: dict) -> np.ndarray:
         return np.isin(qa["question_type"], types) & np.isin(qa["axis"], axes)

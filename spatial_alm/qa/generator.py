@@ -10,14 +10,15 @@ Definitions, in the listener frame of :mod:`spatial_alm.coordinates`:
 * Sides: left = azimuth in (0, 180), right = (-180, 0), front = |azimuth| < 90, behind = |azimuth| > 90,
   above you = elevation > 0, below you = elevation < 0.
 * Type E relations. "A is to the left of B" holds when A is on the left side and B on the right side
-  and fails in the mirrored case; "in front of / behind" likewise with the front and back sides; two
-  sources on the same side are never compared. "A is above B": A has the larger elevation. "A is
-  closer to you than B": A has the smaller distance.
+  and fails in the mirrored case; "in front of / behind" and "above / below" likewise with the front and
+  back sides and with above and below you; two sources on the same side are never compared (two
+  elevations of one hemisphere are not: a measured head localises elevation to 10-20 deg at best, and
+  an answer from elevations a few degrees apart would rest on a difference no receiver here resolves).
+  "A is closer to you than B": A has the smaller distance.
 * Ambiguity margins: reasoning questions and negative probes are only asked when their truth is
   robust: every source involved lies at least ``SIDE_MARGIN_DEG`` (5 deg) from the side boundary in
-  question (azimuth 0/180 for left/right, +-90 for front/back, elevation 0 for above/below you), the
-  two elevations differ by at least ``ELEVATION_MARGIN_DEG`` (5 deg), the two distances by at least
-  ``DISTANCE_MARGIN_M`` (0.5 m).
+  question (azimuth 0/180 for left/right, +-90 for front/back, elevation 0 for above/below), and
+  the two distances differ by at least ``DISTANCE_MARGIN_M`` (0.5 m).
 * Named sources: questions name a source by its class, so only sources whose class occurs once in
   the scene are named (types D, E, elevation).
 * Room classes: size from the volume (small < 50 m^3 <= medium < 200 m^3 <= large), reverberation
@@ -63,7 +64,6 @@ if TYPE_CHECKING:  # annotations only: importing spatial_alm.scenes here would b
     from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
 
 SIDE_MARGIN_DEG = 5.0
-ELEVATION_MARGIN_DEG = 5.0
 DISTANCE_MARGIN_M = 0.5
 
 # (class, exclusive upper bound): room volume in m^3, RT60 in s.
@@ -214,7 +214,7 @@ REGIONS = {
 RELATIONS = {
     "left": _opposite_sides(_on_left),
     "front": _opposite_sides(_in_front),
-    "above": _larger(lambda s: s.elevation_deg, ELEVATION_MARGIN_DEG),
+    "above": _opposite_sides(_above_you),
     "nearer": _larger(lambda s: -s.distance_m, DISTANCE_MARGIN_M),
 }
 

@@ -62,27 +62,49 @@ def front_labels(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarr
     return np.where(np.abs(front) >= np.sin(np.radians(FRONT_BACK_MARGIN_DEG)), (front > 0).astype(int), -1)
 
 
-def train_probe(data: dict, epochs: int, seed: int) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
-    """The MLP trained on ``data`` -> (network, feature mean, feature std)."""
+def _probe_loss(net, x, front, elevation) -> torch.Tensor:
+    """L1 elevation loss (in units of 30 deg) plus the front logit's BCE on the scored sources."""
+    out = net(x)
+    scored = front >= 0
+    loss = torch.nn.functional.l1_loss(out[:, 1] * 30.0, elevation) / 30.0
+    if scored.any():
+        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(out[scored, 0], front[scored])
+    return loss
+
+
+def train_probe(data: dict, epochs: int, seed: int, val_fraction: float = 0.0
+                ) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
+    """The MLP trained on ``data`` -> (network, feature mean, feature std). With ``val_fraction`` > 0 the
+    last share of the scenes is held out and the network of the epoch with the lowest loss there is kept
+    (early stopping, so that small and large training sets are compared each at its best epoch)."""
     torch.manual_seed(seed)
-    mean, std = data["x"].mean(0), data["x"].std(0) + 1e-6
+    num_val = int(round(val_fraction * len(data["x"])))
+    fit = slice(0, len(data["x"]) - num_val)
+    mean, std = data["x"][fit].mean(0), data["x"][fit].std(0) + 1e-6
     x = torch.tensor((data["x"] - mean) / std)
     front = torch.tensor(front_labels(data["azimuth"], data["elevation"]), dtype=torch.float32)
     elevation = torch.tensor(data["elevation"], dtype=torch.float32)
+    val = slice(len(x) - num_val, len(x))
+    x_val, front_val, elevation_val = x[val], front[val], elevation[val]
+    x, front, elevation = x[fit], front[fit], elevation[fit]
     net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.GELU(), torch.nn.Dropout(0.2),
                               torch.nn.Linear(256, 256), torch.nn.GELU(), torch.nn.Linear(256, 2))
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.05)
+    best_loss, best_state = float("inf"), None
     for _ in tqdm(range(epochs), desc="probe epochs", unit="epoch"):
         net.train()
         for batch in torch.randperm(len(x)).split(128):
-            out = net(x[batch])
-            scored = front[batch] >= 0
-            loss = torch.nn.functional.l1_loss(out[:, 1] * 30.0, elevation[batch]) / 30.0
-            if scored.any():
-                loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(out[scored, 0], front[batch][scored])
+            loss = _probe_loss(net, x[batch], front[batch], elevation[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        if num_val:
+            with torch.no_grad():
+                val_loss = float(_probe_loss(net.eval(), x_val, front_val, elevation_val))
+            if val_loss < best_loss:
+                best_loss, best_state = val_loss, {k: v.clone() for k, v in net.state_dict().items()}
+    if best_state is not None:
+        net.load_state_dict(best_state)
     return net.eval(), mean, std
 
 
@@ -103,20 +125,41 @@ def score(net, mean, std, data: dict, median_elevation: float) -> dict:
             "per_class": {k: (100.0 * np.mean(v), len(v)) for k, v in sorted(per_class.items())}}
 
 
+def _subset(data: dict, n: int) -> dict:
+    return {k: v[:n] for k, v in data.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True, help="dataset folder the probe trains on (its one-source scenes)")
     parser.add_argument("--test", nargs="+", required=True, help="dataset folders to score")
     parser.add_argument("--n-fft", type=int, default=512, help="STFT size (default 512)")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
+    parser.add_argument("--train-sizes", type=int, nargs="+",
+                        help="a learning curve instead: train on the first N one-source scenes for each N (nested "
+                             "subsets), each with early stopping on its last 10 %%, and print one row per N")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     train = ear_spectra(args.train, args.n_fft)
-    net, mean, std = train_probe(train, args.epochs, args.seed)
     median = float(np.median(train["elevation"]))
+    tests = {path: ear_spectra(path, args.n_fft) for path in args.test}
+    if args.train_sizes:
+        print("| one-source training scenes (10 % for early stopping) | "
+              + " | ".join(f"{path}: front/back correct (%) / elevation MAE (deg)" for path in tests) + " |")
+        print("|---|" + "---|" * len(tests))
+        for n in args.train_sizes:
+            if n > len(train["x"]):
+                raise SystemExit(f"--train-sizes {n}: {args.train} has only {len(train['x'])} one-source scenes")
+            net, mean, std = train_probe(_subset(train, n), args.epochs, args.seed, val_fraction=0.1)
+            cells = [score(net, mean, std, data, median) for data in tests.values()]
+            print(f"| {n} | " + " | ".join(f"{c['front_back_correct_pct']:.1f} of {c['scored']} / "
+                                          f"{c['elevation_mae_deg']:.1f} (median {c['median_elevation_mae_deg']:.1f})"
+                                          for c in cells) + " |", flush=True)
+        return
+    net, mean, std = train_probe(train, args.epochs, args.seed)
     print(f"trained on {len(train['x'])} one-source scenes of {args.train}")
-    for path in [args.train, *args.test]:
-        result = score(net, mean, std, train if path == args.train else ear_spectra(path, args.n_fft), median)
+    for path, data in [(args.train, train), *tests.items()]:
+        result = score(net, mean, std, data, median)
         print(f"\n{path}: front/back correct {result['front_back_correct_pct']:.1f} % of {result['scored']} "
               f"(front share {result['front_share_pct']:.1f} %); elevation MAE {result['elevation_mae_deg']:.1f} deg "
               f"(median answer {result['median_elevation_mae_deg']:.1f} deg)")

@@ -30,13 +30,17 @@ from tqdm import tqdm
 from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data.reader import DatasetReader
 from spatial_alm.evaluation.encoder_report import FRONT_BACK_MARGIN_DEG
+from spatial_alm.features.spatial import SpatialFeatureConfig, mel_weights
 
 
-def ear_spectra(path, n_fft: int) -> dict[str, np.ndarray]:
-    """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB, azimuth and
-    elevation (N,) degrees, labels (N,)."""
+def ear_spectra(path, n_fft: int, n_mels: int | None = None) -> dict[str, np.ndarray]:
+    """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB (with ``n_mels``:
+    (N, 2 * n_mels), the power averaged over the encoder's mel bands first), azimuth and elevation (N,)
+    degrees, labels (N,)."""
     reader = DatasetReader(path)
     spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)
+    bands = None if n_mels is None else mel_weights(SpatialFeatureConfig(fs_hz=reader.index.fs_hz, n_fft=n_fft,
+                                                                         n_mels=n_mels))  # (n_fft // 2 + 1, n_mels)
     rows, azimuth, elevation, labels = [], [], [], []
     for i in tqdm(range(len(reader)), desc=f"spectra {path}", unit="scene"):
         meta = reader.meta(i)
@@ -44,6 +48,8 @@ def ear_spectra(path, n_fft: int) -> dict[str, np.ndarray]:
             continue
         audio, _, _ = reader.scene(i)
         power = spectrogram(torch.as_tensor(audio)).mean(-1)  # (2, n_fft // 2 + 1)
+        if bands is not None:
+            power = power @ bands  # (2, n_mels)
         rows.append((10.0 * torch.log10(power + 1e-10)).flatten().numpy())
         source = meta.sources[0]
         azimuth.append(source.azimuth_deg)
@@ -134,15 +140,17 @@ def main():
     parser.add_argument("--train", required=True, help="dataset folder the probe trains on (its one-source scenes)")
     parser.add_argument("--test", nargs="+", required=True, help="dataset folders to score")
     parser.add_argument("--n-fft", type=int, default=512, help="STFT size (default 512)")
+    parser.add_argument("--n-mels", type=int, help="average the spectra over this many mel bands first (the "
+                        "encoder's representation: tiny_binaural.yaml has 64); default: every STFT bin")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     parser.add_argument("--train-sizes", type=int, nargs="+",
                         help="a learning curve instead: train on the first N one-source scenes for each N (nested "
                              "subsets), each with early stopping on its last 10 %%, and print one row per N")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    train = ear_spectra(args.train, args.n_fft)
+    train = ear_spectra(args.train, args.n_fft, args.n_mels)
     median = float(np.median(train["elevation"]))
-    tests = {path: ear_spectra(path, args.n_fft) for path in args.test}
+    tests = {path: ear_spectra(path, args.n_fft, args.n_mels) for path in args.test}
     if args.train_sizes:
         print("| one-source training scenes (10 % for early stopping) | "
               + " | ".join(f"{path}: front/back correct (%) / elevation MAE (deg)" for path in tests) + " |")

@@ -33,10 +33,21 @@ from spatial_alm.evaluation.encoder_report import FRONT_BACK_MARGIN_DEG
 from spatial_alm.features.spatial import SpatialFeatureConfig, mel_weights
 
 
-def ear_spectra(path, n_fft: int, n_mels: int | None = None) -> dict[str, np.ndarray]:
+def onset_weighted_power(power: torch.Tensor) -> torch.Tensor:
+    """Each ear's power spectrum (2, F) from the onsets of a power spectrogram ``power`` (2, F, T): frame t
+    of bin f is weighted by how much the two ears' mean level rose from frame t - 1, in dB (clipped to 0-20
+    dB). A rise is where the direct sound leads its reverberation, and a fixed filter (the head's) does not
+    change it, so the weights do not depend on the direction."""
+    level = 10.0 * torch.log10(power.mean(0) + 1e-10)  # (F, T)
+    rise = (level[:, 1:] - level[:, :-1]).clamp(0.0, 20.0)  # (F, T - 1)
+    return (power[..., 1:] * rise).sum(-1) / (rise.sum(-1) + 1e-6)
+
+
+def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "long_term") -> dict[str, np.ndarray]:
     """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB (with ``n_mels``:
-    (N, 2 * n_mels), the power averaged over the encoder's mel bands first), azimuth and elevation (N,)
-    degrees, labels (N,)."""
+    (N, 2 * n_mels), the power averaged over the encoder's mel bands first; ``spectra``: the long-term
+    mean power, the onset-weighted power (:func:`onset_weighted_power`) or both side by side), azimuth
+    and elevation (N,) degrees, labels (N,)."""
     reader = DatasetReader(path)
     spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)
     bands = None if n_mels is None else mel_weights(SpatialFeatureConfig(fs_hz=reader.index.fs_hz, n_fft=n_fft,
@@ -47,10 +58,12 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None) -> dict[str, np.nda
         if len(meta.sources) != 1:
             continue
         audio, _, _ = reader.scene(i)
-        power = spectrogram(torch.as_tensor(audio)).mean(-1)  # (2, n_fft // 2 + 1)
+        frames = spectrogram(torch.as_tensor(audio))  # (2, n_fft // 2 + 1, T)
         if bands is not None:
-            power = power @ bands  # (2, n_mels)
-        rows.append((10.0 * torch.log10(power + 1e-10)).flatten().numpy())
+            frames = (frames.transpose(1, 2) @ bands).transpose(1, 2)  # (2, n_mels, T)
+        power = ([frames.mean(-1)] if spectra in ("long_term", "both") else []) + \
+            ([onset_weighted_power(frames)] if spectra in ("onsets", "both") else [])
+        rows.append((10.0 * torch.log10(torch.cat(power) + 1e-10)).flatten().numpy())
         source = meta.sources[0]
         azimuth.append(source.azimuth_deg)
         elevation.append(source.elevation_deg)
@@ -142,15 +155,18 @@ def main():
     parser.add_argument("--n-fft", type=int, default=512, help="STFT size (default 512)")
     parser.add_argument("--n-mels", type=int, help="average the spectra over this many mel bands first (the "
                         "encoder's representation: tiny_binaural.yaml has 64); default: every STFT bin")
+    parser.add_argument("--spectra", choices=["long_term", "onsets", "both"], default="long_term",
+                        help="each ear's long-term mean power (default), its onset-weighted power (frames weighted "
+                             "by the rise of their level: the direct sound before its reverberation) or both")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     parser.add_argument("--train-sizes", type=int, nargs="+",
                         help="a learning curve instead: train on the first N one-source scenes for each N (nested "
                              "subsets), each with early stopping on its last 10 %%, and print one row per N")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    train = ear_spectra(args.train, args.n_fft, args.n_mels)
+    train = ear_spectra(args.train, args.n_fft, args.n_mels, args.spectra)
     median = float(np.median(train["elevation"]))
-    tests = {path: ear_spectra(path, args.n_fft, args.n_mels) for path in args.test}
+    tests = {path: ear_spectra(path, args.n_fft, args.n_mels, args.spectra) for path in args.test}
     if args.train_sizes:
         print("| one-source training scenes (10 % for early stopping) | "
               + " | ".join(f"{path}: front/back correct (%) / elevation MAE (deg)" for path in tests) + " |")

@@ -8,7 +8,8 @@ simple, independent learner can read from the spectra alone, so the encoder's fi
 scenes can be told apart into "the cue is not in the data" and "the encoder does not learn it".
 
 For every one-source scene: the time-averaged power spectrum of each ear (periodic Hann STFT, n_fft
-512 at 16 kHz, in dB) -> 2 x (n_fft / 2 + 1) numbers, standardised with the training set's statistics.
+512 at 16 kHz, in dB; ``--spectra onsets``: weighted to the onsets, where the direct sound leads the room)
+-> 2 x (n_fft / 2 + 1) numbers, standardised with the training set's statistics.
 A two-layer MLP (256 units, GELU, dropout 0.2; AdamW) learns two outputs: front (logit) and elevation
 (degrees, L1 loss). Front/back is scored by the encoder report's rule (sources at least
 ``FRONT_BACK_MARGIN_DEG`` = 20 deg from the frontal plane, i.e. in the horizontal plane from the

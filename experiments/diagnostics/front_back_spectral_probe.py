@@ -47,7 +47,7 @@ def onset_weighted_power(power: torch.Tensor) -> torch.Tensor:
 def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "long_term") -> dict[str, np.ndarray]:
     """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB (with ``n_mels``:
     (N, 2 * n_mels), the power averaged over the encoder's mel bands first; ``spectra``: the long-term
-    mean power, the onset-weighted power (:func:`onset_weighted_power`) or both side by side), azimuth
+    mean power or the onset-weighted power, :func:`onset_weighted_power`), azimuth
     and elevation (N,) degrees, labels (N,)."""
     reader = DatasetReader(path)
     spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)
@@ -62,9 +62,8 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "lon
         frames = spectrogram(torch.as_tensor(audio))  # (2, n_fft // 2 + 1, T)
         if bands is not None:
             frames = (frames.transpose(1, 2) @ bands).transpose(1, 2)  # (2, n_mels, T)
-        power = ([frames.mean(-1)] if spectra in ("long_term", "both") else []) + \
-            ([onset_weighted_power(frames)] if spectra in ("onsets", "both") else [])
-        rows.append((10.0 * torch.log10(torch.cat(power) + 1e-10)).flatten().numpy())
+        power = frames.mean(-1) if spectra == "long_term" else onset_weighted_power(frames)
+        rows.append((10.0 * torch.log10(power + 1e-10)).flatten().numpy())
         source = meta.sources[0]
         azimuth.append(source.azimuth_deg)
         elevation.append(source.elevation_deg)
@@ -156,9 +155,9 @@ def main():
     parser.add_argument("--n-fft", type=int, default=512, help="STFT size (default 512)")
     parser.add_argument("--n-mels", type=int, help="average the spectra over this many mel bands first (the "
                         "encoder's representation: tiny_binaural.yaml has 64); default: every STFT bin")
-    parser.add_argument("--spectra", choices=["long_term", "onsets", "both"], default="long_term",
+    parser.add_argument("--spectra", choices=["long_term", "onsets"], default="long_term",
                         help="each ear's long-term mean power (default), its onset-weighted power (frames weighted "
-                             "by the rise of their level: the direct sound before its reverberation) or both")
+                             "by the rise of their level: the direct sound before its reverberation)")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     parser.add_argument("--train-sizes", type=int, nargs="+",
                         help="a learning curve instead: train on the first N one-source scenes for each N (nested "

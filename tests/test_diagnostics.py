@@ -1,0 +1,45 @@
+"""Checks of the diagnostic scripts' signal functions on hand-computed cases."""
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "diagnostics" / "front_back_spectral_probe.py"
+
+
+def load_probe_script():
+    spec = importlib.util.spec_from_file_location("front_back_spectral_probe", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def step_spectrogram(ear_gains: tuple[float, float]) -> torch.Tensor:
+    """(2, 3, 8) power: level 1 for frames 0-3, a 30 dB onset at frame 4 that decays by 3 dB per frame;
+    each ear scaled by a fixed gain (a direction-independent filter)."""
+    level_db = torch.tensor([0.0, 0.0, 0.0, 0.0, 30.0, 27.0, 24.0, 21.0])
+    power = (10.0 ** (level_db / 10.0)).expand(3, -1)
+    return torch.stack([gain * power for gain in ear_gains])
+
+
+def test_onset_weighted_power_keeps_the_onset_frame():
+    probe = load_probe_script()
+    power = step_spectrogram((1.0, 1.0))
+    # The only rise is 0 -> 30 dB at frame 4, clipped to 20 dB; decaying frames weigh nothing.
+    expected = torch.full((2, 3), 1000.0)
+    torch.testing.assert_close(probe.onset_weighted_power(power), expected, rtol=1e-5, atol=0.0)
+
+
+def test_onset_weights_do_not_depend_on_a_fixed_ear_filter():
+    probe = load_probe_script()
+    flat = probe.onset_weighted_power(step_spectrogram((1.0, 1.0)))
+    filtered = probe.onset_weighted_power(step_spectrogram((4.0, 0.25)))
+    torch.testing.assert_close(filtered, flat * torch.tensor([[4.0], [0.25]]), rtol=1e-5, atol=0.0)
+
+
+def test_long_term_mean_would_mix_in_the_reverberant_tail():
+    """The onset weighting differs from the plain time average when the tail is long (the reason it exists)."""
+    probe = load_probe_script()
+    power = step_spectrogram((1.0, 1.0))
+    assert probe.onset_weighted_power(power)[0, 0] > 2.0 * power.mean(-1)[0, 0]

@@ -127,8 +127,9 @@ def test_class_direction_targets_hand_computed():
     assert targets.class_distance.tolist() == [[4, 2, ign], [ign, ign, 2]]  # 0.5 m bins
 
 
-def test_class_direction_head_trains_and_round_trips(tmp_path):
-    model = toy_model(class_direction_head=True).train()
+@pytest.mark.parametrize("class_tokens", [False, True])
+def test_class_direction_head_trains_and_round_trips(tmp_path, class_tokens):
+    model = toy_model(class_direction_head=True, class_tokens=class_tokens).train()
     x = audio(2, 2, 8000)
     scenes = [{"labels": ["siren", ""], "azimuth_deg": torch.tensor([90.0, float("nan")]),
                "elevation_deg": torch.tensor([0.0, float("nan")]), "distance_m": torch.tensor([1.0, float("nan")])},
@@ -163,6 +164,25 @@ def test_class_direction_head_trains_and_round_trips(tmp_path):
     assert toy_model(class_direction_head=False).predict(x).class_directions is None  # BAT's heads only
     with pytest.raises(ValueError, match="class_azimuth"):  # targets built without them
         multitask_loss(model(x), EncoderTargets(targets.classes, targets.azimuth, targets.elevation, targets.distance))
+
+
+def test_class_tokens_stay_apart_from_the_tokens_and_each_feeds_its_own_class():
+    model = toy_model(class_direction_head=True, class_tokens=True).eval()
+    x = audio(2, 2, 8000)
+    with torch.no_grad():
+        encoded = model.encode(x)
+        plain = toy_model(class_direction_head=True).eval().encode(x)
+        assert encoded.tokens.shape == plain.tokens.shape  # 3 CLS + patch tokens, as without class tokens
+        assert encoded.class_tokens.shape == (2, len(CLASS_NAMES), model.encoder.config.embed_dim)
+        # the class-wise heads are shared: class k's logits come from class k's token alone
+        order = [2, 0, 1]
+        swapped = model.heads(type(encoded)(**{**vars(encoded), "class_tokens": encoded.class_tokens[:, order]}))
+        logits = model.heads(encoded)
+    for name in ("class_azimuth", "class_elevation", "class_distance"):
+        torch.testing.assert_close(getattr(swapped, name), getattr(logits, name)[:, order])
+    assert torch.equal(swapped.classes, logits.classes)
+    with pytest.raises(ValueError, match="class_tokens"):
+        toy_model(class_direction_head=False, class_tokens=True)
 
 
 def test_class_wise_heads_decode_to_unit_directions_and_mean_distances():
@@ -300,7 +320,7 @@ def test_save_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize("field, value", [
     ("num_planes", 0), ("patch_size", (5, 4)), ("patch_size", 16), ("num_heads", 5), ("dropout", 1.0),
-    ("mlp_ratio", 0.0), ("max_frames", 0), ("class_direction_head", "yes"),
+    ("mlp_ratio", 0.0), ("max_frames", 0), ("class_direction_head", "yes"), ("class_tokens", 1),
 ])
 def test_encoder_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

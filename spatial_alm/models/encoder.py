@@ -24,7 +24,12 @@ class-wise heads give every class's azimuth, elevation (on ``cls_doa``) and dist
 the primary one's: the per-class targets of DCASE SELD's multi-ACCDDOA, as distributions rather than
 ACCDOA's regressed vectors (on a sphere head, which cannot tell front from back, the regressed vector
 of a source averages its two mirror images and points sideways; a distribution keeps both modes and
-its argmax the lateral angle). :class:`SpatialEncoderModel` bundles features,
+its argmax the lateral angle). With ``class_tokens`` the sequence also holds one learned token per
+class after the CLS tokens ([cls_class, cls_doa, cls_distance, class_1 .. class_K] + patch tokens),
+and the class-wise heads, shared by all classes, read class k's position from class k's token: each
+class gets a D-wide token to attend to its own sound with, where the CLS variant packs every
+class's position into one D-wide token. The class tokens are returned apart (``EncoderOutput.tokens``
+keeps its 3 + N layout). :class:`SpatialEncoderModel` bundles features,
 encoder and heads (audio in, logits out) and saves to / loads from a directory (``config.json`` +
 ``model.safetensors``).
 """
@@ -87,6 +92,7 @@ class EncoderConfig:
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     class_direction_head: bool = True  # azimuth, elevation and distance of every class (not in BAT)
+    class_tokens: bool = False  # the class-wise heads read one learned token per class (see the module doc)
 
     def __post_init__(self):
         for name in ("num_planes", "num_classes", "n_mels", "max_frames", "stem_channels", "embed_dim",
@@ -108,6 +114,10 @@ class EncoderConfig:
             _fail("dropout", self.dropout, "a number in [0, 1)")
         if not isinstance(self.class_direction_head, bool):
             _fail("class_direction_head", self.class_direction_head, "true or false")
+        if not isinstance(self.class_tokens, bool):
+            _fail("class_tokens", self.class_tokens, "true or false")
+        if self.class_tokens and not self.class_direction_head:
+            _fail("class_tokens", self.class_tokens, "false when class_direction_head is false (they feed its heads)")
 
     @classmethod
     def tiny(cls, num_planes: int, num_classes: int, **overrides) -> "EncoderConfig":
@@ -177,12 +187,14 @@ class Block(nn.Module):
 
 @dataclass
 class EncoderOutput:
-    """Encoder tokens; the three CLS tokens are also given by name."""
+    """Encoder tokens; the three CLS tokens are also given by name, and the class tokens (with
+    ``class_tokens``) apart from ``tokens``."""
 
     tokens: torch.Tensor  # (B, 3 + N, D): cls_class, cls_doa, cls_distance, then patch tokens in time order
     cls_class: torch.Tensor  # (B, D)
     cls_doa: torch.Tensor  # (B, D)
     cls_distance: torch.Tensor  # (B, D)
+    class_tokens: torch.Tensor | None = None  # (B, K, D): class k's token, with EncoderConfig.class_tokens
 
 
 class SpatialEncoder(nn.Module):
@@ -201,6 +213,7 @@ class SpatialEncoder(nn.Module):
         grid_frames = math.ceil(c.max_frames / c.patch_size[1])
         self.pos_embed = nn.Parameter(torch.zeros(1, c.embed_dim, c.grid_mels, grid_frames))
         self.cls_tokens = nn.Parameter(torch.zeros(1, len(CLS_TOKENS), c.embed_dim))
+        self.class_tokens = nn.Parameter(torch.zeros(1, c.num_classes, c.embed_dim)) if c.class_tokens else None
         self.pos_drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.dropout) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.embed_dim, eps=1e-6)
@@ -209,6 +222,8 @@ class SpatialEncoder(nn.Module):
     def _init_weights(self):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_tokens, std=0.02)
+        if self.class_tokens is not None:
+            nn.init.trunc_normal_(self.class_tokens, std=0.02)
         w = self.patch_embed.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         for module in self.blocks.modules():
@@ -229,12 +244,18 @@ class SpatialEncoder(nn.Module):
         x = self.patch_embed(x)  # (B, D, M / pm, T' / pt)
         x = x + self.pos_embed[..., : x.shape[-1]]
         x = x.permute(0, 3, 2, 1).flatten(1, 2)  # (B, N, D), time-major
-        x = torch.cat([self.cls_tokens.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 3 + N, D)
+        starts = [self.cls_tokens] + ([] if self.class_tokens is None else [self.class_tokens])
+        x = torch.cat([t.expand(x.shape[0], -1, -1) for t in starts] + [x], dim=1)  # (B, 3 [+ K] + N, D)
         x = self.pos_drop(x)
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
-        return EncoderOutput(tokens=x, cls_class=x[:, 0], cls_doa=x[:, 1], cls_distance=x[:, 2])
+        class_tokens = None
+        if self.class_tokens is not None:
+            k = len(CLS_TOKENS) + c.num_classes
+            class_tokens, x = x[:, len(CLS_TOKENS):k], torch.cat([x[:, :len(CLS_TOKENS)], x[:, k:]], dim=1)
+        return EncoderOutput(tokens=x, cls_class=x[:, 0], cls_doa=x[:, 1], cls_distance=x[:, 2],
+                             class_tokens=class_tokens)
 
 
 @dataclass
@@ -304,18 +325,21 @@ class EncoderHeads(nn.Module):
     ``cls_doa``, distance from ``cls_distance``; with ``class_direction_head`` also azimuth and
     elevation logits per class from ``cls_doa`` and distance logits per class from ``cls_distance``,
     in the primary heads' bins (trained on present classes only), which puts every source's position,
-    not only the primary one's, into the CLS tokens."""
+    not only the primary one's, into the CLS tokens. With ``class_tokens`` the class-wise heads are
+    shared by the classes and read each class's own token instead."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.num_classes = config.num_classes
+        self.reads_class_tokens = config.class_tokens
+        per_class = 1 if config.class_tokens else config.num_classes  # shared heads on the class tokens
         self.class_head = nn.Linear(config.embed_dim, config.num_classes)
         self.azimuth_head = nn.Linear(config.embed_dim, AZIMUTH_CLASSES)
         self.elevation_head = nn.Linear(config.embed_dim, ELEVATION_CLASSES)
         self.distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES)
         self.class_direction_head = nn.Linear(config.embed_dim, (AZIMUTH_CLASSES + ELEVATION_CLASSES)
-                                              * config.num_classes) if config.class_direction_head else None
-        self.class_distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES * config.num_classes) \
+                                              * per_class) if config.class_direction_head else None
+        self.class_distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES * per_class) \
             if config.class_direction_head else None
         for head in (self.class_head, self.azimuth_head, self.elevation_head, self.distance_head,
                      self.class_direction_head, self.class_distance_head):
@@ -325,10 +349,14 @@ class EncoderHeads(nn.Module):
 
     def forward(self, encoded: EncoderOutput) -> HeadLogits:
         class_azimuth = class_elevation = class_distance = None
-        if self.class_direction_head is not None:
+        if self.reads_class_tokens:
+            directions = self.class_direction_head(encoded.class_tokens)  # (B, K, 360 + 181)
+            class_distance = self.class_distance_head(encoded.class_tokens)  # (B, K, 21)
+        elif self.class_direction_head is not None:
             directions = self.class_direction_head(encoded.cls_doa).unflatten(-1, (self.num_classes, -1))
-            class_azimuth, class_elevation = directions.split([AZIMUTH_CLASSES, ELEVATION_CLASSES], dim=-1)
             class_distance = self.class_distance_head(encoded.cls_distance).unflatten(-1, (self.num_classes, -1))
+        if self.class_direction_head is not None:
+            class_azimuth, class_elevation = directions.split([AZIMUTH_CLASSES, ELEVATION_CLASSES], dim=-1)
         return HeadLogits(classes=self.class_head(encoded.cls_class),
                           azimuth=self.azimuth_head(encoded.cls_doa),
                           elevation=self.elevation_head(encoded.cls_doa),

@@ -18,12 +18,16 @@ axes should stay near 50 % on the sphere-head recipes.
 With an encoder that has the class-wise heads, the heads' own answers come first, with no
 training: E compares the two named classes' decoded directions along the relation's axis; a negative
 probe is "yes" when the class's probability is >= 0.5 and its vector points into the region.
+``--answers CSV`` writes those answers question by question; ``--paired-with CSV`` (another
+encoder's ``--answers`` on the same test set) adds the exact McNemar test per type and axis, so two
+encoders are compared on the same questions.
 
     python experiments/diagnostics/encoder_yes_no_probe.py --encoder out/encoder_tiny/model \
         --train out/tiny_train --test out/tiny_test --steps 4000
 """
 
 import argparse
+import csv
 import time
 from collections import defaultdict
 
@@ -33,7 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 from spatial_alm.data import DatasetReader
-from spatial_alm.evaluation.metrics import yes_no_accuracy
+from spatial_alm.evaluation.metrics import mcnemar_exact, yes_no_accuracy
 from spatial_alm.evaluation.qa_report import SIDE_OF_PHRASE, axis_of, class_direction_answer
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.qa import canonical_label, make_qa
@@ -160,6 +164,42 @@ def format_scores(scores: dict) -> str:
     return "\n".join(lines)
 
 
+ANSWER_FIELDS = ("row", "type", "axis", "kind", "ids", "yes", "answer")
+
+
+def write_answers(path: str, questions: list[dict], rows: list[int], answers: list[bool | None]):
+    """One CSV row per test question: its scene row, type, axis, kind, ids, truth and the heads' answer."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(ANSWER_FIELDS)
+        for q, row, answer in zip(questions, rows, answers):
+            writer.writerow([row, q["type"], q["axis"], q["kind"], " ".join(map(str, q["ids"])), int(q["yes"]),
+                             "" if answer is None else int(answer)])
+
+
+def paired_lines(path: str, questions: list[dict], rows: list[int], answers: list[bool | None]) -> str:
+    """Exact McNemar test per type and per type and axis: these answers (A) against ``path``'s (B),
+    which must hold the same questions (same test set, class vocabulary and seed)."""
+    with open(path, newline="") as f:
+        other = list(csv.DictReader(f))
+    mine = [(str(row), q["type"], " ".join(map(str, q["ids"])), str(int(q["yes"]))) for q, row in zip(questions, rows)]
+    if [(r["row"], r["type"], r["ids"], r["yes"]) for r in other] != mine:
+        raise SystemExit(f"{path}: not the same questions (another test set, vocabulary or --seed)")
+    groups = defaultdict(lambda: ([], []))
+    for q, answer, r in zip(questions, answers, other):
+        if answer is None or r["answer"] == "":
+            continue
+        for group in (q["type"], f"{q['type']} {q['axis']}"):
+            groups[group][0].append(answer == q["yes"])
+            groups[group][1].append(bool(int(r["answer"])) == q["yes"])
+    lines = [f"{'group':<34} {'n':>5} {'A right':>8} {'B right':>8} {'A only':>7} {'B only':>7} {'p':>7}"]
+    for group, (a, b) in sorted(groups.items()):
+        test = mcnemar_exact(a, b)
+        lines.append(f"{group:<34} {len(a):>5} {np.mean(a) * 100:>7.1f}% {np.mean(b) * 100:>7.1f}% "
+                     f"{test['a_only']:>7} {test['b_only']:>7} {test['p_value']:>7.3f}")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", required=True, help="encoder directory (spatial-alm pretrain-encoder's model/)")
@@ -177,6 +217,8 @@ def main():
     parser.add_argument("--test-questions", type=int, default=10, help="questions drawn per test scene")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--answers", help="write the class-wise heads' answers per test question to this CSV")
+    parser.add_argument("--paired-with", help="another encoder's --answers CSV on the same test set: paired test")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -186,23 +228,35 @@ def main():
     sampler = QuestionSampler(list(encoder.class_names), args.types.split(","))
     start = time.perf_counter()
     data = {}
-    for split, path in (("train", args.train), ("test", args.test)):
+    splits = (("train", args.train), ("test", args.test)) if args.steps else (("test", args.test),)
+    for split, path in splits:
         reader = DatasetReader(path)
         tokens, class_probs, class_heads = encoder_outputs(encoder, reader, 64)
         data[split] = (tokens[:, :3] if args.tokens == "cls" else tokens, [reader.meta(i) for i in range(len(reader))],
                        class_probs, class_heads)
-    train_tokens, train_metas = data["train"][:2]
     test_tokens, test_metas, test_probs, test_heads = data["test"]
     rng = np.random.default_rng(args.seed + 1)
     test_rows, test_questions = sampler.batch(test_metas, np.repeat(np.arange(len(test_metas)), args.test_questions),
                                               rng)
-    print(f"tokens {tuple(train_tokens.shape)} train, {tuple(test_tokens.shape)} test "
-          f"({time.perf_counter() - start:.0f} s); {len(test_questions)} test questions")
+    print(f"tokens {tuple(test_tokens.shape)} test ({time.perf_counter() - start:.0f} s); "
+          f"{len(test_questions)} test questions")
     if test_heads is not None:
         answers = [head_answer(q, test_probs[row], test_heads[0][row], test_heads[1][row])
                    for q, row in zip(test_questions, test_rows)]
         print("The class-wise heads' own answers (no training):")
         print(format_scores(score(test_questions, answers)))
+        if args.answers:
+            write_answers(args.answers, test_questions, test_rows, answers)
+        if args.paired_with:
+            print(f"Paired with {args.paired_with} (A: this encoder, B: that one; exact McNemar):")
+            print(paired_lines(args.paired_with, test_questions, test_rows, answers))
+    elif args.answers or args.paired_with:
+        parser.error(f"{args.encoder} has no class-wise heads: --answers / --paired-with need them")
+    if not args.steps:
+        return
+
+    train_tokens, train_metas = data["train"][:2]
+    print(f"tokens {tuple(train_tokens.shape)} train")
 
     probe = QuestionProbe(train_tokens.shape[-1], len(sampler.class_names), args.width, args.depth, 4, args.dropout)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=args.lr, weight_decay=0.05)

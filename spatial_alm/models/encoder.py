@@ -326,7 +326,8 @@ class EncoderHeads(nn.Module):
     elevation logits per class from ``cls_doa`` and distance logits per class from ``cls_distance``,
     in the primary heads' bins (trained on present classes only), which puts every source's position,
     not only the primary one's, into the CLS tokens. With ``class_tokens`` the class-wise heads are
-    shared by the classes and read each class's own token instead."""
+    shared by the classes and read each class's own token instead, and a shared presence head on the
+    class tokens adds its logit to ``cls_class``'s class logits (class k is heard where its token finds it)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
@@ -341,8 +342,9 @@ class EncoderHeads(nn.Module):
                                               * per_class) if config.class_direction_head else None
         self.class_distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES * per_class) \
             if config.class_direction_head else None
+        self.class_presence_head = nn.Linear(config.embed_dim, 1) if config.class_tokens else None
         for head in (self.class_head, self.azimuth_head, self.elevation_head, self.distance_head,
-                     self.class_direction_head, self.class_distance_head):
+                     self.class_direction_head, self.class_distance_head, self.class_presence_head):
             if head is not None:
                 nn.init.trunc_normal_(head.weight, std=0.02)
                 nn.init.zeros_(head.bias)
@@ -357,7 +359,10 @@ class EncoderHeads(nn.Module):
             class_distance = self.class_distance_head(encoded.cls_distance).unflatten(-1, (self.num_classes, -1))
         if self.class_direction_head is not None:
             class_azimuth, class_elevation = directions.split([AZIMUTH_CLASSES, ELEVATION_CLASSES], dim=-1)
-        return HeadLogits(classes=self.class_head(encoded.cls_class),
+        classes = self.class_head(encoded.cls_class)
+        if self.reads_class_tokens:
+            classes = classes + self.class_presence_head(encoded.class_tokens)[..., 0]  # (B, K)
+        return HeadLogits(classes=classes,
                           azimuth=self.azimuth_head(encoded.cls_doa),
                           elevation=self.elevation_head(encoded.cls_doa),
                           distance=self.distance_head(encoded.cls_distance),

@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "diagnostics" / "front_back_spectral_probe.py"
@@ -43,3 +44,25 @@ def test_long_term_mean_would_mix_in_the_reverberant_tail():
     probe = load_probe_script()
     power = step_spectrogram((1.0, 1.0))
     assert probe.onset_weighted_power(power)[0, 0] > 2.0 * power.mean(-1)[0, 0]
+
+
+def load_yes_no_probe_script():
+    path = SCRIPT.parent / "encoder_yes_no_probe.py"
+    spec = importlib.util.spec_from_file_location("encoder_yes_no_probe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_answers_count_the_discordant_questions(tmp_path):
+    probe = load_yes_no_probe_script()
+    questions = [{"type": "E", "axis": "left_right", "kind": "E", "ids": (0, 1, 2), "yes": truth}
+                 for truth in (True, False, True, False)]
+    rows = [0, 1, 2, 3]
+    # B (written first) right on questions 0 and 1; A right on 0, 2 and 3: A only 2, B only 1
+    probe.write_answers(tmp_path / "b.csv", questions, rows, [True, False, False, True])
+    lines = probe.paired_lines(tmp_path / "b.csv", questions, rows, [True, True, True, False]).splitlines()
+    e_row = next(line.split() for line in lines if line.split()[0] == "E")
+    assert e_row[1:6] == ["4", "75.0%", "50.0%", "2", "1"]
+    with pytest.raises(SystemExit, match="not the same questions"):
+        probe.paired_lines(tmp_path / "b.csv", questions, [0, 1, 2, 4], [True] * 4)

@@ -26,7 +26,8 @@ ACCDOA's regressed vectors (on a sphere head, which cannot tell front from back,
 of a source averages its two mirror images and points sideways; a distribution keeps both modes and
 its argmax the lateral angle). With ``class_tokens`` the sequence also holds one learned token per
 class after the CLS tokens ([cls_class, cls_doa, cls_distance, class_1 .. class_K] + patch tokens),
-and the class-wise heads, shared by all classes, read class k's position from class k's token: each
+and the class-wise heads, shared by all classes, read class k's position (and a presence logit added
+to class k's detection logit) from class k's token: each
 class gets a D-wide token to attend to its own sound with, where the CLS variant packs every
 class's position into one D-wide token. The class tokens are returned apart (``EncoderOutput.tokens``
 keeps its 3 + N layout). :class:`SpatialEncoderModel` bundles features,

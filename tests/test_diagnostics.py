@@ -3,14 +3,16 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "diagnostics" / "front_back_spectral_probe.py"
+DIAGNOSTICS = Path(__file__).resolve().parents[1] / "experiments" / "diagnostics"
 
 
-def load_probe_script():
-    spec = importlib.util.spec_from_file_location("front_back_spectral_probe", SCRIPT)
+def load_script(name: str):
+    """The diagnostic script ``experiments/diagnostics/{name}.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, DIAGNOSTICS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -25,7 +27,7 @@ def step_spectrogram(ear_gains: tuple[float, float]) -> torch.Tensor:
 
 
 def test_onset_weighted_power_keeps_the_onset_frame():
-    probe = load_probe_script()
+    probe = load_script("front_back_spectral_probe")
     power = step_spectrogram((1.0, 1.0))
     # The only rise is 0 -> 30 dB at frame 4, clipped to 20 dB; decaying frames weigh nothing.
     expected = torch.full((2, 3), 1000.0)
@@ -33,7 +35,7 @@ def test_onset_weighted_power_keeps_the_onset_frame():
 
 
 def test_onset_weights_do_not_depend_on_a_fixed_ear_filter():
-    probe = load_probe_script()
+    probe = load_script("front_back_spectral_probe")
     flat = probe.onset_weighted_power(step_spectrogram((1.0, 1.0)))
     filtered = probe.onset_weighted_power(step_spectrogram((4.0, 0.25)))
     torch.testing.assert_close(filtered, flat * torch.tensor([[4.0], [0.25]]), rtol=1e-5, atol=0.0)
@@ -41,21 +43,13 @@ def test_onset_weights_do_not_depend_on_a_fixed_ear_filter():
 
 def test_long_term_mean_would_mix_in_the_reverberant_tail():
     """The onset weighting differs from the plain time average when the tail is long (the reason it exists)."""
-    probe = load_probe_script()
+    probe = load_script("front_back_spectral_probe")
     power = step_spectrogram((1.0, 1.0))
     assert probe.onset_weighted_power(power)[0, 0] > 2.0 * power.mean(-1)[0, 0]
 
 
-def load_yes_no_probe_script():
-    path = SCRIPT.parent / "encoder_yes_no_probe.py"
-    spec = importlib.util.spec_from_file_location("encoder_yes_no_probe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_paired_answers_count_the_discordant_questions(tmp_path):
-    probe = load_yes_no_probe_script()
+    probe = load_script("encoder_yes_no_probe")
     questions = [{"type": "E", "axis": "left_right", "kind": "E", "ids": (0, 1, 2), "yes": truth}
                  for truth in (True, False, True, False)]
     rows = [0, 1, 2, 3]
@@ -66,3 +60,21 @@ def test_paired_answers_count_the_discordant_questions(tmp_path):
     assert e_row[1:6] == ["4", "75.0%", "50.0%", "2", "1"]
     with pytest.raises(SystemExit, match="not the same questions"):
         probe.paired_lines(tmp_path / "b.csv", questions, [0, 1, 2, 4], [True] * 4)
+
+
+@pytest.mark.parametrize("direct_to_diffuse", [0.25, 1.0, 4.0])
+def test_band_coherence_follows_the_direct_to_diffuse_ratio(direct_to_diffuse):
+    """A signal common to four channels plus independent noise per channel at power ratio q has
+    magnitude-squared coherence (q / (1 + q))^2 on every pair (closed form)."""
+    script = load_script("distance_cue_ceiling")
+    rng = np.random.default_rng(0)
+    common = rng.standard_normal(96000) * np.sqrt(direct_to_diffuse)
+    audio = common + rng.standard_normal((4, 96000))
+    expected = (direct_to_diffuse / (1 + direct_to_diffuse)) ** 2
+    assert script.band_coherence(audio, 24000, (3000.0, 11000.0)) == pytest.approx(expected, abs=0.02)
+
+
+def test_band_coherence_rejects_a_band_above_nyquist():
+    script = load_script("distance_cue_ceiling")
+    with pytest.raises(ValueError, match="coherence-band"):
+        script.band_coherence(np.random.default_rng(0).standard_normal((2, 4800)), 16000, (9000.0, 12000.0))

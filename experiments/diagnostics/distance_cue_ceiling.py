@@ -102,7 +102,8 @@ def main():
     parser.add_argument("--coherence-band", type=float, nargs=2, default=(3000.0, 11000.0), metavar=("LO", "HI"),
                         help="band of the coherence cue in Hz (default 3000 11000)")
     args = parser.parse_args()
-    orders, critical = cue_orders(DatasetReader(args.data))
+    reader = DatasetReader(args.data)
+    orders, critical = cue_orders(reader)
     pairs = len(orders["DRR"])
     print(f"{len(critical)} scenes, {pairs} two-source pairs >= {DISTANCE_MARGIN_M} m apart; median critical "
           f"distance {np.median(critical):.2f} m (quartiles {np.quantile(critical, 0.25):.2f}-"
@@ -110,7 +111,7 @@ def main():
     for cue, right in orders.items():
         print(f"nearer source ordered by {cue}: {100 * np.mean(right):.1f} %")
     if args.coherence:
-        cue = coherence_cue(DatasetReader(args.data), tuple(args.coherence_band))
+        cue = coherence_cue(reader, tuple(args.coherence_band))
         if len(cue["coherence"]) < 3:
             raise SystemExit(f"{args.data}: {len(cue['coherence'])} one-source scenes; the correlation needs >= 3")
         lo, hi = args.coherence_band

@@ -50,7 +50,7 @@ def test_long_term_mean_would_mix_in_the_reverberant_tail():
 
 def test_paired_answers_count_the_discordant_questions(tmp_path):
     probe = load_script("encoder_yes_no_probe")
-    questions = [{"type": "E", "axis": "left_right", "kind": "E", "ids": (0, 1, 2), "yes": truth}
+    questions = [{"type": "E", "axis": "left_right", "kind": "E", "ids": (0, 1, 2), "yes": truth, "audible": True}
                  for truth in (True, False, True, False)]
     rows = [0, 1, 2, 3]
     # B (written first) right on questions 0 and 1; A right on 0, 2 and 3: A only 2, B only 1
@@ -60,6 +60,17 @@ def test_paired_answers_count_the_discordant_questions(tmp_path):
     assert e_row[1:6] == ["4", "75.0%", "50.0%", "2", "1"]
     with pytest.raises(SystemExit, match="not the same questions"):
         probe.paired_lines(tmp_path / "b.csv", questions, [0, 1, 2, 4], [True] * 4)
+
+
+def test_yes_no_scores_keep_the_receivers_axes_apart():
+    """A sphere head resolves left/right but not front/back: "E, receiver's axes" scores only the first."""
+    probe = load_script("encoder_yes_no_probe")
+    questions = [{"type": "E", "axis": axis, "kind": "E", "ids": (0, 1, 2), "yes": True, "audible": audible}
+                 for axis, audible in (("left_right", True), ("left_right", True), ("front_back", False))]
+    scores = probe.score(questions, [True, False, False])
+    assert scores["E"]["total"] == 3 and scores["E, receiver's axes"]["total"] == 2
+    assert scores["E, receiver's axes"]["accuracy"] == pytest.approx(50.0)
+    assert "E front_back" in scores and scores["E front_back"]["accuracy"] == 0.0
 
 
 @pytest.mark.parametrize("direct_to_diffuse", [0.25, 1.0, 4.0])

@@ -9,6 +9,9 @@ training scene's metadata at every use (the QA generator). Scores on a
 held-out dataset: accuracy, balanced accuracy (50 for any constant answer) and share answered yes,
 overall, per axis (left/right, front/back, above/below, distance) and for negative probes per kind
 (yes; no with the class present elsewhere; no with the class absent).
+Questions are drawn about every axis; the rows "E, receiver's axes" and "negative, receiver's axes"
+keep those about the axes the test scenes' receiver resolves (``scenes.render.receiver_axes``: a sphere
+head left/right and distance), the measure of the reasoning issue.
 
 Read beside the LLM's report: what this probe reaches is available in the tokens; what it does not
 is missing there (or needs more data than the training set has), whatever the LLM. Front/back and
@@ -42,6 +45,7 @@ from spatial_alm.evaluation.qa_report import SIDE_OF_PHRASE, axis_of, class_dire
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.qa import canonical_label, make_qa
 from spatial_alm.qa.templates import REGION_PHRASES, RELATION_PHRASES
+from spatial_alm.scenes.render import receiver_axes
 
 # every relation phrase of type E and region phrase of negative probes gets one embedding row
 PHRASES = [phrase for pair in RELATION_PHRASES.values() for phrase in pair] + list(REGION_PHRASES.values())
@@ -99,8 +103,9 @@ class QuestionSampler:
             present = label_a in {canonical_label(s.label) for s in meta.sources}
             kind = "yes" if pair.target["yes"] else "no, present elsewhere" if present else "no, class absent"
             ids = (self.class_id[label_a], self.no_class)
+        axis = axis_of(pair.question)
         return {"ids": (*ids, PHRASES.index(phrase)), "yes": bool(pair.target["yes"]), "type": pair.question_type,
-                "axis": axis_of(pair.question), "kind": kind}
+                "axis": axis, "kind": kind, "audible": axis in receiver_axes(meta.receiver)}
 
     def batch(self, metas: list, scene_indices: np.ndarray, rng: np.random.Generator) -> tuple[list[int], list[dict]]:
         """Questions for ``scene_indices`` (scenes without one of the types are skipped) and their scenes."""
@@ -143,16 +148,26 @@ def probe_answers(probe: QuestionProbe, tokens: torch.Tensor, questions: list[di
     return (logits > 0).tolist()
 
 
+def _groups(question: dict, kinds: bool) -> list[str]:
+    """The groups a question is scored in: its type, its type on the receiver's axes (those the scene's
+    receiver resolves, the issue's measure), its type and axis and, with ``kinds``, its negative kind."""
+    groups = [question["type"], f"{question['type']} {question['axis']}"]
+    if question["audible"]:
+        groups.append(f"{question['type']}, receiver's axes")
+    if kinds and question["type"] != "E":
+        groups.append(f"{question['type']} {question['kind']}")
+    return groups
+
+
 def score(questions: list[dict], answers: list[bool | None]) -> dict:
-    """yes_no_accuracy overall and per group ("E", "E left_right", "negative yes", ...); questions
-    answered None are left out."""
+    """yes_no_accuracy overall and per group ("E", "E, receiver's axes", "E left_right", "negative yes",
+    ...); questions answered None are left out."""
     groups = defaultdict(list)
     for q, answer in zip(questions, answers):
         if answer is None:
             continue
-        for group in (q["type"], f"{q['type']} {q['axis']}", f"{q['type']} {q['kind']}" if q["type"] != "E" else None):
-            if group is not None:
-                groups[group].append((answer, q["yes"]))
+        for group in _groups(q, kinds=True):
+            groups[group].append((answer, q["yes"]))
     return {group: yes_no_accuracy(*zip(*pairs)) for group, pairs in sorted(groups.items())}
 
 
@@ -189,7 +204,7 @@ def paired_lines(path: str, questions: list[dict], rows: list[int], answers: lis
     for q, answer, r in zip(questions, answers, other):
         if answer is None or r["answer"] == "":
             continue
-        for group in (q["type"], f"{q['type']} {q['axis']}"):
+        for group in _groups(q, kinds=False):
             groups[group][0].append(answer == q["yes"])
             groups[group][1].append(bool(int(r["answer"])) == q["yes"])
     lines = [f"{'group':<34} {'n':>5} {'A right':>8} {'B right':>8} {'A only':>7} {'B only':>7} {'p':>7}"]

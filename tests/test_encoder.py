@@ -1,5 +1,6 @@
 """Encoder targets (BAT bins), the Spatial-AST-style encoder, heads, loss and save/load, at toy size."""
 
+import json
 import math
 
 import pytest
@@ -127,9 +128,8 @@ def test_class_direction_targets_hand_computed():
     assert targets.class_distance.tolist() == [[4, 2, ign], [ign, ign, 2]]  # 0.5 m bins
 
 
-@pytest.mark.parametrize("class_tokens", [False, True])
-def test_class_direction_head_trains_and_round_trips(tmp_path, class_tokens):
-    model = toy_model(class_direction_head=True, class_tokens=class_tokens).train()
+def test_class_direction_head_trains_and_round_trips(tmp_path):
+    model = toy_model(class_direction_head=True).train()
     x = audio(2, 2, 8000)
     scenes = [{"labels": ["siren", ""], "azimuth_deg": torch.tensor([90.0, float("nan")]),
                "elevation_deg": torch.tensor([0.0, float("nan")]), "distance_m": torch.tensor([1.0, float("nan")])},
@@ -157,6 +157,10 @@ def test_class_direction_head_trains_and_round_trips(tmp_path, class_tokens):
         losses.append(sum(terms[name].item() for name in ("class_azimuth", "class_elevation", "class_distance")))
     assert losses[-1] < losses[0]
     model.eval().save_pretrained(tmp_path / "encoder")
+    config_path = tmp_path / "encoder" / "config.json"  # as saved while class tokens were an option
+    config = json.loads(config_path.read_text())
+    config["encoder"]["class_tokens"] = True
+    config_path.write_text(json.dumps(config))
     loaded = SpatialEncoderModel.from_pretrained(tmp_path / "encoder")
     with torch.no_grad():
         assert torch.equal(model.predict(x).class_directions, loaded.predict(x).class_directions)
@@ -167,11 +171,12 @@ def test_class_direction_head_trains_and_round_trips(tmp_path, class_tokens):
 
 
 def test_class_tokens_stay_apart_from_the_tokens_and_each_feeds_its_own_class():
-    model = toy_model(class_direction_head=True, class_tokens=True).eval()
+    model = toy_model(class_direction_head=True).eval()
     x = audio(2, 2, 8000)
     with torch.no_grad():
         encoded = model.encode(x)
-        plain = toy_model(class_direction_head=True).eval().encode(x)
+        plain = toy_model(class_direction_head=False).eval().encode(x)
+        assert plain.class_tokens is None
         assert encoded.tokens.shape == plain.tokens.shape  # 3 CLS + patch tokens, as without class tokens
         assert encoded.class_tokens.shape == (2, len(CLASS_NAMES), model.encoder.config.embed_dim)
         # the class-wise heads are shared: class k's logits come from class k's token alone
@@ -184,8 +189,6 @@ def test_class_tokens_stay_apart_from_the_tokens_and_each_feeds_its_own_class():
     with torch.no_grad():
         from_cls = model.heads.class_head(encoded.cls_class)
     torch.testing.assert_close(swapped.classes - logits.classes[:, order], from_cls - from_cls[:, order])
-    with pytest.raises(ValueError, match="class_tokens"):
-        toy_model(class_direction_head=False, class_tokens=True)
 
 
 def test_class_wise_heads_decode_to_unit_directions_and_mean_distances():
@@ -211,15 +214,23 @@ def test_class_wise_heads_decode_to_unit_directions_and_mean_distances():
     assert decoded.class_distances[0].tolist() == pytest.approx([3.0, 1.5])
 
 
-def test_an_encoder_with_accdoa_vectors_is_refused_with_the_commit_that_loads_it(tmp_path):
+@pytest.mark.parametrize("outputs_per_class, message", [(3, "ACCDOA.*61d7ee5"),
+                                                          (AZIMUTH_CLASSES + ELEVATION_CLASSES, "CLS tokens.*4333154")])
+def test_an_encoder_with_replaced_class_heads_is_refused_with_the_commit_that_loads_it(
+        tmp_path, outputs_per_class, message):
+    """Encoders saved with class-wise ACCDOA vectors or with class-wise heads on the CLS tokens (no class
+    tokens, one head output per class and bin) name the commit that loads them."""
     from safetensors.torch import load_file, save_file
     model = toy_model(class_direction_head=True)
     model.save_pretrained(tmp_path / "encoder")
     weights = load_file(tmp_path / "encoder" / "model.safetensors")
-    weights["heads.class_direction_head.weight"] = torch.zeros(3 * len(CLASS_NAMES), model.encoder.config.embed_dim)
-    weights["heads.class_direction_head.bias"] = torch.zeros(3 * len(CLASS_NAMES))
+    for name in ("encoder.class_tokens", "heads.class_presence_head.weight", "heads.class_presence_head.bias"):
+        del weights[name]
+    rows = outputs_per_class * len(CLASS_NAMES)
+    weights["heads.class_direction_head.weight"] = torch.zeros(rows, model.encoder.config.embed_dim)
+    weights["heads.class_direction_head.bias"] = torch.zeros(rows)
     save_file(weights, tmp_path / "encoder" / "model.safetensors")
-    with pytest.raises(ValueError, match="ACCDOA.*61d7ee5"):
+    with pytest.raises(ValueError, match=message):
         SpatialEncoderModel.from_pretrained(tmp_path / "encoder")
 
 
@@ -323,7 +334,7 @@ def test_save_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize("field, value", [
     ("num_planes", 0), ("patch_size", (5, 4)), ("patch_size", 16), ("num_heads", 5), ("dropout", 1.0),
-    ("mlp_ratio", 0.0), ("max_frames", 0), ("class_direction_head", "yes"), ("class_tokens", 1),
+    ("mlp_ratio", 0.0), ("max_frames", 0), ("class_direction_head", "yes"),
 ])
 def test_encoder_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

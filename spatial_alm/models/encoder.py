@@ -6,8 +6,8 @@ Data path (shapes for B clips, F feature planes, M mel bands, T frames, D = embe
       -> per-plane BatchNorm, 3x3 conv fusing the F planes into ``stem_channels``, BatchNorm, GELU
       -> zero-pad T to a multiple of the patch width, patch embedding (conv, stride = patch)
       -> + learned positional embedding (a grid of M / pm rows x ceil(max_frames / pt) columns)
-      -> [cls_class, cls_doa, cls_distance] + patch tokens -> transformer blocks -> LayerNorm
-      -> tokens (B, 3 + N, D), N = (M / pm) * ceil(T / pt)
+      -> [cls_class, cls_doa, cls_distance] (+ K class tokens) + patch tokens -> transformer blocks -> LayerNorm
+      -> tokens (B, 3 + N, D), N = (M / pm) * ceil(T / pt); class tokens (B, K, D) apart
 
 Patch tokens are in time order: token ``3 + t * (M / pm) + m`` covers frames [t pt, (t + 1) pt) and
 mel bands [m pm, (m + 1) pm). Clips shorter than ``max_frames`` use the first columns of the
@@ -18,19 +18,20 @@ positional grid (positions count from the clip start; nothing is interpolated); 
 Heads and loss follow BAT: multi-label class logits from ``cls_class`` (BCE), azimuth (360) and
 elevation (181) logits from ``cls_doa`` and distance (21) logits from ``cls_distance``
 (cross-entropy on the scene's primary source, see ``EncoderTargets``, ignoring scenes without one);
-bins in :mod:`spatial_alm.models.targets`. Optionally (``class_direction_head``, not in BAT)
-class-wise heads give every class's azimuth, elevation (on ``cls_doa``) and distance (on
-``cls_distance``) logits in the same bins, so the CLS tokens carry every source's position, not only
-the primary one's: the per-class targets of DCASE SELD's multi-ACCDDOA, as distributions rather than
-ACCDOA's regressed vectors (on a sphere head, which cannot tell front from back, the regressed vector
-of a source averages its two mirror images and points sideways; a distribution keeps both modes and
-its argmax the lateral angle). With ``class_tokens`` the sequence also holds one learned token per
-class after the CLS tokens ([cls_class, cls_doa, cls_distance, class_1 .. class_K] + patch tokens),
-and the class-wise heads, shared by all classes, read class k's position (and a presence logit added
-to class k's detection logit) from class k's token: each
-class gets a D-wide token to attend to its own sound with, where the CLS variant packs every
-class's position into one D-wide token. The class tokens are returned apart (``EncoderOutput.tokens``
-keeps its 3 + N layout). :class:`SpatialEncoderModel` bundles features,
+bins in :mod:`spatial_alm.models.targets`. With ``class_direction_head`` (the default; not in BAT)
+class-wise heads give every class's azimuth, elevation and distance logits in the same bins, so the
+encoder carries every source's position, not only the primary one's: the per-class targets of DCASE
+SELD's multi-ACCDDOA, as distributions rather than ACCDOA's regressed vectors (on a sphere head, which
+cannot tell front from back, the regressed vector of a source averages its two mirror images and
+points sideways; a distribution keeps both modes and its argmax the lateral angle). They read class
+tokens: the sequence holds one learned token per class after the CLS tokens ([cls_class, cls_doa,
+cls_distance, class_1 .. class_K] + patch tokens), and the class-wise heads, shared by all classes,
+read class k's position (and a presence logit added to class k's detection logit) from class k's
+token, so each class gets a D-wide token to attend to its own sound with. The class tokens are
+returned apart (``EncoderOutput.tokens`` keeps its 3 + N layout). They replaced class-wise heads that
+read every class from the CLS tokens: on the same data and wall time the class tokens raised detection
+mAP and the heads' left/right and negative answers on both the sphere head and the tetrahedral array
+(``experiments/results/README.md``, "Class tokens ..."). :class:`SpatialEncoderModel` bundles features,
 encoder and heads (audio in, logits out) and saves to / loads from a directory (``config.json`` +
 ``model.safetensors``).
 """
@@ -66,6 +67,9 @@ CLS_TOKENS = ("class", "doa", "distance")  # order of the CLS tokens at the star
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 MODEL_TYPE = "spatial_alm.encoder"
+# commits that load encoders saved with class-wise heads this version replaced (see from_pretrained)
+LAST_COMMIT_WITH_ACCDOA_CLASS_HEADS = "61d7ee5"
+LAST_COMMIT_WITH_CLS_CLASS_HEADS = "4333154"
 
 
 def _fail(field: str, value, allowed: str):
@@ -92,8 +96,7 @@ class EncoderConfig:
     num_heads: int = 12
     mlp_ratio: float = 4.0
     dropout: float = 0.0
-    class_direction_head: bool = True  # azimuth, elevation and distance of every class (not in BAT)
-    class_tokens: bool = False  # the class-wise heads read one learned token per class (see the module doc)
+    class_direction_head: bool = True  # azimuth, elevation and distance of every class from its class token
 
     def __post_init__(self):
         for name in ("num_planes", "num_classes", "n_mels", "max_frames", "stem_channels", "embed_dim",
@@ -115,10 +118,6 @@ class EncoderConfig:
             _fail("dropout", self.dropout, "a number in [0, 1)")
         if not isinstance(self.class_direction_head, bool):
             _fail("class_direction_head", self.class_direction_head, "true or false")
-        if not isinstance(self.class_tokens, bool):
-            _fail("class_tokens", self.class_tokens, "true or false")
-        if self.class_tokens and not self.class_direction_head:
-            _fail("class_tokens", self.class_tokens, "false when class_direction_head is false (they feed its heads)")
 
     @classmethod
     def tiny(cls, num_planes: int, num_classes: int, **overrides) -> "EncoderConfig":
@@ -189,13 +188,13 @@ class Block(nn.Module):
 @dataclass
 class EncoderOutput:
     """Encoder tokens; the three CLS tokens are also given by name, and the class tokens (with
-    ``class_tokens``) apart from ``tokens``."""
+    ``class_direction_head``) apart from ``tokens``."""
 
     tokens: torch.Tensor  # (B, 3 + N, D): cls_class, cls_doa, cls_distance, then patch tokens in time order
     cls_class: torch.Tensor  # (B, D)
     cls_doa: torch.Tensor  # (B, D)
     cls_distance: torch.Tensor  # (B, D)
-    class_tokens: torch.Tensor | None = None  # (B, K, D): class k's token, with EncoderConfig.class_tokens
+    class_tokens: torch.Tensor | None = None  # (B, K, D): class k's token, with EncoderConfig.class_direction_head
 
 
 class SpatialEncoder(nn.Module):
@@ -214,7 +213,7 @@ class SpatialEncoder(nn.Module):
         grid_frames = math.ceil(c.max_frames / c.patch_size[1])
         self.pos_embed = nn.Parameter(torch.zeros(1, c.embed_dim, c.grid_mels, grid_frames))
         self.cls_tokens = nn.Parameter(torch.zeros(1, len(CLS_TOKENS), c.embed_dim))
-        self.class_tokens = nn.Parameter(torch.zeros(1, c.num_classes, c.embed_dim)) if c.class_tokens else None
+        self.class_tokens = nn.Parameter(torch.zeros(1, c.num_classes, c.embed_dim)) if c.class_direction_head else None
         self.pos_drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.dropout) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.embed_dim, eps=1e-6)
@@ -322,28 +321,23 @@ def _mean_elevation(logits: torch.Tensor) -> torch.Tensor:
 
 
 class EncoderHeads(nn.Module):
-    """Pretraining heads on the CLS tokens: classes from ``cls_class``, azimuth and elevation from
-    ``cls_doa``, distance from ``cls_distance``; with ``class_direction_head`` also azimuth and
-    elevation logits per class from ``cls_doa`` and distance logits per class from ``cls_distance``,
-    in the primary heads' bins (trained on present classes only), which puts every source's position,
-    not only the primary one's, into the CLS tokens. With ``class_tokens`` the class-wise heads are
-    shared by the classes and read each class's own token instead, and a shared presence head on the
-    class tokens adds its logit to ``cls_class``'s class logits (class k is heard where its token finds it)."""
+    """Pretraining heads: classes from ``cls_class``, azimuth and elevation from ``cls_doa``, distance
+    from ``cls_distance``; with ``class_direction_head`` also azimuth, elevation and distance logits per
+    class in the primary heads' bins (trained on present classes only) from heads shared by the classes
+    that read each class's own token, and a shared presence head on the class tokens that adds its
+    logit to ``cls_class``'s class logits (class k is heard where its token finds it)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
-        self.num_classes = config.num_classes
-        self.reads_class_tokens = config.class_tokens
-        per_class = 1 if config.class_tokens else config.num_classes  # shared heads on the class tokens
         self.class_head = nn.Linear(config.embed_dim, config.num_classes)
         self.azimuth_head = nn.Linear(config.embed_dim, AZIMUTH_CLASSES)
         self.elevation_head = nn.Linear(config.embed_dim, ELEVATION_CLASSES)
         self.distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES)
-        self.class_direction_head = nn.Linear(config.embed_dim, (AZIMUTH_CLASSES + ELEVATION_CLASSES)
-                                              * per_class) if config.class_direction_head else None
-        self.class_distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES * per_class) \
-            if config.class_direction_head else None
-        self.class_presence_head = nn.Linear(config.embed_dim, 1) if config.class_tokens else None
+        class_wise = config.class_direction_head
+        self.class_direction_head = (nn.Linear(config.embed_dim, AZIMUTH_CLASSES + ELEVATION_CLASSES)
+                                     if class_wise else None)
+        self.class_distance_head = nn.Linear(config.embed_dim, DISTANCE_CLASSES) if class_wise else None
+        self.class_presence_head = nn.Linear(config.embed_dim, 1) if class_wise else None
         for head in (self.class_head, self.azimuth_head, self.elevation_head, self.distance_head,
                      self.class_direction_head, self.class_distance_head, self.class_presence_head):
             if head is not None:
@@ -352,16 +346,11 @@ class EncoderHeads(nn.Module):
 
     def forward(self, encoded: EncoderOutput) -> HeadLogits:
         class_azimuth = class_elevation = class_distance = None
-        if self.reads_class_tokens:
-            directions = self.class_direction_head(encoded.class_tokens)  # (B, K, 360 + 181)
-            class_distance = self.class_distance_head(encoded.class_tokens)  # (B, K, 21)
-        elif self.class_direction_head is not None:
-            directions = self.class_direction_head(encoded.cls_doa).unflatten(-1, (self.num_classes, -1))
-            class_distance = self.class_distance_head(encoded.cls_distance).unflatten(-1, (self.num_classes, -1))
-        if self.class_direction_head is not None:
-            class_azimuth, class_elevation = directions.split([AZIMUTH_CLASSES, ELEVATION_CLASSES], dim=-1)
         classes = self.class_head(encoded.cls_class)
-        if self.reads_class_tokens:
+        if self.class_direction_head is not None:
+            directions = self.class_direction_head(encoded.class_tokens)  # (B, K, 360 + 181)
+            class_azimuth, class_elevation = directions.split([AZIMUTH_CLASSES, ELEVATION_CLASSES], dim=-1)
+            class_distance = self.class_distance_head(encoded.class_tokens)  # (B, K, 21)
             classes = classes + self.class_presence_head(encoded.class_tokens)[..., 0]  # (B, K)
         return HeadLogits(classes=classes,
                           azimuth=self.azimuth_head(encoded.cls_doa),
@@ -523,13 +512,19 @@ class SpatialEncoderModel(nn.Module):
         config = json.loads((directory / CONFIG_NAME).read_text())
         if config.get("model_type") != MODEL_TYPE:
             _fail(f"model_type in {directory / CONFIG_NAME}", config.get("model_type"), repr(MODEL_TYPE))
-        model = cls(SpatialFeatureConfig.from_dict(config["features"]), EncoderConfig.from_dict(config["encoder"]),
+        # encoders saved while class tokens were an option (commits up to 4333154) say so: the key goes
+        encoder_config = {k: v for k, v in config["encoder"].items() if k != "class_tokens"}
+        model = cls(SpatialFeatureConfig.from_dict(config["features"]), EncoderConfig.from_dict(encoder_config),
                     config["num_channels"], config["class_names"])
         weights = load_file(directory / WEIGHTS_NAME, device=str(device))
         saved_head = weights.get("heads.class_direction_head.weight")
-        if saved_head is not None and saved_head.shape[0] == 3 * model.heads.num_classes:
-            raise ValueError(f"{directory} holds class-wise ACCDOA direction vectors, which this version "
-                             "replaced by per-class azimuth / elevation / distance bins; allowed: an encoder "
-                             "pretrained with this version (load that one with spatial_alm at commit 61d7ee5)")
+        if saved_head is not None and "encoder.class_tokens" not in weights:
+            accdoa = saved_head.shape[0] == 3 * model.encoder.config.num_classes
+            raise ValueError(
+                f"{directory} holds class-wise heads "
+                f"{'of ACCDOA direction vectors' if accdoa else 'on the CLS tokens'}, which this version replaced "
+                "by heads on one token per class; allowed: an encoder pretrained with this version (load that one "
+                "with spatial_alm at commit "
+                f"{LAST_COMMIT_WITH_ACCDOA_CLASS_HEADS if accdoa else LAST_COMMIT_WITH_CLS_CLASS_HEADS})")
         model.load_state_dict(weights)
         return model.to(device).eval()

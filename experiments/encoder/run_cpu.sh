@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The encoder experiments of experiments/results/ on a 2-core CPU, start to end (about 4 hours).
 # Run again after an interruption: the simulate and pretrain commands resume from what exists; evaluations rerun.
+# The reports were made at commit 4333154 or before, whose class-wise heads read the CLS tokens; this
+# version's read one token per class, so rerun numbers differ (results README, "Class tokens on the sphere head").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}

@@ -11,6 +11,8 @@
 #     these rooms (its heard line puts 52 % / 46 % of sources on the right side), so E and negative on those axes stay
 #     near chance through its line; the LLM phases of this head have not been run.
 # Run again after an interruption: simulate and the training commands resume from what exists.
+# The committed reports were made at commit 4333154 or before (class-wise heads on the CLS tokens); this
+# version's encoder reads one token per class (results README, "Class tokens on the sphere head").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}

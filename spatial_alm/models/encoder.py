@@ -31,7 +31,8 @@ token, so each class gets a D-wide token to attend to its own sound with. The cl
 returned apart (``EncoderOutput.tokens`` keeps its 3 + N layout). They replaced class-wise heads that
 read every class from the CLS tokens: on the same data and wall time the class tokens raised detection
 mAP and the heads' left/right and negative answers on both the sphere head and the tetrahedral array
-(``experiments/results/README.md``, "Class tokens ..."). :class:`SpatialEncoderModel` bundles features,
+(``experiments/results/README.md``, "Class tokens on the sphere head" and "Tetrahedral array with class
+tokens"). :class:`SpatialEncoderModel` bundles features,
 encoder and heads (audio in, logits out) and saves to / loads from a directory (``config.json`` +
 ``model.safetensors``).
 """

@@ -45,6 +45,15 @@ def test_sources_above_threshold_nearest_first_in_answer_format():
     assert heard_sources(probs, directions, distances, NAMES, threshold=0.95) == [[]]
 
 
+def test_estimates_in_one_distance_bin_keep_their_order():
+    """1.6 m and 1.4 m both round to 1.5 m; the line still lists the nearer first, though it is less probable."""
+    probs, directions, distances = outputs((0.9, 30.0, 0.0, 1.6), (0.5, -60.0, 0.0, 1.4), (0.1, 0.0, 0.0, 1.0))
+    [sources] = heard_sources(probs, directions, distances, NAMES, threshold=0.3)
+    assert [(s.label, s.distance_m) for s in sources] == [("church bells", 1.5), ("dog", 1.5)]
+    assert [s.label for s in scene_sources(["dog", "church_bells"], [30.0, -60.0], [0.0, 0.0], [1.6, 1.4])] == [
+        "church bells", "dog"]
+
+
 def test_mirrored_ears_mirror_the_sides_and_azimuths():
     """Swapping the ears mirrors the scene in the median plane (y -> -y): every left becomes right and
     every azimuth changes sign, nothing else changes."""

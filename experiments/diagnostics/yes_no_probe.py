@@ -16,6 +16,8 @@ true line shows whether the LLM reads the line at all; the encoder's line, what 
         --test out/tiny_test --types negative,E --steps 150 --batch-size 8 --lr 1e-3 --heard scene
 
 ``--axes`` keeps only the questions about some axes (e.g. ``--axes left_right,distance``), in training and test.
+``--line-threshold`` writes the encoder's line with another probability threshold than the model's
+(``heard_sources_threshold``): what a lower one gives questions about classes the line would miss.
 """
 
 import argparse
@@ -84,12 +86,19 @@ def main():
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="as in the fine-tuning config")
     parser.add_argument("--seed", type=int, default=0, help="as in the fine-tuning config (train split)")
+    parser.add_argument("--line-threshold", type=float, default=None,
+                        help="heard-sources threshold of the encoder's line (default: the model's)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     types = args.types.split(",")
     model = AudioLLM.from_pretrained(args.model).to(args.device).train()
     if args.heard == "scene" and model.heard_sources_threshold is None:
         parser.error(f"--heard scene: {args.model} has no heard-sources line (heard_sources_threshold)")
+    if args.line_threshold is not None:
+        if model.heard_sources_threshold is None or not 0 < args.line_threshold < 1:
+            parser.error(f"--line-threshold {args.line_threshold}: allowed only for a model with a heard-sources "
+                         "line, and a probability in (0, 1)")
+        model.heard_sources_threshold = args.line_threshold
     train_qa, test_qa = read_qa_table(args.train), read_qa_table(args.test)
     train_scenes, _ = split_indices(dataset_info(args.train)["num_scenes"], args.val_fraction, args.seed)
     axes = args.axes.split(",") if args.axes else sorted(str(a) for a in {*train_qa["axis"], *test_qa["axis"]} - {""})

@@ -74,9 +74,12 @@ class HeardSource:
     distance_m: float
 
 
-def _nearest_first(sources: list[HeardSource]) -> list[HeardSource]:
-    """Nearest first; ties: more probable first, then by label."""
-    return sorted(sources, key=lambda s: (s.distance_m, -s.probability, s.label))
+def _nearest_first(sources: Sequence[HeardSource], distances_m: Sequence[float]) -> list[HeardSource]:
+    """The sources ordered by their unbinned distances ``distances_m`` (metres), nearest first; ties: more
+    probable first, then by label. Two estimates in one 0.5 m bin keep their order: the line's order
+    carries what its rounded distances cannot."""
+    order = sorted(range(len(sources)), key=lambda i: (distances_m[i], -sources[i].probability, sources[i].label))
+    return [sources[i] for i in order]
 
 
 @cache
@@ -123,7 +126,8 @@ def line_directions(class_probs: torch.Tensor, class_directions: torch.Tensor, t
 def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, class_distances: torch.Tensor,
                   class_names: Sequence[str], threshold: float,
                   class_azimuth_probs: torch.Tensor | None = None) -> list[list[HeardSource]]:
-    """Per clip, the classes with probability >= ``threshold``, nearest first (ties: more probable first).
+    """Per clip, the classes with probability >= ``threshold``, nearest first by their unbinned distances
+    (ties: more probable first).
 
     class_probs (B, K), class_directions (B, K, 3), class_distances (B, K) metres and class_azimuth_probs
     (B, K, 360): the class-wise outputs of :meth:`~spatial_alm.models.encoder.SpatialEncoderModel.predict`;
@@ -143,7 +147,7 @@ def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, cla
                                bin_azimuth_deg(float(azimuth[b, k])), bin_elevation_deg(float(elevation[b, k])),
                                bin_distance_m(float(distances[b, k])))
                    for k in heard]
-        clips.append(_nearest_first(sources))
+        clips.append(_nearest_first(sources, [float(distances[b, k]) for k in heard]))
     return clips
 
 
@@ -155,7 +159,7 @@ def scene_sources(labels: Sequence[str], azimuth_deg: Sequence[float], elevation
     sources = [HeardSource(canonical_label(label), 1.0, bin_azimuth_deg(float(az)), bin_elevation_deg(float(el)),
                            bin_distance_m(float(dist)))
                for label, az, el, dist in zip(labels, azimuth_deg, elevation_deg, distance_m, strict=True)]
-    return _nearest_first(sources)
+    return _nearest_first(sources, [float(dist) for dist in distance_m])
 
 
 def _sides(source: HeardSource) -> str:

@@ -62,6 +62,18 @@ def test_paired_answers_count_the_discordant_questions(tmp_path):
         probe.paired_lines(tmp_path / "b.csv", questions, [0, 1, 2, 4], [True] * 4)
 
 
+def test_llm_probe_pairs_answers_by_question_index(tmp_path):
+    """The LLM probe's --answers / --paired-with: discordant questions counted by question index (B's file in
+    another order), exact McNemar p; answers to other questions are refused."""
+    probe = load_script("yes_no_probe")
+    (tmp_path / "b.csv").write_text("question_index,right\n7,True\n3,True\n5,False\n9,False\n")
+    # A right on 3, 5, 9; B right on 3, 7: A alone 2 (5, 9), B alone 1 (7); p = P(|X - 1.5| >= 0.5), X ~ Bin(3, 1/2) = 1
+    line = probe.paired_test(tmp_path / "b.csv", np.array([3, 5, 7, 9]), [True, True, False, True])
+    assert "A alone right 2, B alone right 1, p = 1" in line
+    with pytest.raises(SystemExit, match="not in it"):
+        probe.paired_test(tmp_path / "b.csv", np.array([3, 4]), [True, True])
+
+
 def test_yes_no_scores_keep_the_receivers_axes_apart():
     """A sphere head resolves left/right but not front/back: "E, receiver's axes" scores only the first."""
     probe = load_script("encoder_yes_no_probe")

@@ -16,11 +16,14 @@ true line shows whether the LLM reads the line at all; the encoder's line, what 
         --test out/tiny_test --types negative,E --steps 150 --batch-size 8 --lr 1e-3 --heard scene
 
 ``--axes`` keeps only the questions about some axes (e.g. ``--axes left_right,distance``), in training and test.
-``--line-threshold`` writes the encoder's line with another probability threshold than the model's
+``--answers CSV`` writes, per test question, whether the answer with the encoder's line is right (after
+the training steps); ``--paired-with CSV`` (another run's ``--answers`` on the same questions) adds the exact
+McNemar test. ``--line-threshold`` writes the encoder's line with another probability threshold than the model's
 (``heard_sources_threshold``): what a lower one gives questions about classes the line would miss.
 """
 
 import argparse
+import csv
 import math
 
 import numpy as np
@@ -28,17 +31,18 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from spatial_alm.data import SpatialQADataset, dataset_info
-from spatial_alm.evaluation.metrics import yes_no_accuracy
+from spatial_alm.evaluation.metrics import mcnemar_exact, yes_no_accuracy
 from spatial_alm.models.audio_llm import AudioLLM
 from spatial_alm.training.common import split_indices
 from spatial_alm.training.finetune import collate_qa, read_qa_table, scene_heard_lines
 
 
 @torch.no_grad()
-def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str,
-           heard: str = "encoder") -> str:
-    """Accuracy, balanced accuracy and share answered yes of greedy answers, as text; ``heard``: the
-    heard-sources line from the encoder or from the scene's true sources."""
+def answers_right(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str,
+                  heard: str = "encoder") -> tuple[list[bool | None], list[bool], list]:
+    """Greedy yes/no answers to the questions ``indices``: per question the answer (True = yes, None =
+    neither), the truth and the axis; ``heard``: the heard-sources line from the encoder or from the
+    scene's true sources."""
     model.eval()
     predicted, truth, axes = [], [], []
     for batch in DataLoader(Subset(dataset, indices), batch_size=64, collate_fn=collate_qa):
@@ -49,6 +53,11 @@ def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, devi
         truth += [answer == "yes" for answer in batch["answers"]]
         axes += [target.get("axis") for target in batch["targets"]]
     model.train()
+    return predicted, truth, axes
+
+
+def scores(predicted: list[bool | None], truth: list[bool], axes: list) -> str:
+    """Accuracy, balanced accuracy and share answered yes, overall and per axis, as text."""
     result = yes_no_accuracy(predicted, truth)
     text = (f"accuracy {result['accuracy']:.1f} %, balanced {result['balanced_accuracy']:.1f} %, "
             f"answered yes {result['answered_yes']:.0f} %")
@@ -60,12 +69,28 @@ def scores(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, devi
     return text
 
 
-def report(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str) -> str:
-    """Test scores with the encoder's line and, for a model with a heard-sources line, the true one."""
-    text = scores(model, dataset, indices, device)
+def report(model: AudioLLM, dataset: SpatialQADataset, indices: np.ndarray, device: str) -> tuple[str, list[bool]]:
+    """Test scores with the encoder's line and, for a model with a heard-sources line, the true one; and
+    per question whether the answer with the encoder's line is right."""
+    predicted, truth, axes = answers_right(model, dataset, indices, device)
+    text = scores(predicted, truth, axes)
     if model.heard_sources_threshold is not None:
-        text = f"encoder's line: {text}; true line: {scores(model, dataset, indices, device, 'scene')}"
-    return text
+        text = f"encoder's line: {text}; true line: {scores(*answers_right(model, dataset, indices, device, 'scene'))}"
+    return text, [p == t for p, t in zip(predicted, truth)]
+
+
+def paired_test(path: str, indices: np.ndarray, right: list[bool]) -> str:
+    """Exact McNemar test of these answers (A) against those in ``path`` (B: another run's ``--answers`` on the
+    same test questions)."""
+    with open(path, newline="") as f:
+        other = {int(row["question_index"]): row["right"] == "True" for row in csv.DictReader(f)}
+    missing = set(indices.tolist()) - set(other)
+    if missing:
+        raise SystemExit(f"--paired-with {path}: {len(missing)} of the test questions are not in it; allowed: "
+                         "answers to the same questions (same --test, --types, --axes)")
+    test = mcnemar_exact(right, [other[int(i)] for i in indices])
+    return (f"paired with {path} (exact McNemar): A alone right {test['a_only']}, B alone right {test['b_only']}, "
+            f"p = {test['p_value']:.3g}")
 
 
 def main():
@@ -86,6 +111,9 @@ def main():
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="as in the fine-tuning config")
     parser.add_argument("--seed", type=int, default=0, help="as in the fine-tuning config (train split)")
+    parser.add_argument("--answers", help="write per test question (index in --test's QA table) whether the answer "
+                        "with the encoder's line is right, to this CSV")
+    parser.add_argument("--paired-with", help="another run's --answers CSV on the same questions: exact McNemar test")
     parser.add_argument("--line-threshold", type=float, default=None,
                         help="heard-sources threshold of the encoder's line (default: the model's)")
     args = parser.parse_args()
@@ -110,9 +138,10 @@ def main():
     test_idx = np.flatnonzero(asked(test_qa))
     test_set, train_data = SpatialQADataset(args.test), SpatialQADataset(args.train)
     print(f"{len(train_idx)} training and {len(test_idx)} test questions of types {types}, axes {axes}")
-    print(f"test before: {report(model, test_set, test_idx, args.device)}", flush=True)
+    text, right = report(model, test_set, test_idx, args.device)
+    print(f"test before: {text}", flush=True)
     if args.steps == 0:  # --steps 0: score the model as it is
-        return
+        return finish(args, test_idx, right)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     loader = DataLoader(Subset(train_data, train_idx), batch_size=args.batch_size, shuffle=True,
                         collate_fn=collate_qa, generator=torch.Generator().manual_seed(args.seed),
@@ -133,10 +162,24 @@ def main():
                 print(f"step {len(losses)}: mean loss {np.mean(losses[-50:]):.3f} (ln 2 / 2 = {math.log(2) / 2:.3f})",
                       flush=True)
             if args.eval_every and len(losses) % args.eval_every == 0 and len(losses) < args.steps:
-                print(f"test at step {len(losses)}: {report(model, test_set, test_idx, args.device)}", flush=True)
+                print(f"test at step {len(losses)}: {report(model, test_set, test_idx, args.device)[0]}", flush=True)
             if len(losses) == args.steps:
                 break
-    print(f"test after {len(losses)} steps: {report(model, test_set, test_idx, args.device)}")
+    text, right = report(model, test_set, test_idx, args.device)
+    print(f"test after {len(losses)} steps: {text}")
+    finish(args, test_idx, right)
+
+
+def finish(args: argparse.Namespace, test_idx: np.ndarray, right: list[bool]):
+    """``--answers``: write whether each test answer (encoder's line) is right; ``--paired-with``: test against
+    another run's."""
+    if args.answers:
+        with open(args.answers, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["question_index", "right"])
+            writer.writerows(zip(test_idx.tolist(), right))
+    if args.paired_with:
+        print(paired_test(args.paired_with, test_idx, right))
 
 
 if __name__ == "__main__":

@@ -74,6 +74,17 @@ def test_llm_probe_pairs_answers_by_question_index(tmp_path):
         probe.paired_test(tmp_path / "b.csv", np.array([3, 4]), [True, True])
 
 
+@pytest.mark.parametrize("threshold", ["0", "1.5"])
+def test_llm_probe_refuses_a_line_threshold_outside_0_1(monkeypatch, capsys, threshold):
+    """Refused before any model is loaded (the model path does not exist)."""
+    probe = load_script("yes_no_probe")
+    monkeypatch.setattr("sys.argv", ["yes_no_probe.py", "--model", "missing", "--train", "missing", "--test", "missing",
+                                     "--line-threshold", threshold])
+    with pytest.raises(SystemExit):
+        probe.main()
+    assert "allowed: a probability in (0, 1)" in capsys.readouterr().err
+
+
 def test_yes_no_scores_keep_the_receivers_axes_apart():
     """A sphere head resolves left/right but not front/back: "E, receiver's axes" scores only the first."""
     probe = load_script("encoder_yes_no_probe")

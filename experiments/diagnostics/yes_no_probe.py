@@ -117,15 +117,16 @@ def main():
     parser.add_argument("--line-threshold", type=float, default=None,
                         help="heard-sources threshold of the encoder's line (default: the model's)")
     args = parser.parse_args()
+    if args.line_threshold is not None and not 0 < args.line_threshold < 1:
+        parser.error(f"--line-threshold {args.line_threshold}: allowed: a probability in (0, 1)")
     torch.manual_seed(args.seed)
     types = args.types.split(",")
     model = AudioLLM.from_pretrained(args.model).to(args.device).train()
     if args.heard == "scene" and model.heard_sources_threshold is None:
         parser.error(f"--heard scene: {args.model} has no heard-sources line (heard_sources_threshold)")
     if args.line_threshold is not None:
-        if model.heard_sources_threshold is None or not 0 < args.line_threshold < 1:
-            parser.error(f"--line-threshold {args.line_threshold}: allowed only for a model with a heard-sources "
-                         "line, and a probability in (0, 1)")
+        if model.heard_sources_threshold is None:
+            parser.error(f"--line-threshold: {args.model} has no heard-sources line (heard_sources_threshold)")
         model.heard_sources_threshold = args.line_threshold
     train_qa, test_qa = read_qa_table(args.train), read_qa_table(args.test)
     train_scenes, _ = split_indices(dataset_info(args.train)["num_scenes"], args.val_fraction, args.seed)
@@ -141,7 +142,8 @@ def main():
     text, right = report(model, test_set, test_idx, args.device)
     print(f"test before: {text}", flush=True)
     if args.steps == 0:  # --steps 0: score the model as it is
-        return finish(args, test_idx, right)
+        finish(args, test_idx, right)
+        return
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     loader = DataLoader(Subset(train_data, train_idx), batch_size=args.batch_size, shuffle=True,
                         collate_fn=collate_qa, generator=torch.Generator().manual_seed(args.seed),

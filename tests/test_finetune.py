@@ -16,7 +16,14 @@ from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa.templates import canonical_label, with_article
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import FinetuneConfig, _resume_point, finetune, read_qa_table, scene_heard_lines
+from spatial_alm.training.finetune import (
+    FinetuneConfig,
+    _resume_point,
+    detected_heard_lines,
+    finetune,
+    read_qa_table,
+    scene_heard_lines,
+)
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -190,8 +197,8 @@ def test_train_questions_sets_the_number_of_steps(toy_dataset, toy_encoder, tmp_
 
 def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_encoder, tmp_path, monkeypatch):
     """With a heard line, each training scene's true sources (metadata) make it: every source, at 100 %,
-    on the side its azimuth says; validation keeps the encoder's line. The removed option is an unknown key."""
-    with pytest.raises(ValueError, match="train_heard_lines"):
+    on the side its azimuth says; validation keeps the encoder's line. Other kinds of line are refused."""
+    with pytest.raises(ValueError, match="train_heard_lines.*true or detected"):
         FinetuneConfig.from_dict({"train_heard_lines": "encoder"})
     reader = DatasetReader(toy_dataset)
     for i in range(len(reader)):
@@ -216,6 +223,45 @@ def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_enc
     assert len(seen[True]) == 32 // TOY["batch_size"] and seen[False] and set(map(type, seen[False])) == {type(None)}
     assert all(line.startswith("Heard") and "%)" not in line.replace("(100%)", "") for lines in seen[True]
                for line in lines)
+
+
+def test_detected_lines_put_the_encoders_classes_at_their_true_sides(builtin_run, toy_dataset):
+    """At a threshold the untrained toy encoder's probabilities all pass, every class is listed: the present
+    ones on the side their true azimuth says, with the encoder's probability (not 100 %); at one none pass
+    the line is empty, whatever the scene holds."""
+    model = AudioLLM.from_pretrained(builtin_run[0] / "model")
+    reader = DatasetReader(toy_dataset)
+    scenes = list(range(4))
+    audio = torch.stack([torch.as_tensor(reader.audio(i)) for i in scenes])
+    probs = model.encoder.predict(audio).class_probs
+    model.heard_sources_threshold = float(probs.min()) * 0.99
+    for i, line in zip(scenes, detected_heard_lines(model, audio, reader, scenes), strict=True):
+        src = reader.sources(i)
+        assert line.count("%)") == len(model.encoder.class_names) and "(100%)" not in line
+        for label, azimuth in zip(src["source_label"][: src["num_sources"]], src["source_azimuth_deg"]):
+            side = "left" if round(float(azimuth)) > 0 else "right"
+            phrase = line.split(f"{with_article(canonical_label(label))} (")[1].split(";")[0]
+            assert f"to your {side}," in phrase, (line, label, azimuth)
+    model.heard_sources_threshold = min(float(probs.max()) * 1.01, 0.999)
+    assert set(detected_heard_lines(model, audio, reader, scenes)) == {"Heard: nothing."}
+
+
+def test_a_run_can_start_from_a_fine_tuned_model(builtin_run, toy_dataset, toy_encoder, tmp_path):
+    """init_model: the run starts from that model's weights (at a learning rate too small to move them,
+    the saved projector is the init model's); a model behind another encoder is refused."""
+    init = builtin_run[0] / "model"
+    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "train_questions": 16,
+                                       "val_questions": 4, "learning_rate": 1e-12, "init_model": str(init)})
+    finetune(config, toy_dataset, toy_encoder, tmp_path / "run", progress=False)
+    before, after = (AudioLLM.from_pretrained(d).projector.state_dict() for d in (init, tmp_path / "run" / "model"))
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    torch.manual_seed(5)
+    other = tmp_path / "other_encoder"
+    build_model(PretrainConfig.from_dict(ENCODER), dataset_info(toy_dataset)).save_pretrained(other)
+    with pytest.raises(ValueError, match="its encoder differs"):
+        finetune(config, toy_dataset, other, tmp_path / "run2", progress=False)
+    with pytest.raises(ValueError, match="init_model"):
+        FinetuneConfig.from_dict({"init_model": str(tmp_path / "missing")})
 
 
 def test_a_repeated_curriculum_entry_gets_a_numbered_phase_name():

@@ -22,9 +22,15 @@ into a cache folder, see :mod:`spatial_alm.models.pretrained`) keeps its weights
 LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
 
 With a heard-sources line (``heard_sources_threshold``), training prompts carry the line of each
-scene's true sources (:func:`scene_heard_lines`): the LLM learns to read a correct line faster than the
-encoder's noisy one (``experiments/results/README.md``); validation, ``evaluate`` and ``ask`` use the
-encoder's line.
+scene's true sources (``train_heard_lines: true``, :func:`scene_heard_lines`): the LLM learns to read a
+correct line faster than the encoder's noisy one (``experiments/results/README.md``); or
+(``detected``, :func:`detected_heard_lines`) the encoder's detections and probabilities at the true
+positions of the classes that are present, so the LLM meets missed and false classes in training as in
+use. Validation, ``evaluate`` and ``ask`` use the encoder's line.
+
+``init_model`` starts the run from a fine-tuned AudioLLM (its projector and LoRA adapters; its encoder
+must be the run's) instead of a fresh projector and adapters: further phases on another dataset or
+with other training lines.
 
 Scenes are split once into train and validation (seeded, as in encoder pretraining); every epoch ends
 with a validation loss on the phase's question types and a checkpoint in ``out_dir/checkpoints``
@@ -62,7 +68,12 @@ from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
-from spatial_alm.models.heard_sources import HeardSource, describe_sources, scene_sources
+from spatial_alm.models.heard_sources import (
+    HeardSource,
+    describe_sources,
+    detections_at_true_positions,
+    scene_sources,
+)
 from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
@@ -89,6 +100,7 @@ from spatial_alm.training.common import (
 
 # config fields a resumed run may change
 RESUMABLE_CHANGES = ("stage1_epochs", "stage2_epochs", "num_workers", "log_every", "max_new_tokens")
+HEARD_LINE_KINDS = ("true", "detected")  # train_heard_lines
 NUM_SAMPLES = 4  # validation questions answered (greedy) at the end of each phase, kept in the summary
 
 
@@ -119,6 +131,8 @@ class FinetuneConfig:
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
     heard_sources_threshold: float | None = 0.3  # prompt lists classes the encoder hears (class-wise heads)
+    train_heard_lines: str = "true"  # training prompts' line: "true" (scene's sources) or "detected" (module doc)
+    init_model: str | None = None  # a fine-tuned AudioLLM directory to start from (module doc)
     train_questions: int | None = None  # per phase: a seeded random subset of its training questions (None: all)
     val_questions: int | None = None  # per phase: a seeded random subset of its validation questions (None: all)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
@@ -155,6 +169,9 @@ class FinetuneConfig:
             "lora": (set(self.lora) <= {"r", "alpha", "dropout", "target_modules"}, "keys r, alpha, dropout, "
                      "target_modules"),
             "train_encoder": (isinstance(self.train_encoder, bool), "true or false"),
+            "train_heard_lines": (self.train_heard_lines in HEARD_LINE_KINDS, " or ".join(HEARD_LINE_KINDS)),
+            "init_model": (self.init_model is None or Path(self.init_model).is_dir(),
+                           "null, or a directory written by AudioLLM.save_pretrained (a run's model/)"),
             "heard_sources_threshold": (self.heard_sources_threshold is None
                                         or (isinstance(self.heard_sources_threshold, (int, float))
                                             and 0 < self.heard_sources_threshold < 1),
@@ -258,10 +275,44 @@ def scene_heard_lines(reader: DatasetReader, scene_indices: Sequence[int]) -> li
     return lines
 
 
+def detected_heard_lines(model: AudioLLM, audio: torch.Tensor, reader: DatasetReader,
+                         scene_indices: Sequence[int]) -> list[str]:
+    """Per clip of audio (B, C, T) from scenes ``scene_indices``, the line of the classes the encoder
+    detects (at the model's threshold, with its probabilities) at their true positions where present
+    (:func:`~spatial_alm.models.heard_sources.detections_at_true_positions`)."""
+    with torch.no_grad():
+        prediction = model.encoder.predict(audio)
+    names = [canonical_label(name) for name in model.encoder.class_names]
+    lines = []
+    for b, (heard, i) in enumerate(zip(model.hear(audio, prediction), scene_indices, strict=True)):
+        src = reader.sources(i)
+        n = src["num_sources"]
+        labels, distances = src["source_label"][:n], src["source_distance_m"][:n]
+        truth = scene_sources(labels, src["source_azimuth_deg"][:n], src["source_elevation_deg"][:n], distances)
+        lines.append(describe_sources(detections_at_true_positions(
+            heard, dict(zip(names, prediction.class_distances[b].tolist())), truth,
+            {canonical_label(label): float(d) for label, d in zip(labels, distances)})))
+    return lines
+
+
+def training_heard_lines(config: FinetuneConfig, model: AudioLLM, batch: dict,
+                         reader: DatasetReader) -> list[str] | None:
+    """The heard-sources lines of a training batch's prompts (``config.train_heard_lines``), None without a line."""
+    if config.heard_sources_threshold is None:
+        return None
+    if config.train_heard_lines == "detected":
+        return detected_heard_lines(model, batch["audio"], reader, batch["scene_indices"])
+    return scene_heard_lines(reader, batch["scene_indices"])
+
+
 def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[str, np.ndarray]) -> AudioLLM:
-    """A fresh AudioLLM for stage 1: the pretrained encoder, a new projector and the configured LLM
-    (built-in: tokenizer trained on the QA text, random small LLaMA; else ``load_llm``), LLM frozen."""
+    """The AudioLLM a run starts from. Without ``init_model`` a fresh one: the pretrained encoder, a new
+    projector and the configured LLM (built-in: tokenizer trained on the QA text, random small LLaMA; else
+    ``load_llm``), LLM frozen. With it, that model (its encoder must hold the weights of ``encoder_dir``'s)
+    with the config's line threshold."""
     encoder = SpatialEncoderModel.from_pretrained(encoder_dir)
+    if config.init_model is not None:
+        return _initial_model(config, encoder)
     if config.llm == BUILTIN:
         texts = [build_prompt(q) for q in qa["question"]] + list(qa["answer"])
         if config.heard_sources_threshold is not None:  # heard-sources lines' words, both signs, every digit
@@ -278,15 +329,32 @@ def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[st
     return model
 
 
+def lora_settings(config: FinetuneConfig) -> dict:
+    """The LoRA settings of the config, defaults (BAT's) filled in: ``apply_lora``'s keyword arguments."""
+    return {"r": 8, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]} | config.lora
+
+
+def _initial_model(config: FinetuneConfig, encoder: SpatialEncoderModel) -> AudioLLM:
+    model = AudioLLM.from_pretrained(config.init_model)
+    theirs, ours = model.encoder.state_dict(), encoder.state_dict()
+    if theirs.keys() != ours.keys() or not all(torch.equal(theirs[k], ours[k]) for k in ours):
+        raise ValueError(f"init_model {config.init_model}: its encoder differs from the run's --encoder; allowed: "
+                         "a model fine-tuned behind the same encoder")
+    wanted = None if config.full_finetune_llm else lora_settings(config)
+    if model.base_llm != config.llm or model.lora != wanted:
+        raise ValueError(f"init_model {config.init_model}: LLM {model.base_llm!r} with LoRA {model.lora}; allowed: "
+                         f"the config's {config.llm!r} with {wanted}")
+    model.heard_sources_threshold = config.heard_sources_threshold
+    return model.train()
+
+
 def enter_stage2(model: AudioLLM, config: FinetuneConfig) -> None:
     """Make the LLM trainable for stage 2: fully (built-in) or through LoRA adapters (pretrained)."""
     if config.full_finetune_llm:
         model.full_finetune_llm = True
         model.llm.requires_grad_(True)
     elif model.lora is None:
-        lora = config.lora
-        apply_lora(model, r=lora.get("r", 8), alpha=lora.get("alpha", 32), dropout=lora.get("dropout", 0.05),
-                   target_modules=lora.get("target_modules", ("q_proj", "v_proj")))
+        apply_lora(model, **lora_settings(config))
 
 
 def _check_compatible(encoder: SpatialEncoderModel, info: dict) -> None:
@@ -432,8 +500,7 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
             loss_sum, loss_count = 0.0, 0
             for batch in train_loader:
                 with accelerator.accumulate(wrapped):
-                    heard = scene_heard_lines(dataset.reader, batch["scene_indices"]) \
-                        if config.heard_sources_threshold is not None else None
+                    heard = training_heard_lines(config, model, batch, dataset.reader)
                     loss = wrapped(**model.prepare_batch(batch["audio"], batch["questions"], batch["answers"],
                                                          heard=heard)).loss
                     accelerator.backward(loss)

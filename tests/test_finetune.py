@@ -198,7 +198,7 @@ def test_train_questions_sets_the_number_of_steps(toy_dataset, toy_encoder, tmp_
 def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_encoder, tmp_path, monkeypatch):
     """With a heard line, each training scene's true sources (metadata) make it: every source, at 100 %,
     on the side its azimuth says; validation keeps the encoder's line. Other kinds of line are refused."""
-    with pytest.raises(ValueError, match="train_heard_lines.*true or detected"):
+    with pytest.raises(ValueError, match="train_heard_lines.*scene or detected"):
         FinetuneConfig.from_dict({"train_heard_lines": "encoder"})
     reader = DatasetReader(toy_dataset)
     for i in range(len(reader)):

@@ -22,7 +22,7 @@ into a cache folder, see :mod:`spatial_alm.models.pretrained`) keeps its weights
 LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
 
 With a heard-sources line (``heard_sources_threshold``), training prompts carry the line of each
-scene's true sources (``train_heard_lines: true``, :func:`scene_heard_lines`): the LLM learns to read a
+scene's true sources (``train_heard_lines: scene``, :func:`scene_heard_lines`): the LLM learns to read a
 correct line faster than the encoder's noisy one (``experiments/results/README.md``); or
 (``detected``, :func:`detected_heard_lines`) the encoder's detections and probabilities at the true
 positions of the classes that are present, so the LLM meets missed and false classes in training as in
@@ -100,7 +100,7 @@ from spatial_alm.training.common import (
 
 # config fields a resumed run may change
 RESUMABLE_CHANGES = ("stage1_epochs", "stage2_epochs", "num_workers", "log_every", "max_new_tokens")
-HEARD_LINE_KINDS = ("true", "detected")  # train_heard_lines
+HEARD_LINE_KINDS = ("scene", "detected")  # train_heard_lines
 NUM_SAMPLES = 4  # validation questions answered (greedy) at the end of each phase, kept in the summary
 
 
@@ -131,7 +131,7 @@ class FinetuneConfig:
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
     heard_sources_threshold: float | None = 0.3  # prompt lists classes the encoder hears (class-wise heads)
-    train_heard_lines: str = "true"  # training prompts' line: "true" (scene's sources) or "detected" (module doc)
+    train_heard_lines: str = "scene"  # training prompts' line: "scene" (true sources) or "detected" (module doc)
     init_model: str | None = None  # a fine-tuned AudioLLM directory to start from (module doc)
     train_questions: int | None = None  # per phase: a seeded random subset of its training questions (None: all)
     val_questions: int | None = None  # per phase: a seeded random subset of its validation questions (None: all)

@@ -19,7 +19,6 @@ from spatial_alm.training.common import split_indices
 from spatial_alm.training.finetune import (
     FinetuneConfig,
     _resume_point,
-    detected_heard_lines,
     finetune,
     read_qa_table,
     scene_heard_lines,
@@ -197,8 +196,8 @@ def test_train_questions_sets_the_number_of_steps(toy_dataset, toy_encoder, tmp_
 
 def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_encoder, tmp_path, monkeypatch):
     """With a heard line, each training scene's true sources (metadata) make it: every source, at 100 %,
-    on the side its azimuth says; validation keeps the encoder's line. Other kinds of line are refused."""
-    with pytest.raises(ValueError, match="train_heard_lines.*scene or detected"):
+    on the side its azimuth says; validation keeps the encoder's line. The removed option is an unknown key."""
+    with pytest.raises(ValueError, match="train_heard_lines"):
         FinetuneConfig.from_dict({"train_heard_lines": "encoder"})
     reader = DatasetReader(toy_dataset)
     for i in range(len(reader)):
@@ -223,27 +222,6 @@ def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_enc
     assert len(seen[True]) == 32 // TOY["batch_size"] and seen[False] and set(map(type, seen[False])) == {type(None)}
     assert all(line.startswith("Heard") and "%)" not in line.replace("(100%)", "") for lines in seen[True]
                for line in lines)
-
-
-def test_detected_lines_put_the_encoders_classes_at_their_true_sides(builtin_run, toy_dataset):
-    """At a threshold the untrained toy encoder's probabilities all pass, every class is listed: the present
-    ones on the side their true azimuth says, with the encoder's probability (not 100 %); at one none pass
-    the line is empty, whatever the scene holds."""
-    model = AudioLLM.from_pretrained(builtin_run[0] / "model")
-    reader = DatasetReader(toy_dataset)
-    scenes = list(range(4))
-    audio = torch.stack([torch.as_tensor(reader.audio(i)) for i in scenes])
-    probs = model.encoder.predict(audio).class_probs
-    model.heard_sources_threshold = float(probs.min()) * 0.99
-    for i, line in zip(scenes, detected_heard_lines(model, audio, reader, scenes), strict=True):
-        src = reader.sources(i)
-        assert line.count("%)") == len(model.encoder.class_names) and "(100%)" not in line
-        for label, azimuth in zip(src["source_label"][: src["num_sources"]], src["source_azimuth_deg"]):
-            side = "left" if round(float(azimuth)) > 0 else "right"
-            phrase = line.split(f"{with_article(canonical_label(label))} (")[1].split(";")[0]
-            assert f"to your {side}," in phrase, (line, label, azimuth)
-    model.heard_sources_threshold = min(float(probs.max()) * 1.01, 0.999)
-    assert set(detected_heard_lines(model, audio, reader, scenes)) == {"Heard: nothing."}
 
 
 def test_a_run_can_start_from_a_fine_tuned_model(builtin_run, toy_dataset, toy_encoder, tmp_path):

@@ -9,7 +9,6 @@ from spatial_alm.models.heard_sources import (
     NOTHING,
     HeardSource,
     describe_sources,
-    detections_at_true_positions,
     heard_sources,
     line_directions,
     scene_sources,
@@ -77,17 +76,6 @@ def test_scene_sources_are_the_true_sources_binned_nearest_first():
     assert sources == [HeardSource("dog", 1.0, 31, 0, 0.5), HeardSource("church bells", 1.0, -120, 5, 2.5)]
     assert describe_sources(sources).startswith("Heard, nearest first: a dog (100%) to your left, in front of you")
     assert scene_sources([], [], [], []) == []
-
-
-def test_detections_at_true_positions_keep_the_encoders_classes_and_probabilities():
-    """Hand-made: the encoder hears a dog (90 %) at a wrong place and a false bell (20 %), and misses the cat.
-    The line keeps the dog's probability at its true place, the bell as heard, no cat; the true distance
-    (2.4 m) puts the dog before the bell (3.1 m), though the encoder heard the dog farther (3.4 m)."""
-    heard = [HeardSource("bell", 0.2, -60, 0, 3.0), HeardSource("dog", 0.9, 30, 10, 3.5)]
-    truth = scene_sources(["Dog", "cat"], [-90.2, 45.0], [-5.1, 0.0], [2.4, 1.0])
-    line = detections_at_true_positions(heard, {"bell": 3.1, "dog": 3.4}, truth, {"dog": 2.4, "cat": 1.0})
-    assert line == [HeardSource("dog", 0.9, -90, -5, 2.5), HeardSource("bell", 0.2, -60, 0, 3.0)]
-    assert detections_at_true_positions([], {}, truth, {"dog": 2.4, "cat": 1.0}) == []
 
 
 def posterior(*modes, width_deg=5.0):

@@ -162,20 +162,6 @@ def scene_sources(labels: Sequence[str], azimuth_deg: Sequence[float], elevation
     return _nearest_first(sources, [float(dist) for dist in distance_m])
 
 
-def detections_at_true_positions(heard: Sequence[HeardSource], heard_distances_m: dict[str, float],
-                                 truth: Sequence[HeardSource], true_distances_m: dict[str, float]) -> list[HeardSource]:
-    """The encoder's detections ``heard`` (its classes and probabilities) with the true side, direction and
-    distance of each detected class that is present (``truth``: :func:`scene_sources`), a false alarm as the
-    encoder heard it; nearest first by unbinned distance (metres, per label: the encoder's estimates
-    ``heard_distances_m`` for false alarms, ``true_distances_m`` for present classes). A training line: its
-    classes and probabilities are as uncertain as the encoder's, its positions as easy to read as the truth's."""
-    present = {source.label: source for source in truth}
-    sources = [HeardSource(s.label, s.probability, present[s.label].azimuth_deg, present[s.label].elevation_deg,
-                           present[s.label].distance_m) if s.label in present else s for s in heard]
-    return _nearest_first(sources, [true_distances_m[s.label] if s.label in present else heard_distances_m[s.label]
-                                    for s in sources])
-
-
 def _sides(source: HeardSource) -> str:
     """The region phrases of the source's three sides, e.g. ``to your left, in front of you, below you``."""
     regions = ("left" if source.azimuth_deg > 0 else "right", "front" if abs(source.azimuth_deg) < 90 else "behind",

@@ -22,15 +22,13 @@ into a cache folder, see :mod:`spatial_alm.models.pretrained`) keeps its weights
 LoRA adapters (BAT: r 8, alpha 32, dropout 0.05 on q_proj, v_proj).
 
 With a heard-sources line (``heard_sources_threshold``), training prompts carry the line of each
-scene's true sources (``train_heard_lines: scene``, :func:`scene_heard_lines`): the LLM learns to read a
-correct line faster than the encoder's noisy one (``experiments/results/README.md``); or
-(``detected``, :func:`detected_heard_lines`) the encoder's detections and probabilities at the true
-positions of the classes that are present, so the LLM meets missed and false classes in training as in
-use. Validation, ``evaluate`` and ``ask`` use the encoder's line.
+scene's true sources (:func:`scene_heard_lines`): the LLM learns to read a correct line faster than the
+encoder's noisy one (``experiments/results/README.md``); validation, ``evaluate`` and ``ask`` use the
+encoder's line.
 
 ``init_model`` starts the run from a fine-tuned AudioLLM (its projector and LoRA adapters; its encoder
 must be the run's) instead of a fresh projector and adapters: further phases on another dataset or
-with other training lines.
+with another line threshold.
 
 Scenes are split once into train and validation (seeded, as in encoder pretraining); every epoch ends
 with a validation loss on the phase's question types and a checkpoint in ``out_dir/checkpoints``
@@ -68,12 +66,7 @@ from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
-from spatial_alm.models.heard_sources import (
-    HeardSource,
-    describe_sources,
-    detections_at_true_positions,
-    scene_sources,
-)
+from spatial_alm.models.heard_sources import HeardSource, describe_sources, scene_sources
 from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
@@ -100,7 +93,6 @@ from spatial_alm.training.common import (
 
 # config fields a resumed run may change
 RESUMABLE_CHANGES = ("stage1_epochs", "stage2_epochs", "num_workers", "log_every", "max_new_tokens")
-HEARD_LINE_KINDS = ("scene", "detected")  # train_heard_lines
 NUM_SAMPLES = 4  # validation questions answered (greedy) at the end of each phase, kept in the summary
 
 
@@ -131,7 +123,6 @@ class FinetuneConfig:
                                                 "target_modules": ["q_proj", "v_proj"]})
     train_encoder: bool = False
     heard_sources_threshold: float | None = 0.3  # prompt lists classes the encoder hears (class-wise heads)
-    train_heard_lines: str = "scene"  # training prompts' line: "scene" (true sources) or "detected" (module doc)
     init_model: str | None = None  # a fine-tuned AudioLLM directory to start from (module doc)
     train_questions: int | None = None  # per phase: a seeded random subset of its training questions (None: all)
     val_questions: int | None = None  # per phase: a seeded random subset of its validation questions (None: all)
@@ -169,7 +160,6 @@ class FinetuneConfig:
             "lora": (set(self.lora) <= {"r", "alpha", "dropout", "target_modules"}, "keys r, alpha, dropout, "
                      "target_modules"),
             "train_encoder": (isinstance(self.train_encoder, bool), "true or false"),
-            "train_heard_lines": (self.train_heard_lines in HEARD_LINE_KINDS, " or ".join(HEARD_LINE_KINDS)),
             "init_model": (self.init_model is None or Path(self.init_model).is_dir(),
                            "null, or a directory written by AudioLLM.save_pretrained (a run's model/)"),
             "heard_sources_threshold": (self.heard_sources_threshold is None
@@ -273,36 +263,6 @@ def scene_heard_lines(reader: DatasetReader, scene_indices: Sequence[int]) -> li
         lines.append(describe_sources(scene_sources(src["source_label"][:n], src["source_azimuth_deg"][:n],
                                                     src["source_elevation_deg"][:n], src["source_distance_m"][:n])))
     return lines
-
-
-def detected_heard_lines(model: AudioLLM, audio: torch.Tensor, reader: DatasetReader,
-                         scene_indices: Sequence[int]) -> list[str]:
-    """Per clip of audio (B, C, T) from scenes ``scene_indices``, the line of the classes the encoder
-    detects (at the model's threshold, with its probabilities) at their true positions where present
-    (:func:`~spatial_alm.models.heard_sources.detections_at_true_positions`)."""
-    with torch.no_grad():
-        prediction = model.encoder.predict(audio)
-    names = [canonical_label(name) for name in model.encoder.class_names]
-    lines = []
-    for b, (heard, i) in enumerate(zip(model.hear(audio, prediction), scene_indices, strict=True)):
-        src = reader.sources(i)
-        n = src["num_sources"]
-        labels, distances = src["source_label"][:n], src["source_distance_m"][:n]
-        truth = scene_sources(labels, src["source_azimuth_deg"][:n], src["source_elevation_deg"][:n], distances)
-        lines.append(describe_sources(detections_at_true_positions(
-            heard, dict(zip(names, prediction.class_distances[b].tolist())), truth,
-            {canonical_label(label): float(d) for label, d in zip(labels, distances)})))
-    return lines
-
-
-def training_heard_lines(config: FinetuneConfig, model: AudioLLM, batch: dict,
-                         reader: DatasetReader) -> list[str] | None:
-    """The heard-sources lines of a training batch's prompts (``config.train_heard_lines``), None without a line."""
-    if config.heard_sources_threshold is None:
-        return None
-    if config.train_heard_lines == "detected":
-        return detected_heard_lines(model, batch["audio"], reader, batch["scene_indices"])
-    return scene_heard_lines(reader, batch["scene_indices"])
 
 
 def build_audio_llm(config: FinetuneConfig, encoder_dir: str | Path, qa: dict[str, np.ndarray]) -> AudioLLM:
@@ -500,7 +460,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
             loss_sum, loss_count = 0.0, 0
             for batch in train_loader:
                 with accelerator.accumulate(wrapped):
-                    heard = training_heard_lines(config, model, batch, dataset.reader)
+                    heard = scene_heard_lines(dataset.reader, batch["scene_indices"]) \
+                        if config.heard_sources_threshold is not None else None
                     loss = wrapped(**model.prepare_batch(batch["audio"], batch["questions"], batch["answers"],
                                                          heard=heard)).loss
                     accelerator.backward(loss)

@@ -1,6 +1,7 @@
 """Audio-LLM fine-tuning (stages, curriculum, resume, LoRA) on a toy dataset rendered by the real pipeline."""
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,7 @@ from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa.templates import canonical_label, with_article
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import (
-    FinetuneConfig,
-    _resume_point,
-    finetune,
-    read_qa_table,
-    scene_heard_lines,
-)
+from spatial_alm.training.finetune import FinetuneConfig, _resume_point, finetune, read_qa_table, scene_heard_lines
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -226,7 +221,8 @@ def test_training_prompts_can_carry_the_scenes_true_sources(toy_dataset, toy_enc
 
 def test_a_run_can_start_from_a_fine_tuned_model(builtin_run, toy_dataset, toy_encoder, tmp_path):
     """init_model: the run starts from that model's weights (at a learning rate too small to move them,
-    the saved projector is the init model's); a model behind another encoder is refused."""
+    the saved projector is the init model's); a model behind another encoder or LLM, a missing folder and a
+    projector-only stage 1 (a fine-tuned model's adapters would train in it) are refused."""
     init = builtin_run[0] / "model"
     config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "train_questions": 16,
                                        "val_questions": 4, "learning_rate": 1e-12, "init_model": str(init)})
@@ -238,8 +234,12 @@ def test_a_run_can_start_from_a_fine_tuned_model(builtin_run, toy_dataset, toy_e
     build_model(PretrainConfig.from_dict(ENCODER), dataset_info(toy_dataset)).save_pretrained(other)
     with pytest.raises(ValueError, match="its encoder differs"):
         finetune(config, toy_dataset, other, tmp_path / "run2", progress=False)
-    with pytest.raises(ValueError, match="init_model"):
-        FinetuneConfig.from_dict({"init_model": str(tmp_path / "missing")})
+    with pytest.raises(ValueError, match="LLM 'builtin'.*allowed: the config's 'smollm2'"):
+        finetune(FinetuneConfig.from_dict({**asdict(config), "llm": "smollm2"}), toy_dataset, toy_encoder,
+                 tmp_path / "run3", progress=False)
+    for bad in ({"init_model": str(tmp_path / "missing")}, {"init_model": str(init), "stages": [1, 2]}):
+        with pytest.raises(ValueError, match="init_model"):
+            FinetuneConfig.from_dict(bad)
 
 
 def test_a_repeated_curriculum_entry_gets_a_numbered_phase_name():

@@ -15,8 +15,8 @@ source's estimate as words beside the projected encoder tokens. Training prompts
 scene's true sources instead: the LLM learns to read a correct line much faster; validation, evaluate
 and ask use the encoder's. train_questions / val_questions draw a seeded subset of each phase's
 questions when a CPU budget cannot take them all. init_model: a fine-tuned AudioLLM folder (a run's
-model/, behind the same encoder) to start from instead of a fresh projector and adapters, e.g. more
-phases on another dataset.
+model/, behind the same encoder; stages [2]) to start from instead of a fresh projector and
+adapters, e.g. more phases on another dataset.
 Every epoch ends with a validation loss (held-out scenes) and a checkpoint in OUT/checkpoints.
 OUT/model loads with AudioLLM.from_pretrained (spatial-alm evaluate, spatial-alm ask);
 OUT/summary.json holds the loss history, trainable parameters and sample answers.

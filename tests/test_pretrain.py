@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from spatial_alm.evaluation.encoder_report import evaluate_encoder
 from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.models.encoder import _cross_entropy
 from spatial_alm.scenes.recipe import ReceiverConfig
-from spatial_alm.training.common import split_indices
+from spatial_alm.training.common import split_indices, training_accelerator
 from spatial_alm.training.pretrain import PretrainConfig, build_model, pretrain
 
 TOY = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -65,6 +66,18 @@ def test_split_is_disjoint_and_seeded():
     train, val = split_indices(100, 0.1, seed=3)
     assert len(val) == 10 and not set(train) & set(val) and len(train) + len(val) == 100
     assert (split_indices(100, 0.1, seed=3)[1] == val).all()
+
+
+def test_runs_of_different_precision_in_one_process(tmp_path):
+    """An encoder in float32 and then an LLM in bf16 in the same process (the quickstart's stages): the
+    second run gets its own precision instead of accelerate's "already initialized" error."""
+    layer = torch.nn.Linear(4, 4)
+    for precision, dtype in (("no", torch.float32), ("bf16", torch.bfloat16), ("no", torch.float32)):
+        run = SimpleNamespace(mixed_precision=precision, gradient_accumulation_steps=1)
+        accelerator = training_accelerator(run, tmp_path / precision)
+        assert accelerator.mixed_precision == precision
+        with accelerator.autocast():
+            assert layer(torch.ones(2, 4)).dtype == dtype
 
 
 def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):

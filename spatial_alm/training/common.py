@@ -32,6 +32,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from spatial_alm.config import ConfigError
@@ -80,6 +82,21 @@ def resolve_mixed_precision(name: str) -> str:
     if name == "auto":
         return "bf16" if torch.cuda.is_available() else "no"
     return name
+
+
+def training_accelerator(config, out_dir: Path) -> Accelerator:
+    """The Accelerator of one training run: ``config.mixed_precision`` (resolved), its gradient
+    accumulation, TensorBoard logs under ``out_dir``.
+
+    accelerate keeps one process-wide state whose precision a later Accelerator may not change, so an
+    encoder trained in float32 followed by an LLM in bf16 in the same process (the quickstart, a
+    notebook) would stop with "AcceleratorState has already been initialized". Each run here starts
+    from a fresh state, as transformers' TrainingArguments does (``AcceleratorState._reset_state``);
+    the process group (``PartialState``) is kept, so a distributed launch is unaffected.
+    """
+    AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision), log_with="tensorboard",
+                       project_dir=str(out_dir), gradient_accumulation_steps=config.gradient_accumulation_steps)
 
 
 def split_indices(num_scenes: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -81,11 +81,11 @@ from spatial_alm.training.common import (
     optimisation_checks,
     prepare_run,
     raise_on_failed_checks,
-    resolve_mixed_precision,
     restore_training_state,
     save_checkpoint,
     seed_epoch,
     split_indices,
+    training_accelerator,
     warmup_cosine,
     write_folder,
     write_text_atomically,
@@ -378,9 +378,7 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     if llm_path is not None:
         config = FinetuneConfig.from_dict({**asdict(config), "llm": str(llm_path)})
     out_dir, phases = Path(out_dir), config.phases()
-    mixed = resolve_mixed_precision(config.mixed_precision)
-    accelerator = Accelerator(mixed_precision=mixed, log_with="tensorboard", project_dir=str(out_dir),
-                              gradient_accumulation_steps=config.gradient_accumulation_steps)
+    accelerator = training_accelerator(config, out_dir)
     sources = {"data": data_identity(data_dir), "encoder": folder_identity(encoder_dir),
                **({"init_model": folder_identity(config.init_model)} if config.init_model is not None else {})}
     prepare_run(accelerator, out_dir, config, sources, may_change=RESUMABLE_CHANGES,
@@ -490,7 +488,7 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
             if epoch + 1 == plan["epochs"]:
                 samples[plan["name"]] = _answer_samples(model, dataset, plan["val_idx"], config, accelerator)
             summary = {"data": str(data_dir), "encoder": str(encoder_dir), "config": asdict(config),
-                       "mixed_precision": mixed, "num_processes": accelerator.num_processes,
+                       "mixed_precision": accelerator.mixed_precision, "num_processes": accelerator.num_processes,
                        "train_scenes": len(train_scenes), "val_scenes": len(val_scenes),
                        "phases": [{k: v for k, v in p.items() if not k.endswith("_idx")} | {
                            "train_qa": len(p["train_idx"]), "val_qa": len(p["val_idx"])} for p in plans],

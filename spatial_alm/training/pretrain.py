@@ -47,11 +47,11 @@ from spatial_alm.training.common import (
     optimisation_checks,
     prepare_run,
     raise_on_failed_checks,
-    resolve_mixed_precision,
     restore_training_state,
     save_checkpoint,
     seed_epoch,
     split_indices,
+    training_accelerator,
     warmup_cosine,
     write_folder,
     write_text_atomically,
@@ -199,9 +199,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
     Returns the summary also written to ``out_dir/summary.json``.
     """
     out_dir = Path(out_dir)
-    mixed = resolve_mixed_precision(config.mixed_precision)
-    accelerator = Accelerator(mixed_precision=mixed, log_with="tensorboard", project_dir=str(out_dir),
-                              gradient_accumulation_steps=config.gradient_accumulation_steps)
+    accelerator = training_accelerator(config, out_dir)
     prepare_run(accelerator, out_dir, config, {"data": data_identity(data_dir)}, may_change=RESUMABLE_CHANGES,
                 start_over=overwrite, log_dir="pretrain")
     set_seed(config.seed)
@@ -288,7 +286,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
         if accelerator.is_main_process and val["loss"] < best:
             best = val["loss"]
             write_folder(out_dir / MODEL_DIR, unwrapped.save_pretrained)  # atomic: old or new model, never half
-        summary = {"data": str(data_dir), "config": asdict(config), "mixed_precision": mixed,
+        summary = {"data": str(data_dir), "config": asdict(config), "mixed_precision": accelerator.mixed_precision,
                    "num_processes": accelerator.num_processes, "train_scenes": len(train_idx),
                    "val_scenes": len(val_idx), "steps": step,
                    "wall_time_s": earlier_s + time.perf_counter() - started, "best_val_loss": best,

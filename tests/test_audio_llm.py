@@ -371,7 +371,7 @@ def test_answer_only_loss_equals_the_full_sequence_loss_of_transformers(tokenize
 def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_path):
     model = builtin_model(tokenizer, heard_sources_threshold=0.01)  # a random encoder: every class heard
     audio = toy_audio()
-    lines = model.heard(audio)
+    lines = model.heard(audio, QUESTIONS)
     prediction = model.encoder.predict(audio)
     for b, line in enumerate(lines):
         assert line.startswith("Heard, nearest first: ") and line.count("%) to your ") == len(LABELS)
@@ -380,14 +380,14 @@ def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_pa
     ids = model.prepare_batch(audio, QUESTIONS)["input_ids"][0]
     prompt = tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
     assert "Heard, nearest first:" in prompt and prompt.index("Heard") < prompt.index("Where is the sound")
-    assert builtin_model(tokenizer).heard(audio) is None  # no threshold: no line, the plain BAT prompt
+    assert builtin_model(tokenizer).heard(audio, QUESTIONS) is None  # no threshold: no line, the plain BAT prompt
     given = ["Heard: nothing."] * len(QUESTIONS)  # lines given instead of the encoder's
     ids = model.prepare_batch(audio, QUESTIONS, heard=given)["input_ids"][0]
     assert "Heard: nothing." in tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
     with pytest.raises(ValueError, match="heard lines given"):
         builtin_model(tokenizer).prepare_batch(audio, QUESTIONS, heard=given)
     model.save_pretrained(tmp_path / "model")
-    assert AudioLLM.from_pretrained(tmp_path / "model").heard(audio) == lines
+    assert AudioLLM.from_pretrained(tmp_path / "model").heard(audio, QUESTIONS) == lines
     with pytest.raises(ValueError, match="heard_sources_threshold"):
         builtin_model(tokenizer, heard_sources_threshold=1.5)
     encoder = toy_encoder()

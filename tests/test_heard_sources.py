@@ -11,6 +11,7 @@ from spatial_alm.models.heard_sources import (
     describe_sources,
     heard_sources,
     line_directions,
+    presupposed_classes,
     scene_sources,
     separated_azimuths,
 )
@@ -43,6 +44,24 @@ def test_sources_above_threshold_nearest_first_in_answer_format():
     assert parse_answer("B", phrase) == {"parsed": True, "azimuth_deg": 30, "elevation_deg": 0, "distance_m": 2.0}
     assert describe_sources([]) == NOTHING
     assert heard_sources(probs, directions, distances, NAMES, threshold=0.95) == [[]]
+
+
+def test_a_relation_question_lists_both_named_classes_heard_or_not():
+    """"Is the dog to the left of the siren?" presupposes both: the siren (p 0.1, below the threshold) joins
+    the line with its probability and the direction and distance its heads give; a question naming one
+    class (a negative probe) adds nothing."""
+    assert presupposed_classes("Is the dog to the left of the siren?", NAMES) == [0, 2]
+    assert presupposed_classes("Would you say the church bells is closer to you than the dog?", NAMES) == [0, 1]
+    assert presupposed_classes("Is there a siren to your left?", NAMES) == []
+    assert presupposed_classes("Is the dog to the left of the cat?", NAMES) == []  # one known class
+    probs, directions, distances = outputs((0.9, 30.0, 0.0, 2.1), (0.42, -120.0, 5.0, 1.2), (0.1, -70.2, 10.0, 3.2))
+    [asked, probe] = heard_sources(probs.repeat(2, 1), directions.repeat(2, 1, 1), distances.repeat(2, 1), NAMES, 0.3,
+                                   presupposed=[[0, 2], []])
+    assert [s.label for s in probe] == ["church bells", "dog"]
+    assert [s.label for s in asked] == ["church bells", "dog", "siren"]  # nearest first: 1.2, 2.1, 3.2 m
+    assert asked[2] == HeardSource("siren", asked[2].probability, -70, 10, 3.0)
+    assert describe_sources(asked).endswith("a siren (10%) to your right, in front of you, above you, at azimuth "
+                                            "-70 deg, elevation 10 deg, distance 3.0 m.")
 
 
 def test_estimates_in_one_distance_bin_keep_their_order():

@@ -22,7 +22,6 @@ from spatial_alm.evaluation.qa_report import (
     constant_answer,
     encoder_head_prediction,
     evaluate_qa,
-    named_labels,
     negative_side_questions,
     paired_vs_encoder_head,
     parse_yes_no_question,
@@ -37,6 +36,7 @@ from spatial_alm.models.heard_sources import line_directions
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa import canonical_label, make_qa, parse_answer
+from spatial_alm.qa.templates import named_labels
 from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
 from spatial_alm.training.finetune import read_qa_table
 from spatial_alm.training.pretrain import PretrainConfig, build_model
@@ -174,7 +174,7 @@ def test_yes_no_per_axis_with_constant_row_and_paired_test_hand_computed():
                                                                  "accuracy": 100.0}
 
 
-def test_yes_no_split_by_what_the_heard_line_names_hand_computed(tmp_path):
+def test_yes_no_split_by_what_the_encoder_hears_hand_computed(tmp_path):
     assert named_labels("Is the dog to the left of the church bell?", ["church_bell", "dog", "cat"]) \
         == ["church bell", "dog"]
     records = sphere_records()[:7]  # audible; every question names the dog and the bell
@@ -182,7 +182,7 @@ def test_yes_no_split_by_what_the_heard_line_names_hand_computed(tmp_path):
     for record, labels in zip(records, heard):
         record["heard_labels"] = labels
     split = yes_no_by_heard_line(records + [{**records[0], "heard_labels": None}], ["bell", "cat", "dog"])["E"]
-    named, missed = split["line names every class asked"], split["line misses a class asked"]
+    named, missed = split["every class asked heard"], split["a class asked not heard"]
     # records 0, 2, 4, 6 name both: truth T F F T, model T F F T; 1, 3, 5 miss one: truth T T F, model F T T
     assert named["questions"] == 4 and named["axes"] == ["left_right", "distance"]
     assert named["model"] == {"balanced_accuracy": 100.0, "accuracy": 100.0, "answered_yes": 50.0}
@@ -190,8 +190,8 @@ def test_yes_no_split_by_what_the_heard_line_names_hand_computed(tmp_path):
     assert missed["model"]["answered_yes"] == pytest.approx(200 / 3)
     report = _write_report({"model_dir": "m", "data": "d"}, records, ["bell", "cat", "dog"], tmp_path,
                            max_new_tokens=4, seed=0)
-    assert report["yes_no_by_heard_line"]["E"]["line names every class asked"]["questions"] == 4
-    assert "| E | line misses a class asked (left_right, distance) | 3 |" in (tmp_path / "report.md").read_text()
+    assert report["yes_no_by_heard_line"]["E"]["every class asked heard"]["questions"] == 4
+    assert "| E | a class asked not heard (left_right, distance) | 3 |" in (tmp_path / "report.md").read_text()
 
 
 def test_negative_probes_about_a_class_in_the_scene_are_scored_apart(tmp_path):
@@ -406,8 +406,12 @@ def test_evaluate_answers_yes_no_types_from_a_class_direction_head(toy_model, to
         if record["question_type"] not in ("E", "negative") or record["encoder_prediction"] is None:
             continue
         heads = model.encoder.eval().predict(dataset[j]["audio"][None])
-        assert record["heard_line"] == model.heard(dataset[j]["audio"][None])[0]
-        assert record["heard_labels"] == [source.label for source in model.hear(dataset[j]["audio"][None])[0]]
+        audio, question = dataset[j]["audio"][None], [record["question"]]
+        assert record["heard_line"] == model.heard(audio, question)[0]
+        assert record["heard_labels"] == [s.label for s in model.hear(audio, question)[0] if s.probability >= 0.3]
+        # an E question presupposes both classes it names: its line lists them, heard or not
+        listed = {s.label for s in model.hear(audio, question)[0]}
+        assert set(named_labels(record["question"], names)) <= listed or record["question_type"] == "negative"
         parsed = parse_yes_no_question(record["question_type"], record["question"], names)
         directions = line_directions(heads.class_probs, heads.class_directions, 0.3, heads.class_azimuth_probs)
         assert record["encoder_prediction"]["yes"] == class_direction_answer(

@@ -77,7 +77,7 @@ def ask(model: AudioLLM, audio_path: str | Path, question: str, max_new_tokens: 
               f"{window / fs_hz:.2f} s: answered about its centre, {start_s:.2f}-{start_s + window / fs_hz:.2f} s")
         audio = centre_window(audio, window)
     audio = audio[None].to(next(model.parameters()).device)
-    heard = model.eval().heard(audio)
+    heard = model.eval().heard(audio, [question])
     if heard is not None:
         _note("note", f"the encoder's heard-sources line: {heard[0]}")
     (answer,) = model.generate(audio, [question], max_new_tokens)

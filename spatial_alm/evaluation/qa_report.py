@@ -52,7 +52,7 @@ not audible for that receiver: they are left out of the per-type tables and repo
 (``report["not_audible"]``). Every yes/no number says which axes it covers. Two more splits: negative
 probes about a class in the scene, whose answer is its side alone (:func:`negative_side_questions`; a probe
 about an absent class tests detection, on every axis alike), and, for a model whose prompt carries the
-heard line, yes/no questions by whether the line names every class asked (:func:`yes_no_by_heard_line`).
+heard line, yes/no questions by whether the encoder hears every class asked (:func:`yes_no_by_heard_line`).
 
 Real recordings (:func:`evaluate_qa_on_recordings`: a folder of audio files with a labels CSV, see
 :mod:`spatial_alm.data.recordings`): every recording is asked one type-B question
@@ -103,7 +103,7 @@ from spatial_alm.qa import (
     parse_answer,
 )
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
-from spatial_alm.qa.templates import ANSWER_FORMATS, REGION_PHRASES, RELATION_PHRASES
+from spatial_alm.qa.templates import ANSWER_FORMATS, REGION_PHRASES, RELATION_PHRASES, named_labels
 from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.render import receiver_axes
 from spatial_alm.training.finetune import collate_qa
@@ -267,25 +267,21 @@ def yes_no_by_axis(records: list[dict]) -> dict:
     return out
 
 
-def named_labels(question: str, vocabulary: Sequence[str]) -> list[str]:
-    """The canonical labels of the ``vocabulary`` classes a question names (whole words), in vocabulary order."""
-    text = f" {question.lower().rstrip('?')} "
-    return [label for label in map(canonical_label, vocabulary) if f" {label} " in text]
-
-
 def yes_no_by_heard_line(records: list[dict], vocabulary: Sequence[str]) -> dict:
-    """Per yes/no type (E, negative), the records that carry the encoder's heard line (``heard_labels``) split
-    by whether the line names every class the question names: ``{type: {"line names every class asked": row,
-    "line misses a class asked": row}}`` (rows of :func:`yes_no_by_axis`, an empty split left out). What an
-    LLM reading the line can answer: a class the line misses has no side or distance to read."""
+    """Per yes/no type (E, negative), the records that carry the encoder's heard line split by whether the
+    encoder hears every class the question names (``heard_labels``: the classes above the line's threshold):
+    ``{type: {"every class asked heard": row, "a class asked not heard": row}}`` (rows of
+    :func:`yes_no_by_axis`, an empty split left out). A class not heard is in the line only when the
+    question presupposes it (E: :func:`~spatial_alm.models.heard_sources.presupposed_classes`), with its low
+    probability; a negative probe's line leaves it out."""
     out = {}
     for question_type in sorted({r["question_type"] for r in records if is_yes_no(r["question_type"])}):
         subset = [r for r in records if r["question_type"] == question_type and r.get("heard_labels") is not None]
-        splits = {"line names every class asked": [], "line misses a class asked": []}
+        splits = {"every class asked heard": [], "a class asked not heard": []}
         for r in subset:
             named = set(named_labels(r["question"], vocabulary))
-            splits["line names every class asked" if named <= set(r["heard_labels"])
-                   else "line misses a class asked"].append(r)
+            splits["every class asked heard" if named <= set(r["heard_labels"])
+                   else "a class asked not heard"].append(r)
         rows = {name: _yes_no_row(split, _axes_present(split)) for name, split in splits.items() if split}
         if rows:
             out[question_type] = rows
@@ -665,7 +661,7 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
         for batch in loader:
             audio = batch["audio"].to(device)
             heads = model.encoder.predict(audio)
-            heard = model.hear(audio, heads)
+            heard = model.hear(audio, batch["questions"], heads)
             lines = None if heard is None else [describe_sources(sources) for sources in heard]
             generated = model.generate(audio, batch["questions"], max_new_tokens, heard=lines)
             directions = (heads.class_directions  # the class-wise directions as the heard line decodes them
@@ -684,7 +680,9 @@ def _answer_questions(model: AudioLLM, dataset, vocabulary: list[str],
                                 "prediction": parse_answer(question_type, text, vocabulary=vocabulary),
                                 "random_answer": guess,
                                 "heard_line": None if lines is None else lines[i],
-                                "heard_labels": None if heard is None else [source.label for source in heard[i]],
+                                "heard_labels": None if heard is None else [  # above the threshold
+                                    source.label for source in heard[i]
+                                    if source.probability >= model.heard_sources_threshold],
                                 "random_prediction": parse_answer(question_type, guess, vocabulary=vocabulary),
                                 "encoder_prediction": encoder_head_prediction(
                                     question_type, [class_names[k] for k in ranking[i] if k < len(class_names)],
@@ -798,10 +796,11 @@ def markdown_report(report: dict) -> str:
                   "answered by the class's side alone. The other probes name an absent class (answer no) and test "
                   "detection, which the per-axis rows above mix into every axis. Columns as above.", ""]
     if report.get("yes_no_by_heard_line"):
-        lines += ["## Yes/no questions by what the heard line names", "",
+        lines += ["## Yes/no questions by what the encoder hears", "",
                   *_yes_no_axis_table(report["yes_no_by_heard_line"], first="split (axes)"), "",
-                  "The encoder's heard-sources line (in every prompt) split by whether it names every class the "
-                  "question names: where it misses one, the line gives that class no side or distance to read. "
+                  "Split by whether the encoder hears (above the heard line's threshold) every class the question "
+                  "names. A class not heard is still in the line of an E question, which presupposes it, with its "
+                  "low probability and the heads' direction and distance; a negative probe's line leaves it out. "
                   "Columns as above.", ""]
     not_audible = report.get("not_audible") or {}
     if not_audible.get("questions"):

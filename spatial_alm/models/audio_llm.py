@@ -10,7 +10,8 @@ Data path (B clips, C channels, T samples, L prompt+answer tokens, Q audio token
 The prompt format is :data:`PROMPT_TEMPLATE` (audio before the question); the answer follows it and
 ends with the eos token (:func:`build_batch`). With ``heard_sources_threshold`` (an encoder with
 class-wise heads), the question is preceded by one line that lists the sources the encoder hears
-(:mod:`spatial_alm.models.heard_sources`: class, probability, sides, direction, distance, nearest first),
+(:mod:`spatial_alm.models.heard_sources`: class, probability, sides, direction, distance, nearest first;
+also the classes below the threshold that a question relating two named sounds presupposes),
 so every source reaches the LLM as tokens of its own vocabulary beside the projected encoder tokens::
 
     USER: <audio> x Q Heard, nearest first: a dog (90%) to your left, in front of you, below you, at ...
@@ -50,7 +51,7 @@ from transformers import AutoTokenizer, LlamaForCausalLM, PreTrainedTokenizerFas
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from spatial_alm.models.encoder import Prediction, SpatialEncoderModel
-from spatial_alm.models.heard_sources import HeardSource, describe_sources, heard_sources
+from spatial_alm.models.heard_sources import HeardSource, describe_sources, heard_sources, presupposed_classes
 from spatial_alm.models.projector import ProjectorConfig, build_projector
 from spatial_alm.models.targets import IGNORE_INDEX
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm
@@ -202,19 +203,26 @@ class AudioLLM(nn.Module):
         return self.projector.num_output_tokens(self.encoder.encoder.config.num_tokens(frames))
 
     @torch.no_grad()
-    def hear(self, audio: torch.Tensor, prediction: Prediction | None = None) -> list[list[HeardSource]] | None:
-        """The sources the encoder hears in each clip of audio (B, C, T) (:func:`heard_sources`, nearest first),
-        or None without ``heard_sources_threshold``; ``prediction``: the encoder's ``predict(audio)`` when the
-        caller has it already."""
+    def hear(self, audio: torch.Tensor, questions: Sequence[str], prediction: Prediction | None = None
+             ) -> list[list[HeardSource]] | None:
+        """The sources of the heard line of each clip of audio (B, C, T) asked ``questions[b]``
+        (:func:`heard_sources`: the classes above the threshold and those the question presupposes,
+        :func:`presupposed_classes`; nearest first), or None without ``heard_sources_threshold``;
+        ``prediction``: the encoder's ``predict(audio)`` when the caller has it already."""
         if self.heard_sources_threshold is None:
             return None
+        if len(questions) != audio.shape[0]:
+            raise ValueError(f"questions: {len(questions)} given; allowed: one per clip ({audio.shape[0]})")
         prediction = self.encoder.predict(audio) if prediction is None else prediction
+        names = self.encoder.class_names
         return heard_sources(prediction.class_probs, prediction.class_directions, prediction.class_distances,
-                             self.encoder.class_names, self.heard_sources_threshold, prediction.class_azimuth_probs)
+                             names, self.heard_sources_threshold, prediction.class_azimuth_probs,
+                             [presupposed_classes(question, names) for question in questions])
 
-    def heard(self, audio: torch.Tensor) -> list[str] | None:
-        """The heard-sources line of each clip of audio (B, C, T), or None without ``heard_sources_threshold``."""
-        clips = self.hear(audio)
+    def heard(self, audio: torch.Tensor, questions: Sequence[str]) -> list[str] | None:
+        """The heard-sources line of each clip of audio (B, C, T) asked ``questions[b]`` (:meth:`hear`), or
+        None without ``heard_sources_threshold``."""
+        clips = self.hear(audio, questions)
         return None if clips is None else [describe_sources(sources) for sources in clips]
 
     def audio_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
@@ -259,7 +267,7 @@ class AudioLLM(nn.Module):
         if heard is not None and self.heard_sources_threshold is None:
             raise ValueError("heard lines given; allowed only for a model with heard_sources_threshold set")
         batch = build_batch(self.tokenizer, questions, answers, num_audio_tokens=self.num_audio_tokens(audio.shape[-1]),
-                            heard=self.heard(audio) if heard is None else heard)
+                            heard=self.heard(audio, questions) if heard is None else heard)
         return {"audio": audio, **{name: t.to(audio.device) for name, t in batch.items()}}
 
     @torch.no_grad()

@@ -30,6 +30,14 @@ the next takes its best unclaimed azimuth, and so on (pairs in order on 300 fres
 is claimed with the source: a sphere head's posterior holds both front/back mirror images, so both are
 taken, where a receiver resolving front from back leaves the mirror free.
 
+A question that relates two named sounds presupposes both ("is the dog to the left of the bell?"): the
+line of its prompt lists them whatever their probability (:func:`presupposed_classes`), with the
+probability it has and the direction and distance the class-wise heads give it, as the heads' own answer
+to such a question reads them. Without this a class below the threshold left the LLM nothing to compare:
+on the tiny binaural recipe a fifth of the E questions named such a class, and the LLM answered them at
+chance where the heads reached 87 % (``experiments/results/README.md``). A question about one class
+(a negative probe: is there a dog?) gets the line of the classes above the threshold only.
+
 Sides use the QA generator's definitions (:mod:`spatial_alm.qa.generator`): left = azimuth > 0,
 front = |azimuth| < 90, above = elevation > 0; the phrases of every axis are written whatever the
 receiver resolves (a sphere head's front/back words are as uncertain as its azimuth; questions about
@@ -53,6 +61,7 @@ from spatial_alm.qa.templates import (
     bin_distance_m,
     bin_elevation_deg,
     canonical_label,
+    named_labels,
     with_article,
 )
 
@@ -123,26 +132,41 @@ def line_directions(class_probs: torch.Tensor, class_directions: torch.Tensor, t
     return directions
 
 
+def presupposed_classes(question: str, class_names: Sequence[str]) -> list[int]:
+    """Indices into ``class_names`` of the classes a question relates to each other: all it names when it
+    names two or more ("is the dog to the left of the bell?" presupposes both sounds), else none (a question
+    about one class may ask whether it is there at all)."""
+    named = named_labels(question, class_names)
+    if len(named) < 2:
+        return []
+    return [k for k, name in enumerate(class_names) if canonical_label(name) in named]
+
+
 def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, class_distances: torch.Tensor,
-                  class_names: Sequence[str], threshold: float,
-                  class_azimuth_probs: torch.Tensor | None = None) -> list[list[HeardSource]]:
-    """Per clip, the classes with probability >= ``threshold``, nearest first by their unbinned distances
-    (ties: more probable first).
+                  class_names: Sequence[str], threshold: float, class_azimuth_probs: torch.Tensor | None = None,
+                  presupposed: Sequence[Sequence[int]] | None = None) -> list[list[HeardSource]]:
+    """Per clip, the classes with probability >= ``threshold``, and those in ``presupposed[b]`` (indices
+    into ``class_names``; :func:`presupposed_classes` of the clip's question) whatever their probability,
+    nearest first by their unbinned distances (ties: more probable first).
 
     class_probs (B, K), class_directions (B, K, 3), class_distances (B, K) metres and class_azimuth_probs
     (B, K, 360): the class-wise outputs of :meth:`~spatial_alm.models.encoder.SpatialEncoderModel.predict`;
-    K names in ``class_names``. With ``class_azimuth_probs`` the azimuths are decoded jointly
-    (:func:`separated_azimuths`), else from ``class_directions``; elevations from ``class_directions``.
+    K names in ``class_names``. With ``class_azimuth_probs`` the azimuths of the classes above the threshold
+    are decoded jointly (:func:`separated_azimuths`), else from ``class_directions``, as are the other
+    presupposed classes' (the direction the class-wise heads give them); elevations from ``class_directions``.
     """
     if class_probs.shape[-1] != len(class_names):
         raise ValueError(f"class_probs has {class_probs.shape[-1]} classes; allowed: one per class name "
                          f"({len(class_names)})")
+    if presupposed is not None and len(presupposed) != class_probs.shape[0]:
+        raise ValueError(f"presupposed: {len(presupposed)} lists given; allowed: one per clip ({class_probs.shape[0]})")
     azimuth, elevation, _ = cartesian_to_spherical(line_directions(class_probs, class_directions, threshold,
                                                                    class_azimuth_probs))  # (B, K)
     probs, distances = class_probs.detach().double().cpu(), class_distances.detach().double().cpu()
     clips = []
     for b in range(probs.shape[0]):
-        heard = [k for k in range(len(class_names)) if probs[b, k] >= threshold]
+        heard = [k for k in range(len(class_names))
+                 if probs[b, k] >= threshold or (presupposed is not None and k in presupposed[b])]
         sources = [HeardSource(canonical_label(class_names[k]), float(probs[b, k]),
                                bin_azimuth_deg(float(azimuth[b, k])), bin_elevation_deg(float(elevation[b, k])),
                                bin_distance_m(float(distances[b, k])))

@@ -25,6 +25,7 @@ whole degrees and distances multiples of 0.5 m (BAT's 1-degree and 0.5 m classes
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from spatial_alm.coordinates import wrap_azimuth_deg
 
@@ -35,6 +36,12 @@ LABEL_SEPARATOR = "; "
 def canonical_label(label: str) -> str:
     """The form a class name takes in questions and answers: lower case, ``_`` as space, single spaces."""
     return " ".join(label.replace("_", " ").lower().split())
+
+
+def named_labels(question: str, vocabulary: Sequence[str]) -> list[str]:
+    """The canonical labels of the ``vocabulary`` classes a question names (whole words), in vocabulary order."""
+    text = f" {question.lower().rstrip('?')} "
+    return [label for label in map(canonical_label, vocabulary) if f" {label} " in text]
 
 
 def with_article(label: str) -> str:

@@ -54,6 +54,7 @@ def test_a_relation_question_lists_both_named_classes_heard_or_not():
     assert presupposed_classes("Would you say the church bells is closer to you than the dog?", NAMES) == [0, 1]
     assert presupposed_classes("Is there a siren to your left?", NAMES) == []
     assert presupposed_classes("Is the dog to the left of the cat?", NAMES) == []  # one known class
+    assert presupposed_classes("Is there a church bell to your left?", ["bell", "church_bell"]) == []  # one class
     probs, directions, distances = outputs((0.9, 30.0, 0.0, 2.1), (0.42, -120.0, 5.0, 1.2), (0.1, -70.2, 10.0, 3.2))
     [asked, probe] = heard_sources(probs.repeat(2, 1), directions.repeat(2, 1, 1), distances.repeat(2, 1), NAMES, 0.3,
                                    presupposed=[[0, 2], []])

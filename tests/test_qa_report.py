@@ -251,6 +251,13 @@ def test_class_direction_answers_hand_computed():
     assert not answer("E", "Is the dog farther from you than the bell?") and answer("E", "Is the bell farther "
                                                                                      "from you than the dog?")
     assert parse_yes_no_question("negative", "Is there a horse to your left?", names) is None  # unknown class
+    # a class name inside a longer one is not a mention of it: "church bell" names one class, not two
+    overlapping = ["bell", "church_bell", "dog"]
+    assert parse_yes_no_question("E", "Is the church bell to the left of the dog?", overlapping) == (
+        "to the left of", [1, 2])
+    assert parse_yes_no_question("negative", "Is there a church bell to your left?", overlapping) == (
+        "to your left", [1])
+    assert named_labels("Is the bell closer to you than the church bell?", overlapping) == ["bell", "church bell"]
 
 
 def test_class_direction_answers_from_true_directions_match_the_generated_truth():

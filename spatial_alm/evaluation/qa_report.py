@@ -103,7 +103,13 @@ from spatial_alm.qa import (
     parse_answer,
 )
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
-from spatial_alm.qa.templates import ANSWER_FORMATS, REGION_PHRASES, RELATION_PHRASES, named_labels
+from spatial_alm.qa.templates import (
+    ANSWER_FORMATS,
+    REGION_PHRASES,
+    RELATION_PHRASES,
+    label_positions,
+    named_labels,
+)
 from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.render import receiver_axes
 from spatial_alm.training.finetune import collate_qa
@@ -477,11 +483,11 @@ def parse_yes_no_question(question_type: str, question: str,
     class-wise heads can judge or its classes are not exactly 2 (E) / 1 (negative) of ``class_names``."""
     text = f" {question.lower().rstrip('?')} "
     phrases = [phrase for phrase in SIDE_OF_PHRASE.get(question_type, {}) if f" {phrase} " in text]
-    positions = {text.find(f" {canonical_label(name)} "): k for k, name in enumerate(class_names)
-                 if f" {canonical_label(name)} " in text}
+    positions = label_positions(question, class_names)
     if len(phrases) != 1 or len(positions) != {"E": 2, "negative": 1}[question_type]:
         return None
-    return phrases[0], [positions[at] for at in sorted(positions)]
+    index = {canonical_label(name): k for k, name in enumerate(class_names)}
+    return phrases[0], [index[positions[at]] for at in sorted(positions)]
 
 
 def class_direction_answer(question_type: str, phrase: str, classes: Sequence[int], class_probs: torch.Tensor,

@@ -38,10 +38,25 @@ def canonical_label(label: str) -> str:
     return " ".join(label.replace("_", " ").lower().split())
 
 
-def named_labels(question: str, vocabulary: Sequence[str]) -> list[str]:
-    """The canonical labels of the ``vocabulary`` classes a question names (whole words), in vocabulary order."""
+def label_positions(question: str, vocabulary: Sequence[str]) -> dict[int, str]:
+    """Where the question names ``vocabulary`` classes (whole words): character offset -> canonical label,
+    the first mention of each. Longer names are matched first and their words taken, so "church bell"
+    is not also a mention of "bell"."""
     text = f" {question.lower().rstrip('?')} "
-    return [label for label in map(canonical_label, vocabulary) if f" {label} " in text]
+    positions = {}
+    for label in sorted(set(map(canonical_label, vocabulary)), key=len, reverse=True):
+        at = text.find(f" {label} ")
+        if at >= 0:
+            positions[at] = label
+            text = text[:at + 1] + "#" * len(label) + text[at + 1 + len(label):]
+    return positions
+
+
+def named_labels(question: str, vocabulary: Sequence[str]) -> list[str]:
+    """The canonical labels of the ``vocabulary`` classes a question names (:func:`label_positions`), in
+    vocabulary order."""
+    named = set(label_positions(question, vocabulary).values())
+    return [label for label in map(canonical_label, vocabulary) if label in named]
 
 
 def with_article(label: str) -> str:

@@ -118,8 +118,10 @@ class PretrainConfig:
 
 
 def collate_scenes(items: list[dict]) -> dict:
-    """Stack audio (B, C, T); keep the per-scene target fields as lists."""
-    return {"audio": torch.stack([it["audio"] for it in items]), "scenes": items}
+    """Stack audio (B, C, T); keep the per-scene target fields as lists (without the audio: the batch
+    carries, and a device copy moves, each clip once)."""
+    return {"audio": torch.stack([it["audio"] for it in items]),
+            "scenes": [{key: value for key, value in it.items() if key != "audio"} for it in items]}
 
 
 def build_model(config: PretrainConfig, info: dict, receiver: ReceiverConfig | None = None) -> SpatialEncoderModel:

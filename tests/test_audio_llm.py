@@ -381,6 +381,8 @@ def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_pa
     prompt = tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
     assert "Heard, nearest first:" in prompt and prompt.index("Heard") < prompt.index("Where is the sound")
     assert builtin_model(tokenizer).heard(audio, QUESTIONS) is None  # no threshold: no line, the plain BAT prompt
+    with pytest.raises(ValueError, match="questions: 1 given; allowed: one per clip"):
+        model.heard(audio, QUESTIONS[:1])
     given = ["Heard: nothing."] * len(QUESTIONS)  # lines given instead of the encoder's
     ids = model.prepare_batch(audio, QUESTIONS, heard=given)["input_ids"][0]
     assert "Heard: nothing." in tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)

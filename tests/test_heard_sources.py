@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from spatial_alm.coordinates import spherical_to_cartesian
@@ -63,6 +64,9 @@ def test_a_relation_question_lists_both_named_classes_heard_or_not():
     assert asked[2] == HeardSource("siren", asked[2].probability, -70, 10, 3.0)
     assert describe_sources(asked).endswith("a siren (10%) to your right, in front of you, above you, at azimuth "
                                             "-70 deg, elevation 10 deg, distance 3.0 m.")
+    with pytest.raises(ValueError, match="presupposed: 1 lists given; allowed: one per clip \\(2\\)"):
+        heard_sources(probs.repeat(2, 1), directions.repeat(2, 1, 1), distances.repeat(2, 1), NAMES, 0.3,
+                      presupposed=[[0, 2]])
 
 
 def test_estimates_in_one_distance_bin_keep_their_order():

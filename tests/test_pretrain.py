@@ -80,6 +80,23 @@ def test_runs_of_different_precision_in_one_process(tmp_path):
             assert layer(torch.ones(2, 4)).dtype == dtype
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_pretrain_on_cuda_reads_scene_metadata_on_the_host(toy_dataset, tmp_path, monkeypatch):
+    """Only the audio and the target batch go to the GPU; the scenes' per-source fields stay host tensors."""
+    from spatial_alm.models.targets import EncoderTargets
+    seen = []
+    original = EncoderTargets.from_scenes.__func__
+
+    def spy(cls, scenes, vocabulary):
+        seen.extend(value.device.type for scene in scenes for value in scene.values() if torch.is_tensor(value))
+        return original(cls, scenes, vocabulary)
+    monkeypatch.setattr(EncoderTargets, "from_scenes", classmethod(spy))
+    summary = pretrain(PretrainConfig.from_dict({**TOY, "epochs": 1, "channel_swap": True}), toy_dataset,
+                       tmp_path / "run", progress=False)
+    assert summary["steps"] > 0 and math.isfinite(summary["best_val_loss"])
+    assert seen and set(seen) == {"cpu"}
+
+
 def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     run_dir = tmp_path / "run"
     first = pretrain(PretrainConfig.from_dict({**TOY, "epochs": 2}), toy_dataset, run_dir, progress=False)

@@ -165,8 +165,8 @@ def evaluate_loss(model, loader, config: PretrainConfig, accelerator: Accelerato
     model.eval()
     totals, count, scores, hot, pred_dir, true_dir = {}, 0, [], [], [], []
     unwrapped = accelerator.unwrap_model(model)
-    for batch in loader:
-        logits = model(batch["audio"])
+    for batch in loader:  # host batches (the loaders are not device-placed)
+        logits = model(batch["audio"].to(accelerator.device, non_blocking=True))
         targets = EncoderTargets.from_scenes(batch["scenes"], unwrapped.class_names).to(accelerator.device)
         loss, terms = multitask_loss(logits, targets, config.loss_weights, config.direction_sigma_deg)
         n = batch["audio"].shape[0]
@@ -210,7 +210,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
     train_idx, val_idx = split_indices(len(dataset), config.val_fraction, config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     loader_args = dict(batch_size=config.batch_size, collate_fn=collate_scenes, num_workers=config.num_workers,
-                       persistent_workers=config.num_workers > 0)
+                       persistent_workers=config.num_workers > 0, pin_memory=accelerator.device.type == "cuda")
     train_loader = DataLoader(Subset(dataset, train_idx), shuffle=True, drop_last=len(train_idx) > config.batch_size,
                               generator=generator, **loader_args)
     val_loader = DataLoader(Subset(dataset, val_idx), shuffle=False, **loader_args)
@@ -243,8 +243,10 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
             earlier = json.loads((out_dir / SUMMARY_FILE).read_text())
             history = [h for h in earlier["history"] if h["epoch"] <= start_epoch]
             earlier_s = earlier["wall_time_s"]
+    # the loaders stay on the host: only the audio moves to the device (below), so the per-scene metadata
+    # (channel swap, targets) is read without a device sync per field and sent as one target batch
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, val_loader, scheduler)
+        model, optimizer, train_loader, val_loader, scheduler, device_placement=[True, True, False, False, True])
     augment = augment.to(accelerator.device)
     accelerator.init_trackers("pretrain", config={k: v for k, v in asdict(config).items() if not isinstance(v, dict)})
 
@@ -260,7 +262,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
         seed_epoch(accelerator, config.seed, epoch)  # SpecAugment masks, dropout
         swap_generator.manual_seed(config.seed + 1000 * epoch)  # channel swaps
         for batch in train_loader:
-            audio, scenes = batch["audio"], batch["scenes"]
+            audio, scenes = batch["audio"].to(accelerator.device, non_blocking=True), batch["scenes"]
             if swap is not None:
                 audio, scenes = swap(audio, scenes, swap_generator)
             with accelerator.accumulate(model):

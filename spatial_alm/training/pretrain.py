@@ -87,7 +87,7 @@ class PretrainConfig:
     num_workers: int = 0
     mixed_precision: str = "auto"  # "auto" (bf16 on CUDA, else no), "no", "bf16", "fp16"
     seed: int = 0
-    log_every: int = 10  # optimizer steps between TensorBoard scalars
+    log_every: int = 10  # optimizer steps between TensorBoard scalars and progress-bar loss updates
 
     def __post_init__(self):
         checks = {
@@ -278,8 +278,8 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
             if accelerator.sync_gradients:
                 step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch)
-                if step % config.log_every == 0:
+                if step % config.log_every == 0:  # the loss read (a device sync) only here: the host runs ahead
+                    bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch)
                     accelerator.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0],
                                      **{f"train/{k}": v.item() for k, v in terms.items()}}, step=step)
         val = evaluate_loss(model, val_loader, config, accelerator)

@@ -30,7 +30,8 @@ def test_symmetry_counts_and_orthogonality():
     head = receiver_symmetries(head_ear_positions())
     assert [s.source_channel for s in head] == [(0, 1), (1, 0)]
     assert torch.equal(head[1].matrix, torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)))
-    az, el = transform_directions(head[1], torch.tensor([30.0, 150.0, float("nan")]), torch.tensor([10.0, -5.0, 0.0]))
+    az, el = transform_directions(head[1].matrix, torch.tensor([30.0, 150.0, float("nan")]),
+                                  torch.tensor([10.0, -5.0, 0.0]))
     assert torch.allclose(az[:2], torch.tensor([-30.0, -150.0], dtype=torch.float64))
     assert torch.allclose(el[:2], torch.tensor([10.0, -5.0], dtype=torch.float64)) and torch.isnan(az[2])
     with pytest.raises(ValueError, match="shape"):
@@ -45,7 +46,7 @@ def test_transform_directions_on_the_directions_device(device):
     """Directions on the training device (pretrain-encoder's batches on CUDA) are mirrored there: the
     symmetry's CPU matrix follows them."""
     mirror = receiver_symmetries(head_ear_positions())[1]
-    az, el = transform_directions(mirror, torch.tensor([30.0, -120.0], device=device),
+    az, el = transform_directions(mirror.matrix, torch.tensor([30.0, -120.0], device=device),
                                   torch.tensor([10.0, -35.0], device=device))
     assert az.device.type == device and el.device.type == device
     assert torch.allclose(az.cpu(), torch.tensor([-30.0, 120.0], dtype=az.dtype))
@@ -60,7 +61,7 @@ def test_swapped_plane_wave_delays_match_the_moved_direction(array):
     for symmetry in receiver_symmetries(positions):
         for az, el in DIRECTIONS:
             u = spherical_to_cartesian(az, el)
-            moved = spherical_to_cartesian(*transform_directions(symmetry, az, el))
+            moved = spherical_to_cartesian(*transform_directions(symmetry.matrix, az, el))
             delays = -(positions @ u) / SPEED_OF_SOUND
             swapped = delays[list(symmetry.source_channel)]
             assert torch.allclose(swapped, -(positions @ moved) / SPEED_OF_SOUND, atol=1e-9)
@@ -73,7 +74,7 @@ def test_swapped_sphere_head_matches_the_mirrored_direction():
     freqs = np.linspace(100.0, 8000.0, 40)
     for az, el in DIRECTIONS:
         u = spherical_to_cartesian(az, el)
-        moved = spherical_to_cartesian(*transform_directions(mirror, az, el))
+        moved = spherical_to_cartesian(*transform_directions(mirror.matrix, az, el))
 
         def spectra(direction):
             return rigid_sphere_response(freqs, (ears @ direction).numpy(), 0.0875)  # (F, 2 ears)
@@ -121,6 +122,28 @@ def test_channel_swap_moves_audio_and_labels_together():
         assert out_scenes[k]["azimuth_deg"][0].item() == pytest.approx(expected)
         assert torch.isnan(out_scenes[k]["azimuth_deg"][1]) and out_scenes[k]["labels"] == ["bell", ""]
     assert scenes[0]["azimuth_deg"][0].item() == 60.0  # inputs untouched
+
+
+def test_channel_swap_moves_each_scene_by_its_own_swap():
+    """Tetrahedral array, scenes of 0-3 sources (float32, as the dataset gives them): each scene's
+    directions move by the map of the channel permutation its audio got, source count and dtype kept."""
+    symmetries = receiver_symmetries(make_array("tetrahedral").offsets_m)
+    by_permutation = {s.source_channel: s for s in symmetries}
+    swap = ChannelSwap(symmetries)
+    audio = torch.arange(4.0)[None, :, None].expand(48, 4, 3).clone()  # channel c holds the value c
+    generator = torch.Generator().manual_seed(1)
+    scenes = [{"azimuth_deg": torch.rand(k % 4, generator=generator) * 360 - 180,
+               "elevation_deg": torch.rand(k % 4, generator=generator) * 90 - 45} for k in range(48)]
+    out_audio, out_scenes = swap(audio, scenes, torch.Generator().manual_seed(0))
+    used = set()
+    for k, (scene, moved) in enumerate(zip(scenes, out_scenes)):
+        symmetry = by_permutation[tuple(int(c) for c in out_audio[k, :, 0])]
+        used.add(symmetry.source_channel)
+        azimuth, elevation = transform_directions(symmetry.matrix, scene["azimuth_deg"], scene["elevation_deg"])
+        assert moved["azimuth_deg"].shape == (k % 4,) and moved["azimuth_deg"].dtype == torch.float32
+        assert torch.allclose(moved["azimuth_deg"].double(), azimuth, atol=1e-4)
+        assert torch.allclose(moved["elevation_deg"].double(), elevation, atol=1e-4)
+    assert len(used) > 4  # most of the 8 swaps drawn
 
 
 def test_pretrain_with_channel_swap(make_toy_dataset, tmp_path, capsys):

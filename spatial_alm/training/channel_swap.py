@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from spatial_alm.acoustics.arrays import make_array
 from spatial_alm.coordinates import cartesian_to_spherical, spherical_to_cartesian
@@ -84,10 +85,11 @@ def channel_positions(receiver: ReceiverConfig) -> torch.Tensor:
     return make_array(receiver.array).offsets_m if receiver.type == "array" else head_ear_positions()
 
 
-def transform_directions(symmetry: ChannelSymmetry, azimuth_deg, elevation_deg) -> tuple[torch.Tensor, torch.Tensor]:
-    """Azimuths and elevations (any shape, degrees, NaN for padding kept NaN) moved by the swap's map."""
-    xyz = spherical_to_cartesian(azimuth_deg, elevation_deg)
-    xyz = xyz @ symmetry.matrix.T.to(xyz)  # the map on the directions' device (CUDA in pretrain-encoder)
+def transform_directions(matrix: torch.Tensor, azimuth_deg, elevation_deg) -> tuple[torch.Tensor, torch.Tensor]:
+    """Azimuths and elevations (degrees, NaN for padding kept NaN) moved by an orthogonal map: ``matrix``
+    (3, 3) for directions of any shape, or (B, 3, 3), one map per row of (B, K) directions."""
+    xyz = spherical_to_cartesian(azimuth_deg, elevation_deg)  # (..., 3)
+    xyz = xyz @ matrix.to(xyz).transpose(-1, -2)  # the map on the directions' device and dtype
     azimuth, elevation, _ = cartesian_to_spherical(xyz)
     return azimuth, elevation
 
@@ -99,6 +101,7 @@ class ChannelSwap:
         if not symmetries:
             raise ValueError("symmetries: empty; allowed: at least the identity (receiver_symmetries)")
         self.symmetries = symmetries
+        self.matrices = torch.stack([symmetry.matrix for symmetry in symmetries])  # (S, 3, 3) float64
 
     def __call__(self, audio: torch.Tensor, scenes: list[dict],
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[dict]]:
@@ -107,9 +110,12 @@ class ChannelSwap:
         choice = torch.randint(len(self.symmetries), (audio.shape[0],), generator=generator).tolist()
         index = torch.tensor([self.symmetries[k].source_channel for k in choice], device=audio.device)  # (B, C)
         swapped = torch.gather(audio, 1, index[..., None].expand(-1, -1, audio.shape[-1]))
-        moved = []
-        for scene, k in zip(scenes, choice):
-            azimuth, elevation = transform_directions(self.symmetries[k], scene["azimuth_deg"], scene["elevation_deg"])
-            dtype = torch.as_tensor(scene["azimuth_deg"]).dtype
-            moved.append({**scene, "azimuth_deg": azimuth.to(dtype), "elevation_deg": elevation.to(dtype)})
+        # the whole batch's directions in one transform: (B, K) padded with NaN, K the most sources of a scene
+        azimuth = [torch.as_tensor(scene["azimuth_deg"]) for scene in scenes]
+        padded = [pad_sequence([torch.as_tensor(scene[key]).double() for scene in scenes], batch_first=True,
+                               padding_value=math.nan) for key in ("azimuth_deg", "elevation_deg")]
+        moved_azimuth, moved_elevation = transform_directions(self.matrices[choice], *padded)
+        moved = [{**scene, "azimuth_deg": moved_azimuth[b, :len(a)].to(a.dtype),
+                  "elevation_deg": moved_elevation[b, :len(a)].to(a.dtype)}
+                 for b, (scene, a) in enumerate(zip(scenes, azimuth))]
         return swapped, moved

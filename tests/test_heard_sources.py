@@ -12,7 +12,9 @@ from spatial_alm.models.heard_sources import (
     describe_sources,
     heard_sources,
     line_directions,
+    placed_on_opposite_sides,
     presupposed_classes,
+    presupposed_opposite_sides,
     scene_sources,
     separated_azimuths,
 )
@@ -64,9 +66,40 @@ def test_a_relation_question_lists_both_named_classes_heard_or_not():
     assert asked[2] == HeardSource("siren", asked[2].probability, -70, 10, 3.0)
     assert describe_sources(asked).endswith("a siren (10%) to your right, in front of you, above you, at azimuth "
                                             "-70 deg, elevation 10 deg, distance 3.0 m.")
-    with pytest.raises(ValueError, match="presupposed: 1 lists given; allowed: one per clip \\(2\\)"):
+    with pytest.raises(ValueError, match="presupposed: 1 entries given; allowed: one per clip \\(2\\)"):
         heard_sources(probs.repeat(2, 1), directions.repeat(2, 1, 1), distances.repeat(2, 1), NAMES, 0.3,
                       presupposed=[[0, 2]])
+
+
+def test_a_side_relation_puts_its_two_sounds_on_opposite_sides():
+    """"Is the dog to the left of the siren?" presupposes the two on opposite sides of the left/right axis.
+    Decoded both on the right (dog at -98 deg, y = -0.99; siren at -168 deg, y = -0.21), the line writes the
+    siren, the one nearer the left, at its mirror image (168 deg): the sides then keep the order of the two
+    lateral components, the class-wise heads' answer (the dog is not to the left of the siren)."""
+    assert presupposed_opposite_sides("Is the dog to the left of the siren?", NAMES) == (1, 0, 2)
+    assert presupposed_opposite_sides("Is the siren behind the dog?", NAMES) == (0, 2, 0)
+    assert presupposed_opposite_sides("From your position, is the dog sound above the siren sound?", NAMES) == (2, 0, 2)
+    assert presupposed_opposite_sides("Is the dog closer to you than the siren?", NAMES) is None  # distance
+    assert presupposed_opposite_sides("Is there a dog to your left?", NAMES) is None  # a negative probe
+    probs, directions, distances = outputs((0.9, -98.0, 0.0, 1.0), (0.1, 60.0, 0.0, 2.0), (0.8, -168.0, 0.0, 1.5))
+    question = "Is the dog to the left of the siren?"
+    [line] = heard_sources(probs, directions, distances, NAMES, 0.3, presupposed=[presupposed_classes(question, NAMES)],
+                           opposite_sides=[presupposed_opposite_sides(question, NAMES)])
+    assert {s.label: s.azimuth_deg for s in line} == {"dog": -98, "siren": 168}
+    text = describe_sources(line)
+    assert "a dog (90%) to your right" in text and "a siren (80%) to your left" in text
+    [plain] = heard_sources(probs, directions, distances, NAMES, 0.3, opposite_sides=[None])
+    assert {s.label: s.azimuth_deg for s in plain} == {"dog": -98, "siren": -168}
+    # both on the positive side: the smaller component moves; on opposite sides already: nothing moves
+    up = torch.stack([spherical_to_cartesian(0.0, 40.0), spherical_to_cartesian(0.0, 10.0)]).double()
+    moved = placed_on_opposite_sides(up, 2, 0, 1)
+    assert torch.allclose(moved[0], up[0]) and moved[1, 2] == pytest.approx(-up[1, 2].item())
+    assert torch.allclose(moved[1, :2], up[1, :2])  # only the axis' component changes
+    assert placed_on_opposite_sides(moved, 2, 0, 1) is moved
+    front = torch.stack([spherical_to_cartesian(120.0, 0.0), spherical_to_cartesian(-150.0, 0.0)]).double()
+    assert placed_on_opposite_sides(front, 0, 1, 0)[0, 0] > 0  # both behind: class 0 (x = -0.5, nearer the front) moves
+    with pytest.raises(ValueError, match="opposite_sides: 2 entries given; allowed: one per clip \\(1\\)"):
+        heard_sources(probs, directions, distances, NAMES, 0.3, opposite_sides=[None, None])
 
 
 def test_estimates_in_one_distance_bin_keep_their_order():

@@ -24,7 +24,6 @@ from spatial_alm.evaluation.qa_report import (
     evaluate_qa,
     negative_side_questions,
     paired_vs_encoder_head,
-    parse_yes_no_question,
     question_axis,
     random_answer,
     score_records,
@@ -36,7 +35,7 @@ from spatial_alm.models.heard_sources import line_directions
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa import canonical_label, make_qa, parse_answer
-from spatial_alm.qa.templates import named_labels
+from spatial_alm.qa.templates import named_labels, parse_yes_no_question
 from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
 from spatial_alm.training.finetune import read_qa_table
 from spatial_alm.training.pretrain import PretrainConfig, build_model

@@ -41,10 +41,10 @@ from tqdm import tqdm
 
 from spatial_alm.data import DatasetReader
 from spatial_alm.evaluation.metrics import mcnemar_exact, yes_no_accuracy
-from spatial_alm.evaluation.qa_report import SIDE_OF_PHRASE, axis_of, class_direction_answer
+from spatial_alm.evaluation.qa_report import axis_of, class_direction_answer
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.qa import canonical_label, make_qa
-from spatial_alm.qa.templates import REGION_PHRASES, RELATION_PHRASES
+from spatial_alm.qa.templates import REGION_PHRASES, RELATION_PHRASES, SIDE_OF_PHRASE
 from spatial_alm.scenes.render import receiver_axes
 
 # every relation phrase of type E and region phrase of negative probes gets one embedding row

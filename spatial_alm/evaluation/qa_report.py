@@ -105,10 +105,12 @@ from spatial_alm.qa import (
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
 from spatial_alm.qa.templates import (
     ANSWER_FORMATS,
+    DISTANCE_AXIS,
     REGION_PHRASES,
     RELATION_PHRASES,
-    label_positions,
+    SIDE_OF_PHRASE,
     named_labels,
+    parse_yes_no_question,
 )
 from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.render import receiver_axes
@@ -119,16 +121,6 @@ _AXES = {"left": "left_right", "right": "left_right", "front": "front_back", "be
          "above": "above_below", "below": "above_below", "nearer": "distance"}
 AXIS_PHRASES = {**{phrase: _AXES[name] for name, phrases in RELATION_PHRASES.items() for phrase in phrases},
                 **{phrase: _AXES[name] for name, phrase in REGION_PHRASES.items()}}
-# phrase of a type E relation or a negative probe's region -> (axis of the listener frame: 0 x front,
-# 1 y left, 2 z up; sign): the side a class-direction vector must point to; DISTANCE_AXIS: E's nearer /
-# farther, compared on the class-wise distances (sign 1: the first named class is the nearer one)
-DISTANCE_AXIS = 3
-SIDE_OF_PHRASE = {"E": {phrase: (axis, sign) for name, axis in (("left", 1), ("front", 0), ("above", 2),
-                                                                ("nearer", DISTANCE_AXIS))
-                        for phrase, sign in zip(RELATION_PHRASES[name], (1, -1))},
-                  "negative": {REGION_PHRASES[name]: (axis, sign) for name, axis, sign in (
-                      ("left", 1, 1), ("right", 1, -1), ("front", 0, 1), ("behind", 0, -1),
-                      ("above", 2, 1), ("below", 2, -1))}}
 PRIMARY_METRIC = {"labels": "map", "direction": "doa_accuracy_20deg", "yes_no": "accuracy", "count": "accuracy",
                   "elevation": "accuracy_20deg", "room": "accuracy", "description": "recall"}
 
@@ -474,20 +466,6 @@ def encoder_head_prediction(question_type: str, ranked_labels: Sequence[str], nu
               "elevation": {"elevation_deg": elevation_deg},
               "count": {"count": max(num_detected, 1)}}[answer_format]
     return {"parsed": True, **fields}
-
-
-def parse_yes_no_question(question_type: str, question: str,
-                          class_names: Sequence[str]) -> tuple[str, list[int]] | None:
-    """(relation or region phrase, indices into ``class_names`` of the named classes in the order the
-    question names them) of a type E or negative question; None when the question names no side the
-    class-wise heads can judge or its classes are not exactly 2 (E) / 1 (negative) of ``class_names``."""
-    text = f" {question.lower().rstrip('?')} "
-    phrases = [phrase for phrase in SIDE_OF_PHRASE.get(question_type, {}) if f" {phrase} " in text]
-    positions = label_positions(question, class_names)
-    if len(phrases) != 1 or len(positions) != {"E": 2, "negative": 1}[question_type]:
-        return None
-    index = {canonical_label(name): k for k, name in enumerate(class_names)}
-    return phrases[0], [index[positions[at]] for at in sorted(positions)]
 
 
 def class_direction_answer(question_type: str, phrase: str, classes: Sequence[int], class_probs: torch.Tensor,

@@ -51,7 +51,13 @@ from transformers import AutoTokenizer, LlamaForCausalLM, PreTrainedTokenizerFas
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from spatial_alm.models.encoder import Prediction, SpatialEncoderModel
-from spatial_alm.models.heard_sources import HeardSource, describe_sources, heard_sources, presupposed_classes
+from spatial_alm.models.heard_sources import (
+    HeardSource,
+    describe_sources,
+    heard_sources,
+    presupposed_classes,
+    presupposed_opposite_sides,
+)
 from spatial_alm.models.projector import ProjectorConfig, build_projector
 from spatial_alm.models.targets import IGNORE_INDEX
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm
@@ -207,7 +213,8 @@ class AudioLLM(nn.Module):
              ) -> list[list[HeardSource]] | None:
         """The sources of the heard line of each clip of audio (B, C, T) asked ``questions[b]``
         (:func:`heard_sources`: the classes above the threshold and those the question presupposes,
-        :func:`presupposed_classes`; nearest first), or None without ``heard_sources_threshold``;
+        :func:`presupposed_classes`, on opposite sides when it relates their sides,
+        :func:`presupposed_opposite_sides`; nearest first), or None without ``heard_sources_threshold``;
         ``prediction``: the encoder's ``predict(audio)`` when the caller has it already."""
         if self.heard_sources_threshold is None:
             return None
@@ -217,7 +224,8 @@ class AudioLLM(nn.Module):
         names = self.encoder.class_names
         return heard_sources(prediction.class_probs, prediction.class_directions, prediction.class_distances,
                              names, self.heard_sources_threshold, prediction.class_azimuth_probs,
-                             [presupposed_classes(question, names) for question in questions])
+                             [presupposed_classes(question, names) for question in questions],
+                             [presupposed_opposite_sides(question, names) for question in questions])
 
     def heard(self, audio: torch.Tensor, questions: Sequence[str]) -> list[str] | None:
         """The heard-sources line of each clip of audio (B, C, T) asked ``questions[b]`` (:meth:`hear`), or

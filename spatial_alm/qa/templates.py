@@ -116,6 +116,32 @@ REGION_PHRASES = {
     "below": "below you",
 }
 
+# phrase of a type E relation or a negative probe's region -> (axis of the listener frame: 0 x front,
+# 1 y left, 2 z up; sign): the side a class-direction vector must point to; DISTANCE_AXIS: E's nearer /
+# farther, compared on the class-wise distances (sign 1: the first named class is the nearer one)
+DISTANCE_AXIS = 3
+SIDE_OF_PHRASE = {"E": {phrase: (axis, sign) for name, axis in (("left", 1), ("front", 0), ("above", 2),
+                                                                ("nearer", DISTANCE_AXIS))
+                        for phrase, sign in zip(RELATION_PHRASES[name], (1, -1))},
+                  "negative": {REGION_PHRASES[name]: (axis, sign) for name, axis, sign in (
+                      ("left", 1, 1), ("right", 1, -1), ("front", 0, 1), ("behind", 0, -1),
+                      ("above", 2, 1), ("below", 2, -1))}}
+
+
+def parse_yes_no_question(question_type: str, question: str,
+                          class_names: Sequence[str]) -> tuple[str, list[int]] | None:
+    """(relation or region phrase, indices into ``class_names`` of the named classes in the order the
+    question names them) of a type E or negative question; None when the question names no side the
+    class-wise heads can judge or its classes are not exactly 2 (E) / 1 (negative) of ``class_names``."""
+    text = f" {question.lower().rstrip('?')} "
+    phrases = [phrase for phrase in SIDE_OF_PHRASE.get(question_type, {}) if f" {phrase} " in text]
+    positions = label_positions(question, class_names)
+    if len(phrases) != 1 or len(positions) != {"E": 2, "negative": 1}[question_type]:
+        return None
+    index = {canonical_label(name): k for k, name in enumerate(class_names)}
+    return phrases[0], [index[positions[at]] for at in sorted(positions)]
+
+
 # Placeholders: {label} a named source; {label_a} {relation} {label_b} (type E);
 # {a_label} label with article and {region} (negative probes).
 QUESTION_TEMPLATES = {

@@ -44,7 +44,7 @@ bell?" about two sounds on one side has no answer in the line's side words. When
 put both on one side, the one nearer the other side (the smaller component along the axis on the positive
 side, the larger on the negative) is written at its mirror image across the axis' plane
 (:func:`presupposed_opposite_sides`, :func:`placed_on_opposite_sides`), so the line's sides keep the
-order of the two directions along the axis, which is what the class-wise heads compare to answer it. On
+order of the two directions along the axis: the comparison the class-wise heads make on their own. On
 the 1000-scene test set of the tiny binaural recipe the line put both named sounds on one side for 30 of
 194 left/right questions, which the LLM answered right 11 times against the heads' 23.
 

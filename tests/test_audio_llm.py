@@ -27,6 +27,7 @@ from spatial_alm.models.audio_llm import (
     splice_audio,
     trainable_parameter_summary,
 )
+from spatial_alm.models.heard_sources import line_directions
 from spatial_alm.models.text import AUDIO_TOKEN, load_llm, small_llama_config, train_tokenizer
 from spatial_alm.qa.templates import with_article
 
@@ -381,6 +382,18 @@ def test_heard_sources_line_follows_the_encoders_class_outputs(tokenizer, tmp_pa
     prompt = tokenizer.decode(ids[ids != model.audio_token_id], skip_special_tokens=True)
     assert "Heard, nearest first:" in prompt and prompt.index("Heard") < prompt.index("Where is the sound")
     assert builtin_model(tokenizer).heard(audio, QUESTIONS) is None  # no threshold: no line, the plain BAT prompt
+    # a side relation's two sounds are written on opposite sides of its axis, in the order of the directions
+    # the heads compare (the line's decoded ones)
+    directions = line_directions(prediction.class_probs, prediction.class_directions, 0.01,
+                                 prediction.class_azimuth_probs)
+    k_dog, k_bell = (model.encoder.class_names.index(name) for name in ("dog", "bell"))
+    for phrase, axis in (("to the left of", 1), ("in front of", 0), ("above", 2)):
+        for b, clip in enumerate(model.hear(audio, [f"Is the dog {phrase} the bell?"] * len(QUESTIONS))):
+            by_label = {s.label: s for s in clip}
+            positive = [{0: abs(s.azimuth_deg) < 90, 1: s.azimuth_deg > 0, 2: s.elevation_deg > 0}[axis]
+                        for s in (by_label["dog"], by_label["bell"])]
+            assert positive[0] != positive[1]
+            assert positive[0] == bool(directions[b, k_dog, axis] > directions[b, k_bell, axis])
     with pytest.raises(ValueError, match="questions: 1 given; allowed: one per clip"):
         model.heard(audio, QUESTIONS[:1])
     given = ["Heard: nothing."] * len(QUESTIONS)  # lines given instead of the encoder's

@@ -95,7 +95,12 @@ def test_a_side_relation_puts_its_two_sounds_on_opposite_sides():
     moved = placed_on_opposite_sides(up, 2, 0, 1)
     assert torch.allclose(moved[0], up[0]) and moved[1, 2] == pytest.approx(-up[1, 2].item())
     assert torch.allclose(moved[1, :2], up[1, :2])  # only the axis' component changes
-    assert placed_on_opposite_sides(moved, 2, 0, 1) is moved
+    assert torch.allclose(placed_on_opposite_sides(moved, 2, 0, 1), moved)
+    # on the boundary (both at elevation 0, "below you" in the line's words): 1 degree to each side, unit length
+    level = torch.stack([spherical_to_cartesian(30.0, 0.0), spherical_to_cartesian(-60.0, 0.0)]).double()
+    placed = placed_on_opposite_sides(level, 2, 0, 1)
+    assert torch.allclose(torch.rad2deg(torch.asin(placed[:, 2])), torch.tensor([-1.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(torch.linalg.vector_norm(placed, dim=1), torch.ones(2, dtype=torch.float64))
     front = torch.stack([spherical_to_cartesian(120.0, 0.0), spherical_to_cartesian(-150.0, 0.0)]).double()
     assert placed_on_opposite_sides(front, 0, 1, 0)[0, 0] > 0  # both behind: class 0 (x = -0.5, nearer the front) moves
     with pytest.raises(ValueError, match="opposite_sides: 2 entries given; allowed: one per clip \\(1\\)"):

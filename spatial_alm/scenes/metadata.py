@@ -20,6 +20,11 @@ class SourceMeta:
     position_m: tuple[float, float, float]  # room frame
     level_db: float  # level in the mix relative to the loudest source (<= 0)
     clip_id: str = ""  # corpus file or procedural seed the signal came from
+    # the direct sound's spectral cue to its side, dB (acoustics.spectral_cues), for heads: how much the
+    # colouring differs from the mirror image's across the frontal / horizontal plane; None where not
+    # computed (arrays, whose sides are in the time delays; recordings; datasets made before the field)
+    front_back_cue_db: float | None = None
+    above_below_cue_db: float | None = None
 
 
 @dataclass(frozen=True)

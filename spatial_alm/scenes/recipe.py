@@ -351,6 +351,14 @@ class QAConfig(_Section):
     resolve (``Receiver.resolved_axes``; e.g. front/back and above/below for a rigid-sphere head, whose
     audio is the same for a source and its mirror image): "skip" (default) asks only about resolved
     axes; "ask" asks about all axes, as datasets made before the switch did.
+
+    ``min_spectral_cue_db``: a head hears a source's front/back and above/below side only through the
+    colouring of its sound (``SourceMeta.front_back_cue_db`` / ``above_below_cue_db``,
+    :mod:`spatial_alm.acoustics.spectral_cues`); a source whose cue on an axis is below this many dB is
+    not asked about on it (E, negative). Default 1 dB, about the smallest change of spectral shape
+    listeners detect (profile analysis): white noise gets 2-5 dB from the MIT KEMAR, a 440 Hz tone or
+    noise below 500 Hz under 1. ``null`` (or ``unresolvable_axes: ask``) asks about every source, as
+    datasets made before this setting did.
     """
 
     SECTION: ClassVar[str] = "qa"
@@ -358,6 +366,7 @@ class QAConfig(_Section):
     types: tuple[str, ...] | None = None
     per_type: int = 1
     unresolvable_axes: str = "skip"
+    min_spectral_cue_db: float | None = 1.0
 
     def __post_init__(self):
         try:
@@ -372,6 +381,8 @@ class QAConfig(_Section):
             self._set("types", tuple(self.types))
         _integer("qa.per_type", self.per_type, 1)
         _choice("qa.unresolvable_axes", self.unresolvable_axes, UNRESOLVABLE_AXES_CHOICES)
+        if self.min_spectral_cue_db is not None:
+            self._set("min_spectral_cue_db", _number("qa.min_spectral_cue_db", self.min_spectral_cue_db, minimum=0.0))
 
     def question_types(self) -> list[str]:
         return list(self.types) if self.types is not None else types_for_stage(self.stage)
@@ -379,6 +390,11 @@ class QAConfig(_Section):
     def question_axes(self, resolved_axes) -> frozenset[str]:
         """The axes yes/no questions may ask about for a receiver resolving ``resolved_axes``."""
         return ALL_AXES if self.unresolvable_axes == "ask" else frozenset(resolved_axes)
+
+    def spectral_cue_limit(self) -> float | None:
+        """The smallest spectral cue (dB) of a source asked about on front/back or above/below; None (no
+        limit) with ``unresolvable_axes: ask``, which asks what the audio cannot answer as before."""
+        return None if self.unresolvable_axes == "ask" else self.min_spectral_cue_db
 
 
 @dataclass(frozen=True)

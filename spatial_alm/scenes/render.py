@@ -29,6 +29,7 @@ from spatial_alm.acoustics import HeadModel, MicArray, SofaHead, make_array, mak
 from spatial_alm.acoustics.cipic import CipicHead
 from spatial_alm.acoustics.diffuse import mixing_matrices, omni_diffuse_csd
 from spatial_alm.acoustics.heads import HEADS
+from spatial_alm.acoustics.spectral_cues import spectral_cues_db
 from spatial_alm.coordinates import cartesian_to_spherical, room_to_listener, rotation_matrix
 from spatial_alm.qa import QAPair, generate_qa
 from spatial_alm.scenes.head_pool import HeadPool
@@ -56,6 +57,11 @@ class Receiver(Protocol):
 
     def diffuse_csd(self, fs_hz: int, n_fft: int) -> torch.Tensor:
         """Diffuse-field cross-spectral density (n_fft // 2 + 1, C, C) complex128."""
+
+    def spectral_cues_db(self, directions: torch.Tensor, signals: torch.Tensor, fs_hz: int) -> dict[str, list[float]]:
+        """Per axis, each source's spectral cue to its side in dB (:mod:`spatial_alm.acoustics.spectral_cues`),
+        for sources at ``directions`` (S, 3) (listener frame) with dry ``signals`` (S, T); ``{}`` for a
+        receiver whose sides are not in a colouring."""
 
 
 def _room_args(plan: ScenePlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -90,6 +96,10 @@ class HeadReceiver:
     def diffuse_csd(self, fs_hz: int, n_fft: int) -> torch.Tensor:
         return self.head.diffuse_csd(fs_hz, n_fft)
 
+    def spectral_cues_db(self, directions: torch.Tensor, signals: torch.Tensor, fs_hz: int) -> dict[str, list[float]]:
+        """The head's front/back and above/below colouring of each source (``spectral_cues_db``)."""
+        return {axis: cue.tolist() for axis, cue in spectral_cues_db(self.head, directions, signals, fs_hz).items()}
+
 
 @dataclass(frozen=True)
 class ArrayReceiver:
@@ -118,6 +128,10 @@ class ArrayReceiver:
 
     def diffuse_csd(self, fs_hz: int, n_fft: int) -> torch.Tensor:
         return omni_diffuse_csd(self.array.offsets_m[None], fs_hz, n_fft)[0]
+
+    def spectral_cues_db(self, directions: torch.Tensor, signals: torch.Tensor, fs_hz: int) -> dict[str, list[float]]:
+        """``{}``: an array's omnidirectional microphones tell the sides apart by time delays alone."""
+        return {}
 
 
 # "structural" and "heads" give a HeadPool: one head per scene (scene_receiver)
@@ -246,27 +260,33 @@ def render_scene(recipe: SceneRecipe, plan: ScenePlan, library: SourceLibrary,
     if not peak > 0:
         raise RuntimeError(f"scene {plan.index} rendered silent (peak {peak}); please report the recipe and seed")
     audio = (mixture * (10.0 ** (recipe.output.peak_dbfs / 20.0) / peak)).float().numpy()
-    meta = _scene_meta(recipe, plan, receiver.name, clip_ids)
+    meta = _scene_meta(recipe, plan, receiver, clip_ids, dry)
     if timings is not None:
         timings["rirs"] = toc - tic
         timings["render"] = time.perf_counter() - toc
     return audio, meta
 
 
-def _scene_meta(recipe: SceneRecipe, plan: ScenePlan, receiver_name: str, clip_ids) -> SceneMeta:
-    """Metadata with each source's direction and distance recomputed from the room positions."""
+def _scene_meta(recipe: SceneRecipe, plan: ScenePlan, receiver: Receiver, clip_ids,
+                dry: torch.Tensor) -> SceneMeta:
+    """Metadata with each source's direction and distance recomputed from the room positions, and its
+    spectral cues (``Receiver.spectral_cues_db`` of its dry signal, (S, T))."""
     positions = torch.tensor([s.position_m for s in plan.sources], dtype=torch.float64)  # (S, 3)
     local = room_to_listener(positions, torch.tensor(plan.receiver_position_m, dtype=torch.float64),
                              rotation_matrix(plan.receiver_yaw_deg))
     azimuth, elevation, distance = (t.tolist() for t in cartesian_to_spherical(local))
+    cues = receiver.spectral_cues_db(local, dry, recipe.fs_hz)
+    no_cue = [None] * len(plan.sources)
     sources = tuple(
         SourceMeta(label=s.label, azimuth_deg=az, elevation_deg=el, distance_m=dist, position_m=s.position_m,
-                   level_db=s.level_db, clip_id=clip_id)
-        for s, az, el, dist, clip_id in zip(plan.sources, azimuth, elevation, distance, clip_ids)
+                   level_db=s.level_db, clip_id=clip_id, front_back_cue_db=front_back, above_below_cue_db=above_below)
+        for s, az, el, dist, clip_id, front_back, above_below in zip(
+            plan.sources, azimuth, elevation, distance, clip_ids, cues.get("front_back", no_cue),
+            cues.get("above_below", no_cue))
     )
     return SceneMeta(
         index=plan.index, fs_hz=recipe.fs_hz, duration_s=recipe.duration_s, room_dim_m=plan.room_dim_m,
-        rt60_s=plan.rt60_s, receiver=receiver_name, receiver_position_m=plan.receiver_position_m,
+        rt60_s=plan.rt60_s, receiver=receiver.name, receiver_position_m=plan.receiver_position_m,
         receiver_yaw_deg=plan.receiver_yaw_deg, noise=plan.noise_type,
         snr_db=plan.snr_db if plan.noise_type != "none" else math.inf, sources=sources,
     )
@@ -299,7 +319,8 @@ def make_scene(recipe: SceneRecipe, seed: int, index: int, *, library: SourceLib
     """Scene ``index`` of the dataset (recipe, seed): sample, render, ask; a function of its arguments only.
 
     Yes/no questions (E, negative) ask only about the receiver's ``resolved_axes`` unless the recipe
-    says ``qa.unresolvable_axes: ask``.
+    says ``qa.unresolvable_axes: ask``, nor about the sides of sources whose spectral cue is below
+    ``qa.min_spectral_cue_db`` (:meth:`QAConfig.spectral_cue_limit`).
 
     ``library`` and ``receiver`` (a :class:`Receiver`, head or array) default to the recipe's, loaded
     once per process (per-scene heads: the one :func:`scene_receiver` draws); the timings (seconds)
@@ -328,6 +349,7 @@ def _make_scene(recipe: SceneRecipe, seed: int, index: int, library: SourceLibra
     tic = time.perf_counter()
     qa = generate_qa(meta, np.random.default_rng(plan.qa_seed), types=recipe.qa.question_types(),
                      per_type=recipe.qa.per_type, label_vocabulary=library.labels,
-                     axes=recipe.qa.question_axes(receiver.resolved_axes))
+                     axes=recipe.qa.question_axes(receiver.resolved_axes),
+                     min_spectral_cue_db=recipe.qa.spectral_cue_limit())
     timings["qa"] = time.perf_counter() - tic
     return SceneRecord(meta=meta, audio=audio, qa=tuple(qa), plan=plan, timings=timings)

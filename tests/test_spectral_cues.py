@@ -1,0 +1,190 @@
+"""Per-source spectral cues: a head's colouring tells front/back and above/below only for sounds that
+carry it, and the QA generator does not ask about sides a source's sound cannot tell."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+
+from spatial_alm.acoustics import HeadModel, SofaHead, SphereHead
+from spatial_alm.acoustics.spectral_cues import spectral_cues_db
+from spatial_alm.coordinates import spherical_to_cartesian
+from spatial_alm.qa import generate_qa
+from spatial_alm.scenes import SceneRecipe, make_scene
+from spatial_alm.scenes.metadata import SceneMeta, SourceMeta
+
+FS = 16000
+N_FFT = 512
+
+
+class TwoFilterHead(HeadModel):
+    """A toy head: both ears get ``front`` for sources in front (x >= 0) and ``back`` behind, the same
+    for above and below."""
+
+    name = "two_filter"
+
+    def __init__(self, front, back):
+        super().__init__()
+        self.front, self.back = torch.tensor(front, dtype=torch.float32), torch.tensor(back, dtype=torch.float32)
+
+    def _build_table(self, fs_hz):
+        raise NotImplementedError("the toy head has no table")
+
+    def hrirs(self, directions, fs_hz):
+        behind = torch.as_tensor(directions)[:, 0] < 0
+        return torch.stack([(self.back if b else self.front).expand(2, -1) for b in behind.tolist()])
+
+
+def impulse(length=4 * N_FFT):
+    """A signal with a flat power spectrum in every Welch frame it reaches (the impulse at a window peak)."""
+    x = torch.zeros(1, length)
+    x[0, N_FFT // 2] = 1.0
+    return x
+
+
+def third_octave_shape_rms(gain_db_front, gain_db_back):
+    """The cue of a flat-spectrum source, computed from its definition with numpy: third-octave bands with
+    centres 1000 * 2^(k/3) Hz from 250 Hz (k = -6) to the last starting below 8 kHz, levels of the power
+    transfer per FFT bin summed in the band, floored 30 dB below the loudest band."""
+    f = np.fft.rfftfreq(N_FFT, 1 / FS)
+    front, back = [], []
+    for k in range(-6, 20):
+        low, high = 1000 * 2 ** (k / 3 - 1 / 6), min(1000 * 2 ** (k / 3 + 1 / 6), FS / 2)
+        if low >= FS / 2:
+            break
+        inside = (f >= low) & (f < high)
+        front.append(10 * np.log10(np.sum(10 ** (gain_db_front(f[inside]) / 10))))
+        back.append(10 * np.log10(np.sum(10 ** (gain_db_back(f[inside]) / 10))))
+    front, back = np.array(front), np.array(back)
+    floor = max(front.max(), back.max()) - 30
+    audible = (front > floor) | (back > floor)
+    difference = (np.maximum(front, floor) - np.maximum(back, floor))[audible]
+    return float(np.sqrt(np.mean((difference - difference.mean()) ** 2)))
+
+
+def test_sphere_head_colours_front_and_back_alike_and_up_and_down_alike():
+    rng = torch.Generator().manual_seed(0)
+    azimuth, elevation = torch.rand(8, generator=rng) * 360 - 180, torch.rand(8, generator=rng) * 120 - 60
+    directions = spherical_to_cartesian(azimuth, elevation)
+    cues = spectral_cues_db(SphereHead(), directions, torch.randn(8, FS, generator=rng), FS)
+    assert set(cues) == {"front_back", "above_below"}
+    for cue in cues.values():
+        assert cue.shape == (8,) and float(cue.abs().max()) < 1e-6
+
+
+def test_a_level_difference_alone_is_no_cue():
+    # behind, the same filter 6 dB down: a quieter source would sound the same
+    head = TwoFilterHead([1.0, 0.0], [0.5, 0.0])
+    cues = spectral_cues_db(head, spherical_to_cartesian(torch.tensor([30.0]), torch.tensor([0.0])), impulse(), FS)
+    assert float(cues["front_back"][0]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_cue_of_a_spectral_tilt_matches_its_definition():
+    # behind, a two-tap average: |H(f)|^2 = cos^2(pi f / fs), a low-pass colouring
+    head = TwoFilterHead([1.0, 0.0], [0.5, 0.5])
+    cues = spectral_cues_db(head, spherical_to_cartesian(torch.tensor([30.0]), torch.tensor([0.0])), impulse(), FS)
+    expected = third_octave_shape_rms(lambda f: 0 * f, lambda f: 10 * np.log10(np.cos(np.pi * f / FS) ** 2 + 1e-300))
+    assert 2.0 < expected < 10.0
+    assert float(cues["front_back"][0]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_single_band_sound_has_no_shape_to_colour():
+    head = TwoFilterHead([1.0, 0.0], [0.5, 0.5])
+    t = torch.arange(FS) / FS
+    tone = torch.sin(2 * math.pi * 1000.0 * t)[None]  # 1 kHz, exactly on an FFT bin
+    cue = spectral_cues_db(head, spherical_to_cartesian(torch.tensor([30.0]), torch.tensor([0.0])), tone, FS)
+    assert float(cue["front_back"][0]) < 0.5
+
+
+def test_measured_head_colours_broadband_sounds_not_tones_or_low_sounds(shared_data):
+    path = shared_data / "hrtf" / "mit_kemar_normal_pinna.sofa"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    rng = torch.Generator().manual_seed(1)
+    noise = torch.randn(1, 2 * FS, generator=rng)
+    low = torch.fft.irfft(torch.fft.rfft(noise) * (torch.fft.rfftfreq(2 * FS, 1 / FS) < 500), n=2 * FS)
+    tone = torch.sin(2 * math.pi * 440.0 * torch.arange(2 * FS) / FS)[None]
+    signals = torch.cat([noise, low, tone])
+    head = SofaHead(path)
+    for azimuth, elevation in [(30.0, 20.0), (120.0, -25.0), (-45.0, 30.0)]:
+        directions = spherical_to_cartesian(torch.full((3,), azimuth), torch.full((3,), elevation))
+        cues = spectral_cues_db(head, directions, signals, FS)
+        for axis in ("front_back", "above_below"):
+            broadband, below_500_hz, pure_tone = cues[axis].tolist()
+            # the pinna's colouring lies above 2-3 kHz: white noise takes it on, the others do not
+            assert broadband > 2.0 and below_500_hz < 1.0 and pure_tone < 1.0, (azimuth, elevation, axis)
+
+
+# --- the generator asks only about sides a source's sound can tell --------------------------------
+
+LABELS = ("siren", "dog", "bell", "rain", "cat")
+
+
+def scene_with_cues(rng: np.random.Generator, index: int, cue_db) -> SceneMeta:
+    """Three distinct classes over the sphere; source 0's cues are ``cue_db``, the others' 5 dB."""
+    labels = rng.choice(LABELS, 3, replace=False)
+    sources = tuple(SourceMeta(label=str(label), azimuth_deg=float(180.0 - rng.uniform(0.0, 360.0)),
+                               elevation_deg=float(rng.uniform(-60.0, 60.0)), distance_m=float(rng.uniform(0.5, 5.0)),
+                               position_m=(1.0, 1.0, 1.5), level_db=0.0,
+                               front_back_cue_db=cue_db if k == 0 else 5.0,
+                               above_below_cue_db=cue_db if k == 0 else 5.0)
+                    for k, label in enumerate(labels))
+    return SceneMeta(index=index, fs_hz=FS, duration_s=2.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.5,
+                     receiver="sofa:kemar", receiver_position_m=(2.0, 2.0, 1.5), receiver_yaw_deg=0.0,
+                     noise="none", snr_db=30.0, sources=sources)
+
+
+def asked_about_source_0(cue_db, min_cue_db, num_scenes=300) -> Counter:
+    """(type, axis) -> how often E or negative asks about source 0's side (E: it is one of the two named)."""
+    rng, counts = np.random.default_rng(0), Counter()
+    for index in range(num_scenes):
+        scene = scene_with_cues(rng, index, cue_db)
+        for pair in generate_qa(scene, rng, ("E", "negative"), 2, label_vocabulary=LABELS,
+                                min_spectral_cue_db=min_cue_db):
+            named = ({pair.fields["label_a"], pair.fields["label_b"]} if pair.question_type == "E"
+                     else {pair.fields["a_label"].split(" ", 1)[1]})
+            present = pair.question_type == "E" or pair.source_index is not None or not pair.target["yes"]
+            if scene.sources[0].label in named and present:
+                counts[pair.question_type, pair.target["axis"]] += 1
+    return counts
+
+
+def test_a_source_without_the_cue_is_not_asked_about_that_side():
+    counts = asked_about_source_0(cue_db=0.5, min_cue_db=2.0)
+    assert not any(counts[kind, axis] for kind in ("E", "negative") for axis in ("front_back", "above_below"))
+    assert counts["E", "left_right"] and counts["E", "distance"] and counts["negative", "left_right"]
+
+
+@pytest.mark.parametrize("cue_db, min_cue_db", [(3.0, 2.0), (0.5, None), (None, 2.0)])
+def test_sources_with_the_cue_or_without_a_record_or_limit_are_asked(cue_db, min_cue_db):
+    counts = asked_about_source_0(cue_db, min_cue_db)
+    assert all(counts[kind, axis] for kind in ("E", "negative") for axis in ("front_back", "above_below"))
+
+
+def test_make_scene_records_a_heads_cues_and_none_for_an_array(shared_data):
+    sofa = shared_data / "hrtf" / "mit_kemar_normal_pinna.sofa"
+    if not sofa.is_file():
+        pytest.skip(f"{sofa} not found")
+    head = SceneRecipe.from_yaml(REPO_ROOT / "simulation" / "tiny_binaural.yaml",
+                                 {"receiver": {"type": "sofa", "sofa_path": str(sofa)}, "duration_s": 0.5})
+    array = SceneRecipe.from_yaml(REPO_ROOT / "simulation" / "tiny_binaural.yaml",
+                                  {"receiver": {"type": "array", "array": "tetrahedral"}, "duration_s": 0.5})
+    assert head.qa.min_spectral_cue_db == 1.0
+    for index in range(3):
+        for source in make_scene(head, 0, index).meta.sources:
+            assert source.front_back_cue_db >= 0.0 and source.above_below_cue_db >= 0.0
+        for source in make_scene(array, 0, index).meta.sources:
+            assert source.front_back_cue_db is None and source.above_below_cue_db is None
+
+
+def test_recipe_limit_is_validated():
+    path = REPO_ROOT / "simulation" / "tiny_binaural.yaml"
+    recipe = SceneRecipe.from_yaml(path, {"qa": {"min_spectral_cue_db": None}})
+    assert recipe.qa.min_spectral_cue_db is None and recipe.qa.spectral_cue_limit() is None
+    ask = SceneRecipe.from_yaml(path, {"qa": {"unresolvable_axes": "ask"}})
+    assert ask.qa.min_spectral_cue_db == 1.0 and ask.qa.spectral_cue_limit() is None  # "ask" asks about every source
+    with pytest.raises(ValueError, match="qa.min_spectral_cue_db"):
+        SceneRecipe.from_yaml(path, {"qa": {"min_spectral_cue_db": -1}})

@@ -18,6 +18,7 @@ from spatial_alm.evaluation.qa_report import (
     _write_report,
     audible,
     axis_of,
+    below_spectral_cue,
     class_direction_answer,
     constant_answer,
     encoder_head_prediction,
@@ -225,6 +226,31 @@ def test_report_shows_axes_and_keeps_inaudible_questions_apart(tmp_path):
     assert "| balanced_accuracy (left_right, distance) |" in markdown
     assert "| E | all: left_right, distance | 7 |" in markdown
     assert "## Not audible for this receiver" in markdown and "| E | front_back | 1 |" in markdown
+
+
+def test_questions_about_a_side_a_sources_sound_cannot_tell_are_not_audible():
+    def source(label, front_back, above_below):
+        return SourceMeta(label=label, azimuth_deg=30.0, elevation_deg=20.0, distance_m=1.0, position_m=(1.0, 1.0, 1.0),
+                          level_db=0.0, front_back_cue_db=front_back, above_below_cue_db=above_below)
+
+    # the hum barely takes on the head's front/back colouring (0.4 dB), the bell does (3 dB); no cues recorded: None
+    scene = SceneMeta(index=0, fs_hz=16000, duration_s=1.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.3,
+                      receiver="sofa:kemar", receiver_position_m=(2.0, 2.0, 1.5), receiver_yaw_deg=0.0, noise="none",
+                      snr_db=math.inf, sources=(source("engine hum", 0.4, 1.5), source("bell", 3.0, 3.0),
+                                                source("dog", None, None)))
+    vocabulary = ["bell", "dog", "engine hum", "siren"]
+    cases = [("Is the engine hum in front of the bell?", "front_back", True),
+             ("Is the engine hum above the bell?", "above_below", False),  # 1.5 dB >= the default 1 dB
+             ("Is the engine hum to the left of the bell?", "left_right", False),  # no spectral cue needed
+             ("Is the dog behind the bell?", "front_back", False),  # no cue recorded: asked as before
+             ("Is there an engine hum behind you?", "front_back", True),
+             ("Is there a siren behind you?", "front_back", False)]  # absent: answered by detection
+    for question, axis, expected in cases:
+        assert below_spectral_cue(question, axis, scene, vocabulary) is expected, question
+    assert below_spectral_cue("Is the engine hum above the bell?", "above_below", scene, vocabulary, min_cue_db=2.0)
+    record = {"question_type": "E", "question": cases[0][0], "target": {"yes": True, "axis": "front_back"},
+              "receiver_axes": ["left_right", "front_back", "above_below", "distance"]}
+    assert audible(record) and not audible({**record, "below_spectral_cue": True})
 
 
 def test_class_direction_answers_hand_computed():

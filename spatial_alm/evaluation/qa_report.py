@@ -49,7 +49,10 @@ and the encoder head with the McNemar test. A receiver resolves only some axes (
 of each scene's receiver: a rigid-sphere head hears left/right and distance, not front/back or up/down);
 questions about the others (datasets made with ``qa.unresolvable_axes: ask`` or before that switch) are
 not audible for that receiver: they are left out of the per-type tables and reported apart
-(``report["not_audible"]``). Every yes/no number says which axes it covers. Two more splits: negative
+(``report["not_audible"]``), and so are front/back and above/below questions naming a source whose sound
+takes on less of a head's colouring than the recipe default ``qa.min_spectral_cue_db`` (its recorded
+``front_back_cue_db`` / ``above_below_cue_db``; datasets made with ``qa.min_spectral_cue_db: null``).
+Every yes/no number says which axes it covers. Two more splits: negative
 probes about a class in the scene, whose answer is its side alone (:func:`negative_side_questions`; a probe
 about an absent class tests detection, on every axis alike), and, for a model whose prompt carries the
 heard line, yes/no questions by whether the encoder hears every class asked (:func:`yes_no_by_heard_line`).
@@ -102,7 +105,7 @@ from spatial_alm.qa import (
     get_question_type,
     parse_answer,
 )
-from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES
+from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES, SPECTRAL_CUE_FIELDS
 from spatial_alm.qa.templates import (
     ANSWER_FORMATS,
     DISTANCE_AXIS,
@@ -113,6 +116,7 @@ from spatial_alm.qa.templates import (
     parse_yes_no_question,
 )
 from spatial_alm.scenes.metadata import SceneMeta
+from spatial_alm.scenes.recipe import QAConfig
 from spatial_alm.scenes.render import receiver_axes
 from spatial_alm.training.finetune import collate_qa
 
@@ -180,11 +184,25 @@ def is_yes_no(question_type: str) -> bool:
 
 def audible(record: dict) -> bool:
     """False for a yes/no question about an axis its scene's receiver cannot resolve (``record["receiver_axes"]``,
-    set by :func:`evaluate_qa`; a record without it counts every axis as resolved)."""
+    set by :func:`evaluate_qa`; a record without it counts every axis as resolved), or about a side the sound of
+    a source it names does not carry (``record["below_spectral_cue"]``, :func:`below_spectral_cue`)."""
     if not is_yes_no(record["question_type"]):
         return True
     axis = question_axis(record)
-    return axis is None or axis in record.get("receiver_axes", AXES)
+    return axis is None or (axis in record.get("receiver_axes", AXES) and not record.get("below_spectral_cue", False))
+
+
+def below_spectral_cue(question: str, axis: str | None, scene: SceneMeta, vocabulary: Sequence[str],
+                       min_cue_db: float = QAConfig.min_spectral_cue_db) -> bool:
+    """Whether a yes/no question about ``axis`` names a source of ``scene`` whose recorded spectral cue on that
+    axis (``SourceMeta.front_back_cue_db`` / ``above_below_cue_db``) is below ``min_cue_db`` (default: the
+    recipe default ``qa.min_spectral_cue_db``): its sound cannot tell that side, as the generator judges it."""
+    field = SPECTRAL_CUE_FIELDS.get(axis)
+    if field is None:
+        return False
+    named = set(named_labels(question, vocabulary))
+    return any(canonical_label(source.label) in named and getattr(source, field) is not None
+               and getattr(source, field) < min_cue_db for source in scene.sources)
 
 
 def _axes_present(records: list[dict]) -> list[str]:
@@ -547,7 +565,9 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
     axes_of = {name: [axis for axis in AXES if axis in receiver_axes(name)]
                for name in sorted({scene.receiver for scene in scenes})}
     records = [{**record, "receiver": scene.receiver, "receiver_axes": axes_of[scene.receiver],
-                "scene_labels": scene_labels(scene)}
+                "scene_labels": scene_labels(scene),
+                "below_spectral_cue": is_yes_no(record["question_type"]) and below_spectral_cue(
+                    record["question"], question_axis(record), scene, vocabulary)}
                for record, scene in zip(records, scenes)]
     return _write_report({"model_dir": str(model_dir), "data": str(data_dir), "receiver_axes": axes_of},
                          records, vocabulary, out_dir, max_new_tokens=max_new_tokens, seed=seed)
@@ -791,9 +811,11 @@ def markdown_report(report: dict) -> str:
         receivers = "; ".join(f"{name}: {', '.join(axes)}" for name, axes in report.get("receiver_axes", {}).items())
         lines += ["## Not audible for this receiver", "",
                   f"{not_audible['questions']} yes/no questions ask about an axis their scene's receiver cannot "
-                  f"resolve (resolved axes: {receivers or 'n/a'}): the dataset was made with "
-                  "`qa.unresolvable_axes: ask` or before that switch. No model can hear their answers, so they are "
-                  "left out of every table above and shown here alone.", "",
+                  f"resolve (resolved axes: {receivers or 'n/a'}), or about the front/back or above/below side of "
+                  f"a source whose sound takes on less than {QAConfig.min_spectral_cue_db:g} dB of the head's "
+                  "colouring (its recorded spectral cue): the dataset was made with `qa.unresolvable_axes: ask` or "
+                  "`qa.min_spectral_cue_db: null`, or before those settings. No model can hear their answers, so "
+                  "they are left out of every table above and shown here alone.", "",
                   *_yes_no_axis_table(not_audible["yes_no_by_axis"]), ""]
     return "\n".join(lines)
 

@@ -188,3 +188,25 @@ def test_recipe_limit_is_validated():
     assert ask.qa.min_spectral_cue_db == 1.0 and ask.qa.spectral_cue_limit() is None  # "ask" asks about every source
     with pytest.raises(ValueError, match="qa.min_spectral_cue_db"):
         SceneRecipe.from_yaml(path, {"qa": {"min_spectral_cue_db": -1}})
+
+
+def test_encoder_report_groups_scenes_by_the_primary_sources_cue():
+    from spatial_alm.evaluation.encoder_report import _by_spectral_cue, primary_cues_db
+
+    def scene(*sources):
+        return SceneMeta(index=0, fs_hz=FS, duration_s=1.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.3,
+                         receiver="sofa:kemar", receiver_position_m=(2.0, 2.0, 1.5), receiver_yaw_deg=0.0,
+                         noise="none", snr_db=math.inf, sources=sources)
+
+    def source(level_db, front_back, above_below):
+        return SourceMeta(label="bell", azimuth_deg=30.0, elevation_deg=20.0, distance_m=1.0,
+                          position_m=(1.0, 1.0, 1.0), level_db=level_db, front_back_cue_db=front_back,
+                          above_below_cue_db=above_below)
+
+    # the loudest source's cues count (the encoder's direction is the primary source's)
+    assert primary_cues_db(scene(source(-6.0, 3.0, 3.0), source(0.0, 0.5, 2.0))) == (0.5, 2.0)
+    assert all(math.isnan(cue) for cue in primary_cues_db(scene(source(0.0, None, None))))
+    cues = np.array([(0.5, 2.0), (3.0, 0.2), (math.nan, math.nan), (1.0, 1.0)])
+    groups = _by_spectral_cue(cues, lambda sel: np.flatnonzero(sel).tolist())
+    assert groups == {"front/back cue >= 1 dB (2 scenes)": [1, 3], "front/back cue < 1 dB (1 scenes)": [0],
+                      "above/below cue >= 1 dB (2 scenes)": [0, 3], "above/below cue < 1 dB (1 scenes)": [1]}

@@ -11,7 +11,9 @@ signed-rank test), overall and per band, and every method's prediction per scene
 ``predictions.csv`` for further analysis. Besides the lateral error, the front/back confusion rate
 (:func:`front_back_confusion_rate`) and the elevation error are reported for every method, and the
 encoder's localisation per class of the primary source (:func:`localisation_by_class`: which sources
-carry the pinna cues).
+carry the pinna cues), and, where the dataset records the sources' spectral cues (heads), every metric
+also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
+at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`_by_spectral_cue`).
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from pathlib import Path
 
@@ -38,6 +41,8 @@ from spatial_alm.evaluation.baselines import BASELINES
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.targets import primary_source
 from spatial_alm.scenes import SceneRecipe
+from spatial_alm.scenes.metadata import SceneMeta
+from spatial_alm.scenes.recipe import QAConfig
 from spatial_alm.scenes.render import ArrayReceiver, load_receiver
 
 RT60_BANDS_S = ((0.0, 0.4), (0.4, 0.7), (0.7, float("inf")))  # dry, medium, reverberant
@@ -154,6 +159,27 @@ def _by_band(rt60: np.ndarray, fn) -> dict:
     return out
 
 
+def primary_cues_db(meta: SceneMeta) -> tuple[float, float]:
+    """The primary (loudest) source's recorded front/back and above/below spectral cues in dB (NaN: none)."""
+    if not meta.sources:
+        return math.nan, math.nan
+    source = meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
+    return tuple(math.nan if cue is None else cue for cue in (source.front_back_cue_db, source.above_below_cue_db))
+
+
+def _by_spectral_cue(cues: np.ndarray, fn, min_cue_db: float = QAConfig.min_spectral_cue_db) -> dict:
+    """Groups of scenes by whether the primary source's cue (``cues`` (N, 2): front/back, above/below, dB;
+    NaN where not recorded) reaches ``min_cue_db``: ``{label: fn(mask)}``, empty groups left out."""
+    out = {}
+    for column, axis in enumerate(("front/back", "above/below")):
+        recorded = np.isfinite(cues[:, column])
+        for name, sel in ((">=", recorded & (cues[:, column] >= min_cue_db)),
+                          ("<", recorded & (cues[:, column] < min_cue_db))):
+            if sel.any():
+                out[f"{axis} cue {name} {min_cue_db:g} dB ({int(sel.sum())} scenes)"] = fn(sel)
+    return out
+
+
 def run_baselines(dataset, receiver, names, fs_hz: int, progress: bool = True) -> dict[str, np.ndarray]:
     """Predicted (azimuth, elevation) (N, 2) per baseline name for every scene of ``dataset``."""
     out = {}
@@ -199,12 +225,15 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     receiver_arg = receiver.array if is_array else getattr(receiver, "head", None)  # None: per-scene heads
 
     reader = DatasetReader(data_dir)
-    rt60 = np.array([reader.meta(i).rt60_s for i in range(len(dataset))])
+    metas = [reader.meta(i) for i in range(len(dataset))]
+    rt60 = np.array([meta.rt60_s for meta in metas])
+    cues = np.array([primary_cues_db(meta) for meta in metas], dtype=np.float64).reshape(-1, 2)
     header = {"model_dir": str(model_dir), "data_dir": str(data_dir), "num_scenes": len(dataset),
               "receiver": index.receiver}
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver_arg, fs_hz=index.fs_hz,
                      others=_load_others(compare, model, longest=index.num_samples),
-                     by_group=lambda fn: _by_band(rt60, fn), header=header, detection=True,
+                     by_group=lambda fn: {**_by_band(rt60, fn), **_by_spectral_cue(cues, fn)}, header=header,
+                     detection=True,
                      columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60]},
                      batch_size=batch_size, progress=progress, started=started)
 

@@ -6,6 +6,10 @@ Both reports come from `spatial-alm evaluate` on the same dataset with the same 
 --seed (so the same questions, checked). Prints, per type, each model's primary score (balanced
 accuracy for yes/no types, DoA accuracy at 20 degrees for B and D) and, where the answers are right or
 wrong one by one (B, D, E, negative), the questions only A or only B got right and the two-sided p.
+For the yes/no types both balanced accuracies are computed here on the same questions, those the test
+pairs: the questions of A that are audible (:func:`~spatial_alm.evaluation.qa_report.audible`; a report
+made before the per-source spectral cues were recorded counts every question about a resolved axis, so
+put it first to compare on all of them).
 """
 
 from __future__ import annotations
@@ -13,10 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from spatial_alm.evaluation.qa_report import paired_models
+from spatial_alm.evaluation.metrics import yes_no_accuracy
+from spatial_alm.evaluation.qa_report import audible, paired_models
 
 PRIMARY = {"yes_no": "balanced_accuracy", "direction": "doa_accuracy_20deg", "labels": "map",
            "count": "accuracy", "elevation": "accuracy_20deg", "room": "accuracy", "description": "recall"}
+
+
+def yes_no_balanced(records_a: list[dict], records_b: list[dict], question_type: str) -> tuple[float, float]:
+    """Balanced accuracy (%) of A and of B on the audible questions of A of ``question_type``."""
+    rows = [i for i, r in enumerate(records_a) if r["question_type"] == question_type and audible(r)]
+    truth = [bool(records_a[i]["target"]["yes"]) for i in rows]
+    return tuple(yes_no_accuracy([records[i]["prediction"].get("yes") for i in rows], truth)["balanced_accuracy"]
+                 for records in (records_a, records_b))
 
 
 def main() -> None:
@@ -35,6 +48,9 @@ def main() -> None:
         metrics_a, metrics_b = row["metrics"], b["model"][question_type]["metrics"]
         metric = next((m for m in metrics_a if m.startswith(metric)), metric)
         test = paired.get(question_type)
+        if row["format"] == "yes_no":
+            score_a, score_b = yes_no_balanced(a["answers"], b["answers"], question_type)
+            metrics_a, metrics_b = {metric: score_a}, {metric: score_b}
         tail = (f"{test['questions']} | {test['a_only']} | {test['b_only']} | {test['p_value']:.3g}" if test
                 else f"{row['total']} | | | ")
         print(f"| {question_type} | {metric} | {metrics_a.get(metric, float('nan')):.1f} | "

@@ -210,3 +210,21 @@ def test_encoder_report_groups_scenes_by_the_primary_sources_cue():
     groups = _by_spectral_cue(cues, lambda sel: np.flatnonzero(sel).tolist())
     assert groups == {"front/back cue >= 1 dB (2 scenes)": [1, 3], "front/back cue < 1 dB (1 scenes)": [0],
                       "above/below cue >= 1 dB (2 scenes)": [0, 3], "above/below cue < 1 dB (1 scenes)": [1]}
+
+
+def test_dataset_summary_counts_the_sources_whose_sides_can_be_asked():
+    from spatial_alm.data.reader import spectral_cue_summary
+
+    def scene(*cues):
+        return SceneMeta(index=0, fs_hz=FS, duration_s=1.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.3,
+                         receiver="sofa:kemar", receiver_position_m=(2.0, 2.0, 1.5), receiver_yaw_deg=0.0,
+                         noise="none", snr_db=math.inf, sources=tuple(
+                             SourceMeta(label=label, azimuth_deg=30.0, elevation_deg=20.0, distance_m=1.0,
+                                        position_m=(1.0, 1.0, 1.0), level_db=0.0, front_back_cue_db=cue,
+                                        above_below_cue_db=None) for label, cue in cues))
+
+    summary = spectral_cue_summary([scene(("hum", 0.2), ("rain", 3.0)), scene(("hum", 1.5), ("rain", 2.0))], 1.0)
+    assert list(summary) == ["front_back"]  # no above/below cue recorded
+    assert summary["front_back"] == {"sources": 4, "median_db": 1.75, "at_least_pct": 75.0,
+                                     "by_class": {"hum": 50.0, "rain": 100.0}}
+    assert spectral_cue_summary([scene(("hum", None))], 1.0) == {}

@@ -165,6 +165,11 @@ def format_info(path: Path, info: dict) -> str:
         return ", ".join(f"{key} {value}" for key, value in d.items()) or "none"
 
     rt60_lo, rt60_hi = info["rt60_s_range"]
+    cues = [f"{axis.replace('_', '/')} spectral cue per source: median {summary['median_db']:.1f} dB, at least "
+            f"{info['spectral_cue_limit_db']:g} dB (qa.min_spectral_cue_db's default) for "
+            f"{summary['at_least_pct']:.0f} % of {summary['sources']}; by class (%): "
+            + ", ".join(f"{label} {pct:.0f}" for label, pct in summary["by_class"].items())
+            for axis, summary in info.get("spectral_cues", {}).items()]
     return "\n".join([
         f"{path}: {info['num_scenes']} scenes in {info['num_shards']} shards, "
         f"{info['total_hours']:.3f} h of audio ({info['duration_s']:g} s per scene)",
@@ -175,4 +180,5 @@ def format_info(path: Path, info: dict) -> str:
         f"classes ({len(info['class_counts'])}): {counts(info['class_counts'])}",
         f"QA pairs: {info['num_qa']} ({counts(info['qa_type_counts'])})",
         f"RT60: {rt60_lo:.2f} to {rt60_hi:.2f} s",
+        *cues,
     ])

@@ -29,6 +29,7 @@ from spatial_alm.data.schema import (
     read_index,
 )
 from spatial_alm.scenes.metadata import SceneMeta
+from spatial_alm.scenes.recipe import QAConfig
 
 
 class DatasetReader:
@@ -278,8 +279,32 @@ def scene_table(out_dir: str | Path) -> dict[str, np.ndarray]:
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
+def spectral_cue_summary(metas, min_cue_db: float) -> dict:
+    """Per axis with recorded cues (``SourceMeta.front_back_cue_db``, ``above_below_cue_db``: heads), over the
+    sources of ``metas``: ``{"sources", "median_db", "at_least_pct", "by_class": {label: at_least_pct}}``, the
+    share of sources whose cue is at least ``min_cue_db`` (the sides questions may ask about). ``{}`` when no
+    source records a cue (arrays, recordings, datasets made before the cues)."""
+    out = {}
+    for axis in ("front_back", "above_below"):
+        cues = [(source.label, getattr(source, f"{axis}_cue_db")) for meta in metas for source in meta.sources]
+        cues = [(label, cue) for label, cue in cues if cue is not None]
+        if not cues:
+            continue
+        by_class: dict[str, list[float]] = {}
+        for label, cue in cues:
+            by_class.setdefault(label, []).append(cue)
+        values = np.array([cue for _, cue in cues])
+        out[axis] = {"sources": len(values), "median_db": float(np.median(values)),
+                     "at_least_pct": 100.0 * float(np.mean(values >= min_cue_db)),
+                     "by_class": {label: 100.0 * float(np.mean(np.array(v) >= min_cue_db))
+                                  for label, v in sorted(by_class.items())}}
+    return out
+
+
 def dataset_info(out_dir: str | Path) -> dict:
-    """Summary of a dataset: sizes, audio format, classes, sources, QA types, RT60 range."""
+    """Summary of a dataset: sizes, audio format, classes, sources, QA types, RT60 range, and for a head's
+    scenes the sources' spectral cues (:func:`spectral_cue_summary` at the recipe default
+    ``qa.min_spectral_cue_db``)."""
     index = read_index(out_dir)
     table = scene_table(out_dir)
     classes = Counter(label for label in table["source_label"].ravel() if label)
@@ -302,7 +327,17 @@ def dataset_info(out_dir: str | Path) -> dict:
         "num_qa": index.num_qa,
         "qa_type_counts": dict(sorted(qa_types.items())),
         "rt60_s_range": (float(rt60.min()), float(rt60.max())),
+        "spectral_cue_limit_db": QAConfig.min_spectral_cue_db,
+        "spectral_cues": spectral_cue_summary(_all_metas(out_dir), QAConfig.min_spectral_cue_db),
     }
+
+
+def _all_metas(out_dir: str | Path) -> list[SceneMeta]:
+    reader = DatasetReader(out_dir)
+    try:
+        return [reader.meta(i) for i in range(len(reader))]
+    finally:
+        reader.close()
 
 
 def export_wav(out_dir: str | Path, scene_indices, wav_dir: str | Path) -> list[Path]:

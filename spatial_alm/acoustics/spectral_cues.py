@@ -5,7 +5,7 @@ direction and its mirror image across the frontal plane (front/back) or the hori
 (above/below) have nearly the same interaural time and level differences, but different ear spectra.
 Two things limit what a listener (or a model) can take from that difference for one source:
 
-- only bands where the sound has energy carry it (an engine hum has none in the pinna's 3-8 kHz);
+- only bands where the sound has energy carry it (an engine hum has little in the pinna's 3-8 kHz);
 - the source's own spectrum is unknown, so a level change common to all bands reads as a louder or
   nearer source: only the change of spectral *shape* is a direction cue.
 
@@ -33,15 +33,14 @@ from spatial_alm.acoustics.heads import HeadModel
 
 # listener frame x = front, y = left, z = up: the mirror image of a direction across each axis's plane
 MIRRORS = {"front_back": (-1.0, 1.0, 1.0), "above_below": (1.0, 1.0, -1.0)}
-SPECTRAL_CUE_AXES = tuple(MIRRORS)
-LOWEST_BAND_HZ = 200.0
+LOWEST_BAND_HZ = 250.0
 DYNAMIC_RANGE_DB = 30.0
 MIN_N_FFT = 512
 
 
 def third_octave_edges(fs_hz: int) -> list[tuple[float, float]]:
-    """(low, high) edges in Hz of the third-octave bands from the first centre at or above LOWEST_BAND_HZ
-    to the last that starts below fs/2 (its upper edge cut at fs/2)."""
+    """(low, high) edges in Hz of the third-octave bands from the centre LOWEST_BAND_HZ to the last band
+    that starts below fs/2 (its upper edge cut at fs/2)."""
     edges, k = [], math.ceil(3 * math.log2(LOWEST_BAND_HZ / 1000.0))
     while (low := 1000.0 * 2.0 ** (k / 3 - 1 / 6)) < fs_hz / 2:
         edges.append((low, min(low * 2.0 ** (1 / 3), fs_hz / 2)))
@@ -81,7 +80,7 @@ def _shape_difference_db(levels: torch.Tensor, mirrored: torch.Tensor) -> torch.
 
 def spectral_cues_db(head: HeadModel, directions: torch.Tensor, signals: torch.Tensor,
                      fs_hz: int) -> dict[str, torch.Tensor]:
-    """The spectral cue (dB, module docstring) of each source on each axis of :data:`SPECTRAL_CUE_AXES`.
+    """The spectral cue (dB, module docstring) of each source on each axis of :data:`MIRRORS`.
 
     Args:
         head: the receiving head (its ``hrirs``).

@@ -228,3 +228,19 @@ def test_dataset_summary_counts_the_sources_whose_sides_can_be_asked():
     assert summary["front_back"] == {"sources": 4, "median_db": 1.75, "at_least_pct": 75.0,
                                      "by_class": {"hum": 50.0, "rain": 100.0}}
     assert spectral_cue_summary([scene(("hum", None))], 1.0) == {}
+
+
+def test_dataset_info_command_shows_the_sphere_colours_no_source(make_toy_dataset, capsys):
+    from spatial_alm.cli import main
+
+    path = make_toy_dataset(4)
+    assert main(["dataset", "info", str(path)]) == 0
+    out = capsys.readouterr().out
+    # a rigid sphere gives every source 0 dB on both axes: none could be asked front/back or above/below
+    assert "front/back spectral cue per source: median 0.0 dB, at least 1 dB" in out and "for 0 % of" in out
+    assert "above/below spectral cue per source: median 0.0 dB" in out
+
+
+def test_spectral_cues_refuse_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"directions must be \(S, 3\) and signals \(S, T\) with the same S"):
+        spectral_cues_db(SphereHead(), torch.zeros(2, 3) + 1.0, torch.zeros(3, FS), FS)

@@ -1,6 +1,7 @@
 """Inspect, verify, index and listen to a dataset folder written by `spatial-alm simulate`.
 
-  info PATH          counts of scenes, shards, classes, sources and question types (--json for all)
+  info PATH          counts of scenes, shards, classes, sources and question types, and the spectral
+                     cues a head gives each source, per class (--json for all)
   check PATH         verify every shard (size, sha256, attributes, scene ranges, audio chunks);
                      prints the problems by file and exits with 1 if there are any
   index PATH         (re)write PATH/index.json from the shard files, e.g. after a SLURM array
@@ -124,7 +125,11 @@ def run(args: argparse.Namespace) -> int:
                          f"`spatial-alm dataset index {args.path}` writes it)")
     try:
         if args.action == "info":
-            info = dataset_info(args.path)
+            from spatial_alm.data.reader import all_metas, spectral_cue_summary
+            from spatial_alm.scenes.recipe import QAConfig
+
+            info = {**dataset_info(args.path), "spectral_cue_limit_db": QAConfig.min_spectral_cue_db,
+                    "spectral_cues": spectral_cue_summary(all_metas(args.path))}
             print(json.dumps(info, indent=2) if args.json else format_info(args.path, info))
             return 0
         num_scenes = read_index(args.path).num_scenes

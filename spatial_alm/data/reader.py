@@ -28,6 +28,7 @@ from spatial_alm.data.schema import (
     file_sha256,
     read_index,
 )
+from spatial_alm.qa.generator import SPECTRAL_CUE_FIELDS
 from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.recipe import QAConfig
 
@@ -279,14 +280,15 @@ def scene_table(out_dir: str | Path) -> dict[str, np.ndarray]:
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
-def spectral_cue_summary(metas, min_cue_db: float) -> dict:
+def spectral_cue_summary(metas, min_cue_db: float = QAConfig.min_spectral_cue_db) -> dict:
     """Per axis with recorded cues (``SourceMeta.front_back_cue_db``, ``above_below_cue_db``: heads), over the
     sources of ``metas``: ``{"sources", "median_db", "at_least_pct", "by_class": {label: at_least_pct}}``, the
-    share of sources whose cue is at least ``min_cue_db`` (the sides questions may ask about). ``{}`` when no
-    source records a cue (arrays, recordings, datasets made before the cues)."""
+    share of sources whose cue is at least ``min_cue_db`` (default: the recipe default
+    ``qa.min_spectral_cue_db``; the sides questions may ask about). ``{}`` when no source records a cue
+    (arrays, recordings, datasets made before the cues)."""
     out = {}
-    for axis in ("front_back", "above_below"):
-        cues = [(source.label, getattr(source, f"{axis}_cue_db")) for meta in metas for source in meta.sources]
+    for axis, field in SPECTRAL_CUE_FIELDS.items():
+        cues = [(source.label, getattr(source, field)) for meta in metas for source in meta.sources]
         cues = [(label, cue) for label, cue in cues if cue is not None]
         if not cues:
             continue
@@ -302,9 +304,7 @@ def spectral_cue_summary(metas, min_cue_db: float) -> dict:
 
 
 def dataset_info(out_dir: str | Path) -> dict:
-    """Summary of a dataset: sizes, audio format, classes, sources, QA types, RT60 range, and for a head's
-    scenes the sources' spectral cues (:func:`spectral_cue_summary` at the recipe default
-    ``qa.min_spectral_cue_db``)."""
+    """Summary of a dataset: sizes, audio format, classes, sources, QA types, RT60 range."""
     index = read_index(out_dir)
     table = scene_table(out_dir)
     classes = Counter(label for label in table["source_label"].ravel() if label)
@@ -327,15 +327,15 @@ def dataset_info(out_dir: str | Path) -> dict:
         "num_qa": index.num_qa,
         "qa_type_counts": dict(sorted(qa_types.items())),
         "rt60_s_range": (float(rt60.min()), float(rt60.max())),
-        "spectral_cue_limit_db": QAConfig.min_spectral_cue_db,
-        "spectral_cues": spectral_cue_summary(_all_metas(out_dir), QAConfig.min_spectral_cue_db),
     }
 
 
-def _all_metas(out_dir: str | Path) -> list[SceneMeta]:
+def all_metas(out_dir: str | Path) -> list[SceneMeta]:
+    """Every scene's metadata, in scene order (each shard's ``metadata_json`` read at once)."""
     reader = DatasetReader(out_dir)
     try:
-        return [reader.meta(i) for i in range(len(reader))]
+        return [SceneMeta.from_dict(json.loads(text)) for k in range(len(reader.index.shards))
+                for text in reader._shard(k)["metadata_json"].asstr()[...]]
     finally:
         reader.close()
 

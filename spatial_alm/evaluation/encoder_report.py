@@ -40,6 +40,7 @@ from spatial_alm.evaluation import metrics
 from spatial_alm.evaluation.baselines import BASELINES
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.targets import primary_source
+from spatial_alm.qa.generator import SPECTRAL_CUE_FIELDS
 from spatial_alm.scenes import SceneRecipe
 from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.recipe import QAConfig
@@ -164,7 +165,8 @@ def primary_cues_db(meta: SceneMeta) -> tuple[float, float]:
     if not meta.sources:
         return math.nan, math.nan
     source = meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
-    return tuple(math.nan if cue is None else cue for cue in (source.front_back_cue_db, source.above_below_cue_db))
+    cues = (getattr(source, field) for field in SPECTRAL_CUE_FIELDS.values())  # front/back, above/below
+    return tuple(math.nan if cue is None else cue for cue in cues)
 
 
 def _by_spectral_cue(cues: np.ndarray, fn, min_cue_db: float = QAConfig.min_spectral_cue_db) -> dict:

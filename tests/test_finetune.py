@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from accelerate import Accelerator
 from conftest import REPO_ROOT
 from transformers import LlamaForCausalLM
 
@@ -17,7 +18,14 @@ from spatial_alm.models.audio_llm import AudioLLM, build_prompt
 from spatial_alm.models.text import small_llama_config, train_tokenizer
 from spatial_alm.qa.templates import canonical_label, with_article
 from spatial_alm.training.common import split_indices
-from spatial_alm.training.finetune import FinetuneConfig, _resume_point, finetune, read_qa_table, scene_heard_lines
+from spatial_alm.training.finetune import (
+    FinetuneConfig,
+    _resume_point,
+    _yes_no_validation,
+    finetune,
+    read_qa_table,
+    scene_heard_lines,
+)
 from spatial_alm.training.pretrain import PretrainConfig, build_model
 
 ENCODER = {"preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
@@ -276,3 +284,56 @@ def test_a_curriculum_entry_can_list_question_types(toy_dataset, toy_encoder, tm
     negative = {reader.qa_pair(j)["question"] for j in np.flatnonzero(reader.qa_types() == "negative")}
     assert all(q in negative for batch in questions[steps:] for q in batch)
     assert not all(q in negative for batch in questions[:steps] for q in batch)
+
+
+def test_validation_scores_the_yes_no_answers_with_each_line(toy_dataset, toy_encoder, tmp_path, monkeypatch):
+    """The per-phase yes/no check: balanced accuracy and share of yes of the validation E / negative answers,
+    with the evaluate prompt and with the true line. A stand-in model answers right when given the true
+    line and always yes otherwise: 100 % and 50 % balanced, hand-computed shares of yes; a phase without a
+    yes/no question gets None; a real run records the check in its history."""
+    from spatial_alm.data import SpatialQADataset
+
+    reader, dataset = DatasetReader(toy_dataset), SpatialQADataset(toy_dataset)
+    types = reader.qa_types()
+    val_idx = np.arange(len(types))[::-1]  # every question, in another order than the dataset's
+    yes_no = [int(j) for j in val_idx if types[j] in ("E", "negative")]
+    truth = [bool(reader.qa_pair(j)["target"]["yes"]) for j in yes_no]
+    assert 0 < sum(truth) < len(truth)
+
+    class StandIn:
+        def __init__(self):
+            self.answered = 0  # true-line answers given so far, in the order asked
+            self.modes = []
+
+        def eval(self):
+            self.modes.append("eval")
+
+        def train(self):
+            self.modes.append("train")
+
+        def generate(self, audio, questions, max_new_tokens, heard=None):
+            assert len(audio) == len(questions) <= 4
+            if heard is None:
+                return ["Yes."] * len(questions)
+            assert all(line.startswith("Heard") for line in heard)
+            right = truth[self.answered:self.answered + len(questions)]
+            self.answered += len(questions)
+            return ["yes" if t else "no" for t in right]
+
+    config = FinetuneConfig.from_dict({**TOY, "batch_size": 4, "heard_sources_threshold": 0.3})
+    model = StandIn()
+    scores = _yes_no_validation(model, dataset, val_idx, types, config, Accelerator(cpu=True))
+    assert scores == {"questions": len(yes_no),
+                      "prompt": {"balanced_accuracy": 50.0, "answered_yes": 100.0},
+                      "true_line": {"balanced_accuracy": 100.0, "answered_yes": 100.0 * sum(truth) / len(truth)}}
+    assert model.answered == len(yes_no) and model.modes == ["eval", "train"]
+    no_line = FinetuneConfig.from_dict({**TOY, "batch_size": 4, "heard_sources_threshold": None})
+    assert set(_yes_no_validation(StandIn(), dataset, val_idx, types, no_line, Accelerator(cpu=True))) == {
+        "questions", "prompt"}
+    others = np.array([j for j in val_idx if types[j] not in ("E", "negative")])
+    assert _yes_no_validation(StandIn(), dataset, others, types, config, Accelerator(cpu=True)) is None
+
+    config = FinetuneConfig.from_dict({**TOY, "stages": [2], "stage2_epochs": 1, "stage2_curriculum": [["negative"]],
+                                       "train_questions": 16, "val_questions": 4, "heard_sources_threshold": 0.3})
+    [record] = finetune(config, toy_dataset, toy_encoder, tmp_path / "run", progress=False)["history"]
+    assert record["val_yes_no"]["questions"] == 4 and set(record["val_yes_no"]) == {"questions", "prompt", "true_line"}

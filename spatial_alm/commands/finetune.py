@@ -17,9 +17,11 @@ and ask use the encoder's. train_questions / val_questions draw a seeded subset 
 questions when a CPU budget cannot take them all. init_model: a fine-tuned AudioLLM folder (a run's
 model/, behind the same encoder; stages [2]) to start from instead of a fresh projector and
 adapters, e.g. more phases on another dataset.
-Every epoch ends with a validation loss (held-out scenes) and a checkpoint in OUT/checkpoints.
+Every epoch ends with a validation loss (held-out scenes), the balanced accuracy of the phase's yes/no
+validation answers (E, negative) with the encoder's heard line and with the true one (at a coin flip
+with the true line, the LLM has not learned to read the line yet), and a checkpoint in OUT/checkpoints.
 OUT/model loads with AudioLLM.from_pretrained (spatial-alm evaluate, spatial-alm ask);
-OUT/summary.json holds the loss history, trainable parameters and sample answers.
+OUT/summary.json holds the loss and yes/no history, trainable parameters and sample answers.
 
 Interruptions: checkpoints and OUT/model are written atomically (a temporary folder, then a rename),
 so a run killed or out of disk never leaves one that looks complete; a full disk stops the run with

@@ -103,6 +103,7 @@ from spatial_alm.qa import (
     bin_elevation_deg,
     canonical_label,
     get_question_type,
+    is_yes_no,
     parse_answer,
 )
 from spatial_alm.qa.generator import REVERBERATION_CLASSES, ROOM_SIZE_CLASSES, SPECTRAL_CUE_FIELDS
@@ -176,10 +177,6 @@ def question_axis(record: dict) -> str | None:
     """The axis a yes/no record asks about: its target's ``axis`` (stored by the QA generator), else
     :func:`axis_of` on the question text (datasets made before the generator stored it)."""
     return record["target"].get("axis") or axis_of(record["question"])
-
-
-def is_yes_no(question_type: str) -> bool:
-    return get_question_type(question_type).answer_format == "yes_no"
 
 
 def audible(record: dict) -> bool:

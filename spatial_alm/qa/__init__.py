@@ -7,6 +7,7 @@ from spatial_alm.qa.generator import (
     classify_room,
     generate_qa,
     get_question_type,
+    is_yes_no,
     make_qa,
     types_for_stage,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "classify_room",
     "generate_qa",
     "get_question_type",
+    "is_yes_no",
     "make_qa",
     "parse_answer",
     "types_for_stage",

@@ -150,6 +150,11 @@ def get_question_type(name: str) -> QuestionType:
     return QUESTION_TYPES[name]
 
 
+def is_yes_no(name: str) -> bool:
+    """Whether type ``name`` is answered yes or no (E, negative)."""
+    return get_question_type(name).answer_format == "yes_no"
+
+
 def types_for_stage(stage: int | str) -> list[str]:
     """Types used in curriculum stage 1/2/3 (or "I"/"II"/"III"): I = A,B; II = A-D; III = all."""
     number = STAGE_NAMES.get(stage.strip().upper()) if isinstance(stage, str) else stage

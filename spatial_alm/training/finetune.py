@@ -31,7 +31,9 @@ must be the run's) instead of a fresh projector and adapters: further phases on 
 with another line threshold.
 
 Scenes are split once into train and validation (seeded, as in encoder pretraining); every epoch ends
-with a validation loss on the phase's question types and a checkpoint in ``out_dir/checkpoints``
+with a validation loss on the phase's question types, the balanced accuracy of its yes/no validation
+answers with the encoder's line and with the true one (:func:`_yes_no_validation`: whether the LLM has
+learned to read the line) and a checkpoint in ``out_dir/checkpoints``
 (the AudioLLM directory of that moment, optimizer and scheduler state, progress), written
 atomically. Calling :func:`finetune` again on the same ``out_dir`` resumes after the last finished
 epoch of the newest complete checkpoint (a half-written one is skipped with a warning), also when
@@ -64,13 +66,14 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from spatial_alm.config import ConfigError, config_section, dataclass_from_dict, load_yaml_file, merge_overrides
 from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info
 from spatial_alm.data.schema import read_index
+from spatial_alm.evaluation.metrics import yes_no_accuracy
 from spatial_alm.models.audio_llm import BUILTIN, AudioLLM, apply_lora, build_prompt, trainable_parameter_summary
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.heard_sources import HeardSource, describe_sources, scene_sources
 from spatial_alm.models.pretrained import LLM_ALIASES
 from spatial_alm.models.projector import ProjectorConfig
 from spatial_alm.models.text import load_llm, small_llama_config, train_tokenizer
-from spatial_alm.qa import get_question_type, types_for_stage
+from spatial_alm.qa import get_question_type, is_yes_no, parse_answer, types_for_stage
 from spatial_alm.qa.templates import canonical_label
 from spatial_alm.training.common import (
     MODEL_DIR,
@@ -94,6 +97,7 @@ from spatial_alm.training.common import (
 # config fields a resumed run may change
 RESUMABLE_CHANGES = ("stage1_epochs", "stage2_epochs", "num_workers", "log_every", "max_new_tokens")
 NUM_SAMPLES = 4  # validation questions answered (greedy) at the end of each phase, kept in the summary
+YES_NO_MAX_NEW_TOKENS = 4  # "yes" or "no" and the end of the answer
 
 
 def curriculum_types(curriculum: str | int | list) -> list[str]:
@@ -368,8 +372,8 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     ``llm_path`` (a local LLaMA checkpoint directory, or an alias: ``smollm2``) overrides ``config.llm``.
     Writes checkpoints,
     TensorBoard logs, ``out_dir/model`` and ``out_dir/summary.json`` (also returned): per phase and
-    epoch the mean train and validation loss, wall time, trainable parameters per part and a few
-    greedy validation answers. The run continues after its newest complete
+    epoch the mean train and validation loss (and ``val_yes_no``: :func:`_yes_no_validation`), wall time,
+    trainable parameters per part and a few greedy validation answers. The run continues after its newest complete
     checkpoint, as if never interrupted; the epoch counts may grow. A run folder made from another
     config (other than ``RESUMABLE_CHANGES``), dataset or encoder is refused (ValueError naming the
     fields) unless ``overwrite``; ``overwrite`` deletes its checkpoints, model, summary and logs and
@@ -485,6 +489,12 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
                             "val_loss": val_loss})
             bar.write(f"{plan['name']} epoch {epoch + 1}/{plan['epochs']}: train loss "
                       f"{history[-1]['train_loss']:.3f}, val loss {val_loss:.3f}")
+            yes_no = _yes_no_validation(model, dataset, plan["val_idx"], qa["question_type"], config, accelerator)
+            if yes_no is not None:
+                history[-1]["val_yes_no"] = yes_no
+                bar.write(f"{plan['name']} epoch {epoch + 1}: validation yes/no ({yes_no['questions']} questions) "
+                          + ", ".join(f"{line} {s['balanced_accuracy']:.1f} % balanced, {s['answered_yes']:.0f} % yes"
+                                      for line, s in yes_no.items() if line != "questions"))
             if epoch + 1 == plan["epochs"]:
                 samples[plan["name"]] = _answer_samples(model, dataset, plan["val_idx"], config, accelerator)
             summary = {"data": str(data_dir), "encoder": str(encoder_dir), "config": asdict(config),
@@ -510,6 +520,39 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
         write_folder(out_dir / MODEL_DIR, model.save_pretrained)
     accelerator.end_training()
     return json.loads((out_dir / SUMMARY_FILE).read_text())
+
+
+@torch.no_grad()
+def _yes_no_validation(model: AudioLLM, dataset: SpatialQADataset, val_idx: np.ndarray, question_types: np.ndarray,
+                       config: FinetuneConfig, accelerator: Accelerator) -> dict | None:
+    """Greedy answers to the phase's validation questions of the yes/no types (E, negative), scored as
+    balanced accuracy and share of yes (:func:`yes_no_accuracy`): ``{"questions": n, "prompt": scores}`` with
+    the prompt of ``evaluate`` (the encoder's heard line, if any), and ``"true_line": scores`` with the line of
+    the scene's true sources that training prompts carry. The true line's score says whether the LLM has
+    learned to read the line at all (a four-axis E phase can stay at a coin flip for 300 steps, then learn
+    it within 75: ``experiments/results/README.md``); the prompt's what the encoder's line allows. None
+    when the phase has no yes/no validation question."""
+    chosen = [int(j) for j in val_idx if is_yes_no(str(question_types[j]))]
+    if not chosen:
+        return None
+    lines = {"prompt": False} | ({"true_line": True} if config.heard_sources_threshold is not None else {})
+    answers: dict[str, list] = {line: [] for line in lines}
+    truth = []
+    model.eval()
+    for start in range(0, len(chosen), config.batch_size):
+        items = [dataset[j] for j in chosen[start:start + config.batch_size]]
+        audio = torch.stack([it["audio"] for it in items]).to(accelerator.device)
+        questions = [it["question"] for it in items]
+        truth += [bool(it["target"]["yes"]) for it in items]
+        for line, true_line in lines.items():
+            heard = scene_heard_lines(dataset.reader, [it["scene_index"] for it in items]) if true_line else None
+            with accelerator.autocast():
+                generated = model.generate(audio, questions, YES_NO_MAX_NEW_TOKENS, heard=heard)
+            answers[line] += [parse_answer(it["question_type"], text).get("yes") for it, text in zip(items, generated)]
+    model.train()
+    scores = {line: yes_no_accuracy(answers[line], truth) for line in lines}
+    return {"questions": len(chosen)} | {line: {key: s[key] for key in ("balanced_accuracy", "answered_yes")}
+                                         for line, s in scores.items()}
 
 
 @torch.no_grad()

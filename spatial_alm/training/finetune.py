@@ -530,7 +530,7 @@ def _yes_no_validation(model: AudioLLM, dataset: SpatialQADataset, val_idx: np.n
     the prompt of ``evaluate`` (the encoder's heard line, if any), and ``"true_line": scores`` with the line of
     the scene's true sources that training prompts carry. The true line's score says whether the LLM has
     learned to read the line at all (a four-axis E phase can stay at a coin flip for 300 steps, then learn
-    it within 75: ``experiments/results/README.md``); the prompt's what the encoder's line allows. None
+    it within 100: ``experiments/results/README.md``); the prompt's what the encoder's line allows. None
     when the phase has no yes/no validation question."""
     chosen = [int(j) for j in val_idx if is_yes_no(str(question_types[j]))]
     if not chosen:

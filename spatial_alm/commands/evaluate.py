@@ -74,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-questions", type=int, default=None, metavar="N",
                         help="answer N questions (with --recordings: N recordings) drawn at random (seeded) "
                              "instead of all")
+    parser.add_argument("--types", nargs="+", default=None, metavar="TYPE",
+                        help="answer only questions of these types (e.g. `--types E negative` for the yes/no "
+                             "types: a tighter E figure on more scenes in the same time); default: all; not with "
+                             "--recordings")
     parser.add_argument("--batch-size", type=int, default=8, help="questions generated together (default 8)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="longest answer in tokens (default 48)")
     parser.add_argument("--seed", type=int, default=0,
@@ -88,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         if args.labels is not None:
             raise ValueError(f"--labels {args.labels}: only with --recordings (a dataset folder carries its labels)")
     else:
+        if args.types is not None:
+            raise ValueError(f"--types {' '.join(args.types)}: only with --data (a recording is asked one type-B "
+                             "question)")
         require_recordings(args.recordings)
     for option, value in (("--max-questions", args.max_questions), ("--batch-size", args.batch_size),
                           ("--max-new-tokens", args.max_new_tokens)):
@@ -101,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     options = dict(max_questions=args.max_questions, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                    seed=args.seed, device=device)
     if args.data is not None:
-        report = evaluate_qa(args.model, args.data, args.out, **options)
+        report = evaluate_qa(args.model, args.data, args.out, question_types=args.types, **options)
     else:
         report = evaluate_qa_on_recordings(args.model, args.recordings, args.out, labels_csv=args.labels, **options)
     print(markdown_report(report))

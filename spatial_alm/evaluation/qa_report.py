@@ -532,11 +532,14 @@ def _load_model(model_dir: str | Path, device: str | None) -> tuple[AudioLLM, st
 
 
 def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *, max_questions: int | None = None,
-                batch_size: int = 8, max_new_tokens: int = 48, seed: int = 0, device: str | None = None,
-                progress: bool = True) -> dict:
-    """Answer the questions of ``data_dir`` (all, or ``max_questions`` drawn with ``seed``) with the
-    AudioLLM at ``model_dir``; write ``report.json``, ``report.md`` and ``scores.png`` to ``out_dir``
-    and return the report (``model`` and ``random`` tables by question type, ``answers``)."""
+                question_types: Sequence[str] | None = None, batch_size: int = 8, max_new_tokens: int = 48,
+                seed: int = 0, device: str | None = None, progress: bool = True) -> dict:
+    """Answer the questions of ``data_dir`` (all, or only those of ``question_types``; all of them, or
+    ``max_questions`` drawn with ``seed``) with the AudioLLM at ``model_dir``; write ``report.json``,
+    ``report.md`` and ``scores.png`` to ``out_dir`` and return the report (``model`` and ``random`` tables
+    by question type, ``answers``)."""
+    for name in question_types or ():
+        get_question_type(name)  # an unknown type is refused with the valid ones
     model, device = _load_model(model_dir, device)
     index, fs_hz, channels = read_index(data_dir), model.encoder.features.config.fs_hz, model.encoder.num_channels
     if (index.fs_hz, index.num_channels) != (fs_hz, channels):  # the encoder's features assume its rate
@@ -545,7 +548,9 @@ def evaluate_qa(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path
                          "trained on; simulate the test set with the training recipe's fs_hz and receiver)")
     info = dataset_info(data_dir)
     vocabulary = sorted(set(info["class_counts"]) | set(model.encoder.class_names or []))
-    dataset, reader = SpatialQADataset(data_dir), DatasetReader(data_dir)
+    dataset, reader = SpatialQADataset(data_dir, question_types), DatasetReader(data_dir)
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {data_dir} has no question of the types {', '.join(question_types)}")
     chosen = _select(len(dataset), max_questions, seed)
 
     def label_of(scene_index: int, source_index: int) -> str | None:

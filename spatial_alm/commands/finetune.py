@@ -14,8 +14,7 @@ direction, distance; classes at probability >= heard_sources_threshold), so the 
 source's estimate as words beside the projected encoder tokens. Training prompts get the line of the
 scene's true sources instead: the LLM learns to read a correct line much faster; validation, evaluate
 and ask use the encoder's. train_questions / val_questions draw a seeded subset of each phase's
-questions when a CPU budget cannot take them all (train_questions may also be a list, one number per
-phase in order, e.g. `--set 'train_questions=[2000, 2000, 400]'`). init_model: a fine-tuned AudioLLM folder (a run's
+questions when a CPU budget cannot take them all. init_model: a fine-tuned AudioLLM folder (a run's
 model/, behind the same encoder; stages [2]) to start from instead of a fresh projector and
 adapters, e.g. more phases on another dataset.
 Every epoch ends with a validation loss (held-out scenes), the balanced accuracy of the phase's yes/no

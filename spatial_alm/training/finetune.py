@@ -100,10 +100,6 @@ NUM_SAMPLES = 4  # validation questions answered (greedy) at the end of each pha
 YES_NO_MAX_NEW_TOKENS = 4  # "yes" or "no" and the end of the answer
 
 
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def curriculum_types(curriculum: str | int | list) -> list[str]:
     """Question types of a curriculum entry: a stage (1/2/3, I/II/III) or a list of type names.
     ValueError naming the valid stages or types."""
@@ -132,8 +128,7 @@ class FinetuneConfig:
     train_encoder: bool = False
     heard_sources_threshold: float | None = 0.3  # prompt lists classes the encoder hears (class-wise heads)
     init_model: str | None = None  # a fine-tuned AudioLLM directory to start from (module doc)
-    train_questions: int | list | None = None  # per phase: a seeded random subset of its training questions
-    # (None: all); a list gives each phase its own number, in the order of phases()
+    train_questions: int | None = None  # per phase: a seeded random subset of its training questions (None: all)
     val_questions: int | None = None  # per phase: a seeded random subset of its validation questions (None: all)
     stages: list = field(default_factory=lambda: [1, 2])  # training stages to run (see module doc)
     stage1_curriculum: str | int = "I"  # question types of stage 1 (projector only)
@@ -176,14 +171,9 @@ class FinetuneConfig:
                                         or (isinstance(self.heard_sources_threshold, (int, float))
                                             and 0 < self.heard_sources_threshold < 1),
                                         "a probability in (0, 1), or null for no heard-sources line"),
-            "val_questions": (self.val_questions is None or _is_count(self.val_questions),
-                              "null (all) or an integer >= 1"),
-            "train_questions": (self.train_questions is None or _is_count(self.train_questions)
-                                or (isinstance(self.train_questions, list)
-                                    and all(_is_count(n) for n in self.train_questions)
-                                    and len(self.train_questions) == self._num_phases()),
-                                "null (all), an integer >= 1 for every phase, or a list of such integers, one per "
-                                f"phase in order ({self._num_phases()} phases)"),
+            **{name: (getattr(self, name) is None or (isinstance(getattr(self, name), int)
+                                                      and getattr(self, name) >= 1), "null (all) or an integer >= 1")
+               for name in ("train_questions", "val_questions")},
         }
         raise_on_failed_checks("finetune config", self, checks)
         for curriculum in curricula:
@@ -201,15 +191,10 @@ class FinetuneConfig:
         """Stage 2 trains the whole LLM (built-in, random) rather than LoRA adapters (pretrained)."""
         return self.llm == BUILTIN
 
-    def _num_phases(self) -> int:
-        stages = self.stages if isinstance(self.stages, list) else []
-        stage2 = len(self.stage2_curriculum) if isinstance(self.stage2_curriculum, list) else 0
-        return (1 in stages) + (2 in stages) * stage2
-
     def phases(self) -> list[dict]:
-        """The run's phases in order: ``{"name", "stage", "curriculum", "epochs", "train_questions"}``. A
-        curriculum entry that repeats gets a numbered name (``stage2-III``, later ``stage2-III-2``), so
-        checkpoints name their phase unambiguously."""
+        """The run's phases in order: ``{"name", "stage", "curriculum", "epochs"}``. A curriculum entry
+        that repeats gets a numbered name (``stage2-III``, later ``stage2-III-2``), so checkpoints name
+        their phase unambiguously."""
         out = []
         if 1 in self.stages:
             out.append({"name": f"stage1-{_curriculum_name(self.stage1_curriculum)}", "stage": 1,
@@ -221,9 +206,7 @@ class FinetuneConfig:
                 seen[name] = seen.get(name, 0) + 1
                 out.append({"name": name if seen[name] == 1 else f"{name}-{seen[name]}", "stage": 2,
                             "curriculum": c, "epochs": self.stage2_epochs})
-        per_phase = (self.train_questions if isinstance(self.train_questions, list)
-                     else [self.train_questions] * len(out))
-        return [{**phase, "train_questions": n} for phase, n in zip(out, per_phase)]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -437,7 +420,7 @@ def finetune(config: FinetuneConfig, data_dir: str | Path, encoder_dir: str | Pa
     for p_index, phase in enumerate(phases):
         wanted = np.isin(qa["question_type"], curriculum_types(phase["curriculum"]))
         rng = np.random.default_rng([config.seed, p_index])
-        train_idx = _subset(np.flatnonzero(wanted & in_train), phase["train_questions"], rng)
+        train_idx = _subset(np.flatnonzero(wanted & in_train), config.train_questions, rng)
         val_idx = _subset(np.flatnonzero(wanted & ~in_train), config.val_questions, rng)
         if len(train_idx) == 0 or len(val_idx) == 0:
             raise ValueError(f"phase {phase['name']}: {len(train_idx)} training and {len(val_idx)} validation QA "

@@ -1,7 +1,7 @@
 """Evaluate an audio-LLM on a dataset's questions (or real recordings): BAT's per-type table beside baselines.
 
-Every question (or --max-questions drawn with --seed) is answered by greedy decoding; the answer
-parser turns each answer into a prediction using the dataset's class names. Scores per type:
+Every question (or only those of --types; or --max-questions of them drawn with --seed) is answered by
+greedy decoding; the answer parser turns each answer into a prediction using the dataset's class names. Scores per type:
 detection mAP (A, C), DoA accuracy at 20 degrees and DER at 0.5 m (B, D), yes/no accuracy with
 direction and distance relations (E), and count, elevation, room, negative and description scores.
 Unparseable answers count as wrong and are reported per type. The random row answers each
@@ -43,6 +43,8 @@ Writes OUT/report.json (tables plus every question, answer and parse), OUT/repor
 Examples:
     spatial-alm evaluate --model out/llm_tiny/model --data out/tiny_test --out out/llm_tiny/eval \\
         --max-questions 500
+    spatial-alm evaluate --model out/llm_tiny/model --data out/tiny_test1k --types E negative \\
+        --out out/llm_tiny/eval_yes_no
     spatial-alm evaluate --model out/llm_tiny/model --recordings out/real_kemar --out out/llm_tiny/eval_real
 """
 

@@ -2,7 +2,9 @@
 
 import json
 import math
+import shutil
 
+import h5py
 import numpy as np
 import pytest
 import soundfile as sf
@@ -399,6 +401,14 @@ def test_evaluate_answers_only_the_chosen_types(toy_model, toy_dataset, tmp_path
     assert [a["question"] for a in saved["answers"]] == [qa["question"] for qa in expected]
     with pytest.raises(ValueError, match="unknown question type 'Z'"):
         evaluate_qa(toy_model, toy_dataset, tmp_path / "bad", question_types=["Z"], progress=False)
+    no_room = tmp_path / "no_room"  # a valid type the dataset does not ask
+    shutil.copytree(toy_dataset, no_room)
+    for shard in no_room.glob("*.h5"):
+        with h5py.File(shard, "r+") as f:
+            types = f["qa_type"].asstr()[...]
+            f["qa_type"][...] = np.where(types == "room", "count", types).astype("S")
+    with pytest.raises(ValueError, match="has no question of the types room"):
+        evaluate_qa(toy_model, no_room, tmp_path / "bad", question_types=["room"], progress=False)
     assert main(["evaluate", "--model", str(toy_model), "--recordings", str(tmp_path), "--out",
                  str(tmp_path / "rec"), "--types", "E"]) == 2
     assert "only with --data" in capsys.readouterr().err

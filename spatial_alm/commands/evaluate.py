@@ -1,9 +1,10 @@
 """Evaluate an audio-LLM on a dataset's questions (or real recordings): BAT's per-type table beside baselines.
 
 Every question (or only those of --types; or --max-questions of them drawn with --seed) is answered by
-greedy decoding; the answer parser turns each answer into a prediction using the dataset's class names. Scores per type:
-detection mAP (A, C), DoA accuracy at 20 degrees and DER at 0.5 m (B, D), yes/no accuracy with
-direction and distance relations (E), and count, elevation, room, negative and description scores.
+greedy decoding; the answer parser turns each answer into a prediction using the dataset's class names.
+Scores per type: detection mAP (A, C), DoA accuracy at 20 degrees and DER at 0.5 m (B, D), yes/no
+accuracy with direction and distance relations (E), and count, elevation, room, negative and
+description scores.
 Unparseable answers count as wrong and are reported per type. The random row answers each
 question with a random valid answer in its format. The encoder-head row answers from the model's own
 encoder heads where they can (A-D, count, elevation; with a class-direction head also E and

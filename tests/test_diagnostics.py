@@ -1,6 +1,7 @@
 """Checks of the diagnostic scripts' signal functions on hand-computed cases."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,37 @@ def test_band_coherence_rejects_a_band_above_nyquist():
     script = load_script("distance_cue_ceiling")
     with pytest.raises(ValueError, match="coherence-band"):
         script.band_coherence(np.random.default_rng(0).standard_normal((2, 4800)), 16000, (9000.0, 12000.0))
+
+
+def test_compare_qa_reports_pairs_a_full_report_with_one_limited_to_some_types(tmp_path, monkeypatch, capsys):
+    """A report of every type against one of `evaluate --types negative`: compared on negative alone, paired
+    question by question; two reports without a shared type are refused."""
+    compare = load_script("compare_qa_reports")
+
+    def record(question_type, question, yes, said):
+        return {"question_type": question_type, "question": question, "answer": "yes" if yes else "no",
+                "target": {"yes": yes, "axis": "left_right"}, "receiver_axes": ["left_right", "distance"],
+                "prediction": {"parsed": True, "yes": said}}
+
+    truth = [True, False, True, False]
+    negative_a = [record("negative", f"q{i}", t, s) for i, (t, s) in enumerate(zip(truth, [True, False, False, True]))]
+    negative_b = [record("negative", f"q{i}", t, s) for i, (t, s) in enumerate(zip(truth, [True, True, True, False]))]
+    count = {"question_type": "count", "question": "how many?", "answer": "2", "target": {"count": 2},
+             "prediction": {"parsed": True, "count": 2}}
+    row = {"format": "yes_no", "metrics": {}, "total": 4}
+    full = {"model": {"count": {"format": "count", "metrics": {"accuracy": 100.0}, "total": 1}, "negative": row},
+            "answers": [count, *negative_a]}
+    limited = {"model": {"negative": row}, "answers": negative_b}
+    paths = [tmp_path / name for name in ("full.json", "limited.json")]
+    for path, report in zip(paths, (full, limited)):
+        path.write_text(json.dumps(report))
+    monkeypatch.setattr("sys.argv", ["compare_qa_reports.py", *map(str, paths)])
+    compare.main()
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()[2:]]
+    # A right on 0, 1 (yes 1/2, no 1/2: 50 %); B right on 0, 2, 3 (yes 2/2, no 1/2: 75 %); A alone on 1, B alone
+    # on 2 and 3: p = 1
+    assert [[cell.strip() for cell in r] for r in rows] == [["negative", "balanced_accuracy", "50.0", "75.0", "4",
+                                                             "1", "2", "1"]]
+    paths[1].write_text(json.dumps({"model": {"E": row}, "answers": []}))
+    with pytest.raises(SystemExit):
+        compare.main()

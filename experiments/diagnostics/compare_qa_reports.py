@@ -3,7 +3,8 @@
     python experiments/diagnostics/compare_qa_reports.py A/report.json B/report.json [--names A B]
 
 Both reports come from `spatial-alm evaluate` on the same dataset with the same --max-questions and
---seed (so the same questions, checked). Prints, per type, each model's primary score (balanced
+--seed (so the same questions, checked); where one was limited to some types (`evaluate --types`), both
+are compared on the types they share. Prints, per type, each model's primary score (balanced
 accuracy for yes/no types, DoA accuracy at 20 degrees for B and D) and, where the answers are right or
 wrong one by one (B, D, E, negative), the questions only A or only B got right and the two-sided p.
 For the yes/no types both balanced accuracies are computed here on the same questions, those the test
@@ -39,11 +40,17 @@ def main() -> None:
     parser.add_argument("--names", nargs=2, default=("A", "B"))
     args = parser.parse_args()
     a, b = (json.load(open(path)) for path in (args.report_a, args.report_b))
+    shared = [question_type for question_type in a["model"] if question_type in b["model"]]
+    if not shared:
+        parser.error(f"the two reports share no question type ({sorted(a['model'])} vs {sorted(b['model'])})")
+    for report in (a, b):
+        report["answers"] = [r for r in report["answers"] if r["question_type"] in shared]
     paired = paired_models(a["answers"], b["answers"])
     name_a, name_b = args.names
     print(f"| type | metric | {name_a} | {name_b} | questions | {name_a} alone right | {name_b} alone right | p |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for question_type, row in a["model"].items():
+    for question_type in shared:
+        row = a["model"][question_type]
         metric = PRIMARY[row["format"]]
         metrics_a, metrics_b = row["metrics"], b["model"][question_type]["metrics"]
         metric = next((m for m in metrics_a if m.startswith(metric)), metric)

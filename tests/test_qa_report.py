@@ -391,8 +391,8 @@ def test_evaluate_answers_only_the_chosen_types(toy_model, toy_dataset, tmp_path
     """--types keeps exactly the dataset's questions of those types (here the yes/no ones), each once, in
     dataset order; an unknown type and --types with --recordings are refused."""
     wanted = ("E", "negative")
-    expected = [qa for qa in (SpatialQADataset(toy_dataset).reader.qa_pair(j)
-                              for j in range(len(SpatialQADataset(toy_dataset)))) if qa["question_type"] in wanted]
+    every = SpatialQADataset(toy_dataset)
+    expected = [qa for qa in map(every.reader.qa_pair, range(len(every))) if qa["question_type"] in wanted]
     assert expected
     assert main(["evaluate", "--model", str(toy_model), "--data", str(toy_dataset), "--out", str(tmp_path / "yn"),
                  "--types", *wanted, "--max-new-tokens", "2"]) == 0

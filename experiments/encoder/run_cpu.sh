@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
-RESULTS=experiments/results
+RESULTS=${RESULTS:-experiments/results}
 
 # 1. tiny binaural (sphere head): 2000 training scenes (seed 0), 300 held-out test scenes (seed 1)
 spatial-alm simulate --recipe simulation/tiny_binaural.yaml --out $OUT/tiny_train --num-scenes 2000 --num-shards 4 --workers 2 --seed 0

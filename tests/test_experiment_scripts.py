@@ -54,7 +54,8 @@ def run_script(script: str, tmp_path: Path, **env: str) -> tuple[subprocess.Comp
 
 
 def check_calls(calls: list[list[str]], results_dir: Path) -> dict[str, list]:
-    """Parse and load every recorded call; assert the data flow. Returns the parsed calls per command."""
+    """Parse and load every recorded call; assert the data flow. Returns the parsed calls per command; a
+    finetune call's loaded config is its ``loaded`` attribute."""
     parser = build_parser()
     datasets, encoders, models, recordings = set(), set(), set(), set()
     by_command: dict[str, list] = {}
@@ -83,8 +84,7 @@ def check_calls(calls: list[list[str]], results_dir: Path) -> dict[str, list]:
             need(args.data, datasets, "--data", argv)
             encoders.add(str(args.out / "model"))
         elif args.command == "finetune":
-            overrides = parse_overrides(args.overrides)
-            config = FinetuneConfig.from_yaml(args.config, overrides)
+            config = args.loaded = FinetuneConfig.from_yaml(args.config, parse_overrides(args.overrides))
             need(args.data, datasets, "--data", argv)
             need(args.encoder, encoders, "--encoder", argv)
             if config.init_model is not None:
@@ -112,7 +112,7 @@ def test_audio_llm_cpu_recipe(tmp_path, head):
     done, calls = run_script("experiments/llm/run_cpu_smollm2.sh", tmp_path, HEAD=head, LLM_PRECISION="no")
     assert done.returncode == 0, done.stderr
     runs = check_calls(calls, tmp_path / "results")
-    finetunes = [FinetuneConfig.from_yaml(args.config, parse_overrides(args.overrides)) for args in runs["finetune"]]
+    finetunes = [args.loaded for args in runs["finetune"]]
     # on a CPU without bf16 the LoRA steps run in float32: "no" must reach the config as the string
     assert {config.mixed_precision for config in finetunes} == {"no"}
     # KEMAR and the array: a first run, then its last phase from that model at a fifth of the learning rate

@@ -331,7 +331,10 @@ def _check_compatible(encoder: SpatialEncoderModel, info: dict) -> None:
 
 @torch.no_grad()
 def evaluate_loss(model, loader, accelerator: Accelerator) -> float:
-    """Mean validation loss per answer token batch (averaged over examples)."""
+    """Mean validation loss per answer token batch (averaged over examples), on the prompt of ``evaluate``: the
+    encoder's heard line (if any), where training prompts carry the scene's true line. It can rise while the
+    yes/no validation accuracy rises: a model that trusts the line more is confidently wrong where the
+    encoder's line is wrong."""
     model.eval()
     unwrapped, total, count = accelerator.unwrap_model(model), torch.zeros((), device=accelerator.device), 0
     for batch in loader:

@@ -147,3 +147,46 @@ def test_compare_qa_reports_pairs_a_full_report_with_one_limited_to_some_types(t
     paths[1].write_text(json.dumps({"model": {"E": row}, "answers": []}))
     with pytest.raises(SystemExit):
         compare.main()
+
+
+def test_answer_losses_score_each_answer_with_the_encoders_and_the_true_line(make_toy_dataset):
+    """Each question's two losses equal the mean negative log-probability of its answer tokens and eos, computed
+    here from the full logits of a prompt carrying the encoder's line (``model.heard``) or the scene's true one."""
+    from transformers import LlamaForCausalLM
+
+    from spatial_alm.data import SpatialQADataset, dataset_info
+    from spatial_alm.models.audio_llm import AudioLLM, build_prompt
+    from spatial_alm.models.projector import ProjectorConfig
+    from spatial_alm.models.text import small_llama_config, train_tokenizer
+    from spatial_alm.training.finetune import read_qa_table, scene_heard_lines
+    from spatial_alm.training.pretrain import PretrainConfig, build_model
+
+    data = make_toy_dataset(12, seed=1)
+    torch.manual_seed(0)
+    qa, dataset = read_qa_table(data), SpatialQADataset(data, ["E", "negative"])
+    lines = scene_heard_lines(dataset.reader, range(len(dataset.reader)))
+    tokenizer = train_tokenizer([build_prompt(q, line) for q in qa["question"] for line in lines[:2]]
+                                + list(qa["answer"]), vocab_size=400)
+    encoder = build_model(PretrainConfig.from_dict({
+        "preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
+        "encoder": {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": [32, 8]}}), dataset_info(data))
+    llm = LlamaForCausalLM(small_llama_config(len(tokenizer), hidden_size=32, num_layers=1, num_heads=2,
+                                              max_position_embeddings=512))
+    model = AudioLLM(encoder, llm, tokenizer, ProjectorConfig(num_queries=4, num_layers=1, num_heads=2),
+                     heard_sources_threshold=0.3).eval()
+    indices = np.arange(3)
+    losses = load_script("answer_loss_by_line").answer_losses(model, dataset, indices)
+
+    for k, j in enumerate(indices):
+        item = dataset[int(j)]
+        audio = item["audio"][None]
+        for name, line in (("encoder line", model.heard(audio, [item["question"]])[0]),
+                           ("true line", lines[item["scene_index"]])):
+            batch = model.prepare_batch(audio, [item["question"]], heard=[line])
+            answer = tokenizer.encode(item["answer"], add_special_tokens=False) + [tokenizer.eos_token_id]
+            ids = torch.cat([batch["input_ids"], torch.tensor([answer])], dim=1)
+            with torch.no_grad():
+                logits = model(audio, ids, torch.ones_like(ids)).logits[0]  # (L, vocab), no labels: every position
+            log_probs = torch.log_softmax(logits[-len(answer) - 1:-1].double(), dim=-1)
+            expected = -log_probs[torch.arange(len(answer)), torch.tensor(answer)].mean().item()
+            assert losses[name][k] == pytest.approx(expected, rel=1e-4), name

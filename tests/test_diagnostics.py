@@ -149,31 +149,41 @@ def test_compare_qa_reports_pairs_a_full_report_with_one_limited_to_some_types(t
         compare.main()
 
 
-def test_answer_losses_score_each_answer_with_the_encoders_and_the_true_line(make_toy_dataset):
-    """Each question's two losses equal the mean negative log-probability of its answer tokens and eos, computed
-    here from the full logits of a prompt carrying the encoder's line (``model.heard``) or the scene's true one."""
+def toy_audio_llm(data, heard_sources_threshold: float | None):
+    """An untrained audio-LLM on a toy dataset (tiny encoder with class-wise heads, built-in LLaMA hidden 32)."""
     from transformers import LlamaForCausalLM
 
-    from spatial_alm.data import SpatialQADataset, dataset_info
+    from spatial_alm.data import dataset_info
+    from spatial_alm.data.reader import DatasetReader
     from spatial_alm.models.audio_llm import AudioLLM, build_prompt
     from spatial_alm.models.projector import ProjectorConfig
     from spatial_alm.models.text import small_llama_config, train_tokenizer
     from spatial_alm.training.finetune import read_qa_table, scene_heard_lines
     from spatial_alm.training.pretrain import PretrainConfig, build_model
 
-    data = make_toy_dataset(12, seed=1)
     torch.manual_seed(0)
-    qa, dataset = read_qa_table(data), SpatialQADataset(data, ["E", "negative"])
-    lines = scene_heard_lines(dataset.reader, range(len(dataset.reader)))
-    tokenizer = train_tokenizer([build_prompt(q, line) for q in qa["question"] for line in lines[:2]]
+    qa, reader = read_qa_table(data), DatasetReader(data)
+    lines = scene_heard_lines(reader, range(2))
+    tokenizer = train_tokenizer([build_prompt(q, line) for q in qa["question"] for line in lines]
                                 + list(qa["answer"]), vocab_size=400)
     encoder = build_model(PretrainConfig.from_dict({
         "preset": "tiny", "features": {"n_fft": 256, "hop_length": 128, "n_mels": 32},
         "encoder": {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": [32, 8]}}), dataset_info(data))
     llm = LlamaForCausalLM(small_llama_config(len(tokenizer), hidden_size=32, num_layers=1, num_heads=2,
                                               max_position_embeddings=512))
-    model = AudioLLM(encoder, llm, tokenizer, ProjectorConfig(num_queries=4, num_layers=1, num_heads=2),
-                     heard_sources_threshold=0.3).eval()
+    return AudioLLM(encoder, llm, tokenizer, ProjectorConfig(num_queries=4, num_layers=1, num_heads=2),
+                    heard_sources_threshold=heard_sources_threshold).eval()
+
+
+def test_answer_losses_score_each_answer_with_the_encoders_and_the_true_line(make_toy_dataset):
+    """Each question's two losses equal the mean negative log-probability of its answer tokens and eos, computed
+    here from the full logits of a prompt carrying the encoder's line (``model.heard``) or the scene's true one."""
+    from spatial_alm.data import SpatialQADataset
+    from spatial_alm.training.finetune import scene_heard_lines
+
+    data = make_toy_dataset(12, seed=1)
+    model, dataset = toy_audio_llm(data, 0.3), SpatialQADataset(data, ["E", "negative"])
+    tokenizer = model.tokenizer
     indices = np.arange(3)
     losses = load_script("answer_loss_by_line").answer_losses(model, dataset, indices)
 
@@ -181,7 +191,7 @@ def test_answer_losses_score_each_answer_with_the_encoders_and_the_true_line(mak
         item = dataset[int(j)]
         audio = item["audio"][None]
         for name, line in (("encoder line", model.heard(audio, [item["question"]])[0]),
-                           ("true line", lines[item["scene_index"]])):
+                           ("true line", scene_heard_lines(dataset.reader, [item["scene_index"]])[0])):
             batch = model.prepare_batch(audio, [item["question"]], heard=[line])
             answer = tokenizer.encode(item["answer"], add_special_tokens=False) + [tokenizer.eos_token_id]
             ids = torch.cat([batch["input_ids"], torch.tensor([answer])], dim=1)
@@ -190,3 +200,12 @@ def test_answer_losses_score_each_answer_with_the_encoders_and_the_true_line(mak
             log_probs = torch.log_softmax(logits[-len(answer) - 1:-1].double(), dim=-1)
             expected = -log_probs[torch.arange(len(answer)), torch.tensor(answer)].mean().item()
             assert losses[name][k] == pytest.approx(expected, rel=1e-4), name
+
+
+def test_answer_loss_script_refuses_a_model_without_a_heard_line(make_toy_dataset, tmp_path, monkeypatch, capsys):
+    data = make_toy_dataset(12, seed=1)
+    folder = toy_audio_llm(data, None).save_pretrained(tmp_path / "model")
+    monkeypatch.setattr("sys.argv", ["answer_loss_by_line.py", "--model", str(folder), "--data", str(data)])
+    with pytest.raises(SystemExit):
+        load_script("answer_loss_by_line").main()
+    assert "no heard-sources line" in capsys.readouterr().err

@@ -54,6 +54,7 @@ def test_from_sofa_writes_one_wav_per_clip_and_direction_on_the_sofa_grid(shared
         assert (info.channels, info.samplerate, info.frames) == (2, FS, FS // 2)
         directions.add((az, el))
     assert len(directions) == 8 and len({r["source_clip"] for r in rows}) == 3
+    assert all(float(row[column]) >= 0 for row in rows for column in ("front_back_cue_db", "above_below_cue_db"))
     provenance = json.loads((kemar_set / "recordings.json").read_text())
     assert provenance["azimuth_check"]["verdict"] == "ccw" and not provenance["azimuth_flipped"]
 
@@ -112,9 +113,55 @@ def test_cli_from_sofa_checks_the_azimuth_sign(shared_data, tmp_path, capsys):
     assert "--directions" in capsys.readouterr().err
 
 
+def _low_passed_behind_sofa(path, fs_hz=16000):
+    """A toy SOFA head measured at 8 azimuths (0, 45, ..., 315 deg) on the horizontal plane: the nearer ear
+    louder (level differences as a head's), and behind the head (|azimuth| > 90 deg) both ears low-passed by
+    a two-tap mean, |H(f)| = cos(pi f / fs): the front/back colouring of a pinna, made plain."""
+    azimuth = np.arange(8) * 45.0
+    ir = np.zeros((8, 2, 16))
+    for m, az in enumerate(azimuth):
+        gains = 1 + 0.9 * np.sin(np.radians(az)), 1 - 0.9 * np.sin(np.radians(az))
+        taps = [0.5, 0.5] if np.cos(np.radians(az)) < -1e-9 else [1.0]
+        for ear, gain in enumerate(gains):
+            ir[m, ear, 4:4 + len(taps)] = gain * np.array(taps)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("Data.IR", data=ir)
+        f.create_dataset("Data.SamplingRate", data=np.array([float(fs_hz)]))
+        f.create_dataset("SourcePosition", data=np.stack([azimuth, np.zeros(8), np.full(8, 1.5)], axis=1))
+        f["SourcePosition"].attrs["Type"] = "spherical"
+    return path
+
+
+def test_from_sofa_records_each_files_spectral_cue_from_its_sound_and_the_head(tmp_path):
+    """Front/back cue: large for white noise in front or behind (its mirror image is low-passed, or it is),
+    none at +-90 deg (its own mirror image) or for a 300 Hz tone (one band, where the low-pass is flat);
+    above/below: none on the horizontal plane, a direction's own mirror image there."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    t = np.arange(FS // 2) / FS
+    soundfile.write(clips / "noise.wav", np.random.default_rng(0).standard_normal(FS // 2).astype(np.float32), FS)
+    soundfile.write(clips / "tone.wav", (0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), FS)
+    (clips / "clips.csv").write_text("filename,label\nnoise.wav,noise\ntone.wav,tone\n")
+    sofa = _low_passed_behind_sofa(tmp_path / "toy.sofa")
+    build_from_sofa(sofa, clips, tmp_path / "set", num_clips=2, num_directions=8, fs_hz=FS,
+                    clips_csv=clips / "clips.csv", progress=False)
+    rows = _rows(tmp_path / "set")
+    assert len(rows) == 16
+    for row in rows:
+        az, front_back = float(row["azimuth_deg"]), float(row["front_back_cue_db"])
+        assert float(row["above_below_cue_db"]) == 0.0, row
+        if row["label"] == "tone" or abs(az) == 90:
+            assert front_back < 0.1, row
+        else:
+            assert front_back > 2.0, row
+    recordings = read_labelled_recordings(tmp_path / "set")
+    assert [r.front_back_cue_db for r in recordings] == [float(row["front_back_cue_db"]) for row in rows]
+
+
 # --- the labels CSV ---------------------------------------------------------------------------------
 
 def _folder(tmp_path, rows, header="file,azimuth_deg,elevation_deg,distance_m,label"):
+    tmp_path.mkdir(exist_ok=True)
     soundfile.write(tmp_path / "a.wav", np.zeros((100, 2), dtype=np.float32), 8000)
     (tmp_path / "labels.csv").write_text("\n".join([header, *rows]) + "\n")
     return tmp_path
@@ -126,6 +173,16 @@ def test_read_labelled_recordings(tmp_path):
     assert (first.azimuth_deg, first.elevation_deg, first.label) == (180.0, 10.0, "dog")
     assert np.isnan(first.distance_m) and (first.num_channels, first.fs_hz, first.num_frames) == (2, 8000, 100)
     assert (second.azimuth_deg, second.distance_m, second.label) == (45.5, 2.5, "")
+    assert np.isnan(first.front_back_cue_db) and np.isnan(second.above_below_cue_db)  # no cue columns: unknown
+    cues = _folder(tmp_path / "cues", ["a.wav,10,0,1.5,3.25,", "a.wav,10,0,,-1,0"],
+                   header="file,azimuth_deg,elevation_deg,distance_m,front_back_cue_db,above_below_cue_db")
+    with pytest.raises(ValueError, match=r"row 2 \(line 3\): field 'front_back_cue_db' = '-1'; allowed: a number "
+                                         r"of dB >= 0"):
+        read_labelled_recordings(cues)
+    (cues / "labels.csv").write_text((cues / "labels.csv").read_text().replace(",-1,0", ",0.5,0"))
+    first, second = read_labelled_recordings(cues)
+    assert (first.front_back_cue_db, second.front_back_cue_db, second.above_below_cue_db) == (3.25, 0.5, 0.0)
+    assert np.isnan(first.above_below_cue_db) and np.isnan(second.distance_m)
 
 
 @pytest.mark.parametrize("row, field", [
@@ -196,6 +253,14 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
     assert set(by_class) == {row["label"] for row in _rows(kemar_set)}
     assert sum(values["sources"] for values in by_class.values()) == 24
     assert "## Encoder localisation of the primary source, by its class" in markdown
+    # from-sofa labels each file's spectral cues: every metric also per cue group, each file in one group per axis
+    groups = set()
+    for axis, column in (("front/back", "front_back_cue_db"), ("above/below", "above_below_cue_db")):
+        reaching = sum(float(row[column]) >= 1.0 for row in _rows(kemar_set))
+        groups |= {f"{axis} cue {name} 1 dB ({n} recordings)" for name, n in ((">=", reaching), ("<", 24 - reaching))
+                   if n > 0}
+    assert set(saved["localisation"]["encoder"]) == {"all", *groups}
+    assert set(saved["paired_doa_20deg"]["gcc_phat_woodworth"]) == {"all", *groups}
     for name in ("azimuth_scatter.png", "error_histogram.png", "polar_error.png"):
         assert (out / name).stat().st_size > 0
 

@@ -8,7 +8,8 @@
   export-wav PATH    write chosen scenes as WAV files with a JSON sidecar (metadata and QA pairs)
   from-sofa          real binaural recordings with known directions: real clips (ESC-50 or a CSV-labelled
                      folder) convolved with the measured impulse responses of a SOFA file (HRIRs or room
-                     BRIRs), one WAV per clip x direction + labels.csv, for `evaluate-encoder --recordings`
+                     BRIRs), one WAV per clip x direction + labels.csv (directions and each file's
+                     spectral cues), for `evaluate-encoder --recordings`
 
 Examples:
     spatial-alm dataset info out/tiny
@@ -53,8 +54,10 @@ FROM_SOFA_HELP = """Build a labelled set of real binaural recordings: real clips
 impulse responses of a SOFA file, one WAV per clip x direction.
 
 Writes OUT/audio/*.wav (float32, 2 channels, channel 0 = left ear, --fs-hz), OUT/labels.csv (file, label,
-azimuth_deg, elevation_deg, distance_m, source_clip, measurement; directions in the listener frame:
-azimuth counter-clockwise, +90 = left) and OUT/recordings.json (how it was made). Directions are drawn
+azimuth_deg, elevation_deg, distance_m, front_back_cue_db, above_below_cue_db, source_clip, measurement;
+directions in the listener frame: azimuth counter-clockwise, +90 = left; the cues: how much the head's
+colouring of the clip changes between its direction and the mirror image across the frontal / horizontal
+plane, in dB, as simulated scenes record them) and OUT/recordings.json (how it was made). Directions are drawn
 (seeded, without replacement) from the file's measured grid; every clip is rendered at every direction.
 The SOFA file's azimuth sign is checked against its interaural level and time differences; clockwise
 labels are refused unless --azimuth-convention cw or auto. Deterministic: the same arguments and seed

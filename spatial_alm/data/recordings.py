@@ -9,13 +9,18 @@ a labels CSV (default ``FOLDER/labels.csv``) with one row per file:
     elevation_deg  source elevation, [-90, 90], +90 = up                               required
     distance_m     source distance from the head centre in metres, >= 0; empty = unknown   optional
     label          the source's class name; empty = unknown                           optional
+    front_back_cue_db, above_below_cue_db
+                   the source's spectral cue on that axis in dB, >= 0 (how much the head's colouring
+                   of this sound changes between its direction and the mirror image across the axis'
+                   plane: :mod:`spatial_alm.acoustics.spectral_cues`); empty = unknown  optional
 
 Other columns are kept out of the way (``build_from_sofa`` adds ``source_clip`` and ``measurement``).
 
 :func:`build_from_sofa` writes such a folder: every chosen clip convolved with the measured binaural
 impulse responses of every chosen direction, one float32 WAV per clip x direction under ``audio/``
 (written with scipy, which adds no time stamp: libsndfile's float WAVs carry one in a PEAK chunk),
-plus ``labels.csv`` and ``recordings.json`` (how it was made). See ``datasets/README.md``.
+plus ``labels.csv`` (with each file's spectral cues, from the clip and the head's measured responses, as
+simulated scenes record them) and ``recordings.json`` (how it was made). See ``datasets/README.md``.
 """
 
 from __future__ import annotations
@@ -37,12 +42,13 @@ from tqdm.auto import tqdm
 LABELS_FILENAME = "labels.csv"
 PROVENANCE_FILENAME = "recordings.json"
 REQUIRED_COLUMNS = ("file", "azimuth_deg", "elevation_deg")
-OPTIONAL_COLUMNS = ("distance_m", "label")
+CUE_COLUMNS = ("front_back_cue_db", "above_below_cue_db")  # as SceneMeta's sources: SPECTRAL_CUE_FIELDS
+OPTIONAL_COLUMNS = ("distance_m", "label", *CUE_COLUMNS)
 
 
 @dataclass(frozen=True)
 class Recording:
-    """One labelled audio file. distance_m is NaN and label "" when the CSV does not give them."""
+    """One labelled audio file. distance_m and the cues are NaN and label "" when the CSV does not give them."""
 
     path: Path
     file: str  # as written in the CSV
@@ -53,6 +59,8 @@ class Recording:
     num_channels: int
     fs_hz: int
     num_frames: int
+    front_back_cue_db: float = math.nan
+    above_below_cue_db: float = math.nan
 
 
 def _row_error(csv_path: Path, row: int, line: int, field: str, value, allowed: str) -> ValueError:
@@ -70,11 +78,17 @@ def _number(csv_path, row, line, field, text, lo, hi, unit) -> float:
     return value
 
 
+def _optional_number(csv_path, row, line, field, text, unit) -> float:
+    """A number >= 0 of an optional column; NaN for an empty cell or a missing column."""
+    text = (text or "").strip()
+    return _number(csv_path, row, line, field, text, 0, math.inf, unit) if text else math.nan
+
+
 def read_labelled_recordings(folder: str | Path, csv_path: str | Path | None = None) -> list[Recording]:
     """The rows of a labels CSV (default ``folder/labels.csv``) as :class:`Recording` s, in CSV order.
 
     Every row is checked: the file exists and soundfile can read it, the azimuth is in [-180, 180]
-    (-180 is stored as 180), the elevation in [-90, 90], the distance (when given) >= 0. A bad row
+    (-180 is stored as 180), the elevation in [-90, 90], the distance and the cues (when given) >= 0. A bad row
     raises ValueError naming the CSV, the row (1 = first data row), its line, the field and the value.
     """
     folder = Path(folder)
@@ -109,11 +123,12 @@ def read_labelled_recordings(folder: str | Path, csv_path: str | Path | None = N
             raise _row_error(csv_path, row, line, "file", file, "an audio file with at least one frame")
         azimuth = _number(csv_path, row, line, "azimuth_deg", record.get("azimuth_deg"), -180, 180, "degrees")
         elevation = _number(csv_path, row, line, "elevation_deg", record.get("elevation_deg"), -90, 90, "degrees")
-        distance_text = (record.get("distance_m") or "").strip()
-        distance = (_number(csv_path, row, line, "distance_m", distance_text, 0, math.inf, "metres")
-                    if distance_text else math.nan)
+        distance, front_back, above_below = (
+            _optional_number(csv_path, row, line, field, record.get(field), unit)
+            for field, unit in (("distance_m", "metres"), *((column, "dB") for column in CUE_COLUMNS)))
         out.append(Recording(path, file, 180.0 if azimuth == -180 else azimuth, elevation, distance,
-                             (record.get("label") or "").strip(), info.channels, info.samplerate, info.frames))
+                             (record.get("label") or "").strip(), info.channels, info.samplerate, info.frames,
+                             front_back, above_below))
     return out
 
 
@@ -211,8 +226,11 @@ def build_from_sofa(sofa: str | Path, clips: str | Path, out: str | Path, *, num
     clips: an ESC-50 folder (``audio/`` + ``esc50.csv`` or ``meta/esc50.csv``), or with ``clips_csv`` a
         folder of clips labelled by a CSV (``filename,label[,split]``; :func:`load_csv_folder`).
     out: the output folder (created; must be empty): ``audio/*.wav`` (float32, 2 channels, ``fs_hz``),
-        ``labels.csv`` (file, label, azimuth_deg, elevation_deg, distance_m, source_clip, measurement),
-        ``recordings.json``.
+        ``labels.csv`` (file, label, azimuth_deg, elevation_deg, distance_m, front_back_cue_db,
+        above_below_cue_db, source_clip, measurement), ``recordings.json``. The cues: each clip's
+        :func:`~spatial_alm.acoustics.spectral_cues.spectral_cues_db` at its direction through this head
+        (the mirror images' responses the nearest measured ones, as in simulated scenes; for room BRIRs
+        the whole response, reverberation included).
     num_clips: clips drawn (seeded, without replacement; silent files passed over) from the corpus
         (``split``: only that split, e.g. "test"). num_directions: measured directions drawn (seeded,
         without replacement) from the SOFA grid, only those with elevation in ``elevation_range_deg``
@@ -227,6 +245,7 @@ def build_from_sofa(sofa: str | Path, clips: str | Path, out: str | Path, *, num
     Returns the provenance written to ``recordings.json``.
     """
     from spatial_alm.acoustics.heads import SofaHead
+    from spatial_alm.acoustics.spectral_cues import spectral_cues_db
     from spatial_alm.coordinates import cartesian_to_spherical
     from spatial_alm.scenes.corpus import load_csv_folder, load_esc50
 
@@ -284,6 +303,7 @@ def build_from_sofa(sofa: str | Path, clips: str | Path, out: str | Path, *, num
         raise ValueError(f"num_clips = {num_clips}; only {len(entries)} clips in {clips} are not silent")
 
     hrirs = table.hrirs[torch.from_numpy(chosen)]  # (D, 2, L)
+    directions = table.directions[torch.from_numpy(chosen)]  # (D, 3)
     labels = []
     for d in chosen:
         az = round(float(azimuth[d]), 4)
@@ -294,16 +314,19 @@ def build_from_sofa(sofa: str | Path, clips: str | Path, out: str | Path, *, num
     for entry, signal in zip(entries, signals):
         x = torch.from_numpy(signal)
         rendered = torchaudio.functional.fftconvolve(x.expand(num_directions, 2, -1), hrirs)[..., :x.shape[-1]]
+        cues = spectral_cues_db(head, directions, x.expand(num_directions, -1), fs_hz)
         stem = Path(entry.path).stem
-        for d, (az, el, dist), audio in zip(chosen, labels, rendered):
+        for d, (az, el, dist), audio, *cue in zip(chosen, labels, rendered, cues["front_back"], cues["above_below"]):
             name = f"audio/{len(rows):05d}_{stem}_az{az:+06.1f}_el{el:+05.1f}.wav"
             scipy.io.wavfile.write(out / name, fs_hz, audio.T.contiguous().numpy())  # float32 WAV
-            rows.append([name, entry.label, f"{az:.4f}", f"{el:.4f}", f"{dist:.4f}", entry.path, int(d)])
+            rows.append([name, entry.label, f"{az:.4f}", f"{el:.4f}", f"{dist:.4f}", *(f"{c:.2f}" for c in cue),
+                         entry.path, int(d)])
             bar.update()
     bar.close()
     with open(out / LABELS_FILENAME, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["file", "label", "azimuth_deg", "elevation_deg", "distance_m", "source_clip", "measurement"])
+        writer.writerow(["file", "label", "azimuth_deg", "elevation_deg", "distance_m", *CUE_COLUMNS, "source_clip",
+                         "measurement"])
         writer.writerows(rows)
     provenance = {
         "sofa": str(sofa), "azimuth_convention": azimuth_convention, "azimuth_flipped": head.azimuth_flipped,

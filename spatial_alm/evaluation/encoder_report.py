@@ -17,7 +17,8 @@ at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`_by_s
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
-(:func:`_evaluate`), without the detection metrics and the reverberation bands.
+(:func:`_evaluate`), without the detection metrics and the reverberation bands; the groups by spectral cue
+where the labels CSV gives the cues (``from-sofa`` writes them).
 """
 
 from __future__ import annotations
@@ -169,16 +170,18 @@ def primary_cues_db(meta: SceneMeta) -> tuple[float, float]:
     return tuple(math.nan if cue is None else cue for cue in cues)
 
 
-def _by_spectral_cue(cues: np.ndarray, fn, min_cue_db: float = QAConfig.min_spectral_cue_db) -> dict:
-    """Groups of scenes by whether the primary source's cue (``cues`` (N, 2): front/back, above/below, dB;
-    NaN where not recorded) reaches ``min_cue_db``: ``{label: fn(mask)}``, empty groups left out."""
+def _by_spectral_cue(cues: np.ndarray, fn, min_cue_db: float = QAConfig.min_spectral_cue_db,
+                     unit: str = "scenes") -> dict:
+    """Groups of scenes (or recordings: ``unit``) by whether the primary source's cue (``cues`` (N, 2):
+    front/back, above/below, dB; NaN where not recorded) reaches ``min_cue_db``: ``{label: fn(mask)}``, empty
+    groups left out."""
     out = {}
     for column, axis in enumerate(("front/back", "above/below")):
         recorded = np.isfinite(cues[:, column])
         for name, sel in ((">=", recorded & (cues[:, column] >= min_cue_db)),
                           ("<", recorded & (cues[:, column] < min_cue_db))):
             if sel.any():
-                out[f"{axis} cue {name} {min_cue_db:g} dB ({int(sel.sum())} scenes)"] = fn(sel)
+                out[f"{axis} cue {name} {min_cue_db:g} dB ({int(sel.sum())} {unit})"] = fn(sel)
     return out
 
 
@@ -272,7 +275,8 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
     input, ``SpatialEncoderModel.window_samples``) or zero-padded on both sides to it; the baselines see the
     same window. Metrics, report and plots are those of :func:`evaluate_encoder`, without the
     detection metrics (mAP, SELD: a recording has one labelled source and no absent-class targets) and
-    with the distance error rate over the files whose distance is labelled. ``baselines``: default
+    with the distance error rate over the files whose distance is labelled; the groups by spectral cue over
+    the files whose cues are labelled (each file's source is its primary one). ``baselines``: default
     GCC-PHAT + Woodworth for 2 channels (channel 0 = left ear; head radius 8.75 cm), SRP-PHAT and MUSIC
     when ``array`` names the microphone array (``spatial_alm.acoustics.arrays.make_array``), none
     otherwise. ``compare``: as in :func:`evaluate_encoder` (each must take the window). ``max_files``:
@@ -307,8 +311,10 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
         "detection": "skipped: recordings carry one labelled source each, no detection targets (mAP, SELD)",
     }
     columns = {"file": [r.file for r in recordings], "label": [r.label for r in recordings]}
+    cues = np.array([[r.front_back_cue_db, r.above_below_cue_db] for r in recordings], dtype=np.float64)
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver, fs_hz=fs_hz,
-                     others=_load_others(compare, model, longest=window), by_group=lambda fn: {},
+                     others=_load_others(compare, model, longest=window),
+                     by_group=lambda fn: _by_spectral_cue(cues, fn, unit="recordings"),
                      header=header, detection=False, columns=columns, batch_size=batch_size, progress=progress,
                      started=started)
 

@@ -251,21 +251,21 @@ class AudioLLM(nn.Module):
                 labels: torch.Tensor | None = None) -> CausalLMOutputWithPast:
         """LLM output on audio (B, C, T) and a batch from :func:`build_batch` (``input_ids``,
         ``attention_mask``, ``labels`` (B, L)): without labels ``logits`` (B, L, vocab); with labels the
-        mean next-token cross-entropy over the answer tokens as ``loss``, and ``logits`` only from the
-        position before the batch's first answer token on (B, L - first + 1, vocab): the vocabulary
-        projection of the prompt positions, most of the sequence, is never computed."""
+        mean next-token cross-entropy over the answer tokens as ``loss``, and ``logits`` (N, vocab) only at
+        the N positions that predict an answer token (row by row): the vocabulary projection (49k rows for
+        SmolLM2) and its log-softmax are computed for the answer tokens alone, never for prompts or padding
+        (benchmarks/README.md, "Audio-LLM fine-tuning step")."""
         inputs_embeds = self.embed(audio, input_ids)
         if labels is None:
             return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
-        answer = labels != IGNORE_INDEX  # (B, L)
+        answer = labels[:, 1:] != IGNORE_INDEX  # (B, L - 1): the token at t + 1 is an answer token
         if not answer.any():
             raise ValueError("labels: no answer token (all IGNORE_INDEX); allowed: at least one")
-        first = int(answer.any(dim=0).float().argmax())  # first column holding an answer token
-        output = self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False,
-                          logits_to_keep=labels.shape[1] - first + 1)  # positions first - 1 .. L - 1
-        output.loss = F.cross_entropy(output.logits[:, :-1].flatten(0, 1).float(), labels[:, first:].flatten(),
-                                      ignore_index=IGNORE_INDEX)
-        return output
+        llm = self.llm.get_base_model() if isinstance(self.llm, PeftModel) else self.llm  # LoRA layers stay in
+        hidden = llm.get_decoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                   use_cache=False).last_hidden_state  # (B, L, D), after the final norm
+        logits = llm.get_output_embeddings()(hidden[:, :-1][answer])  # (N, vocab)
+        return CausalLMOutputWithPast(loss=F.cross_entropy(logits.float(), labels[:, 1:][answer]), logits=logits)
 
     def prepare_batch(self, audio: torch.Tensor, questions: Sequence[str], answers: Sequence[str] | None = None,
                       heard: Sequence[str] | None = None) -> dict[str, torch.Tensor]:

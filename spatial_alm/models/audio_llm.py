@@ -5,7 +5,8 @@ Data path (B clips, C channels, T samples, L prompt+answer tokens, Q audio token
     audio (B, C, T) -> encoder.encode -> tokens (B, N, D_enc) -> projector -> audio_embeds (B, Q, D)
     input_ids (B, L) with Q <audio> placeholders -> llm.get_input_embeddings() -> text_embeds (B, L, D)
     inputs_embeds = audio_scatter + text_embeds * ~mask  (mask: input_ids == <audio> id; SLAM-LLM's splice)
-    llm(inputs_embeds, attention_mask, labels) -> loss, logits (B, L, vocab)
+    llm(inputs_embeds, attention_mask) -> logits (B, L, vocab); with labels (training): the decoder's
+        hidden states (B, L, D), the vocabulary projection at the N answer-predicting positions (N, vocab), loss
 
 The prompt format is :data:`PROMPT_TEMPLATE` (audio before the question); the answer follows it and
 ends with the eos token (:func:`build_batch`). With ``heard_sources_threshold`` (an encoder with

@@ -66,6 +66,14 @@ def test_cli_evaluate_on_recordings_reports_b_beside_random_and_encoder_head(kem
         assert row["total"] == 8 and set(row["metrics"]) == DIRECTION_METRICS, table
         assert 0 <= row["metrics"]["doa_accuracy_20deg"] <= 100 and 0 <= row["metrics"]["der_0.5m"] <= 100
     assert saved["paired_vs_encoder_head"]["B"]["questions"] == 8
+    # per spectral-cue group (from-sofa labels each file's cues): on each axis the groups hold every file once
+    by_cue = saved["by_spectral_cue"]
+    for axis, column in (("front/back", "front_back_cue_db"), ("above/below", "above_below_cue_db")):
+        reaching = sum(float(row[column]) >= 1.0 for row in rows)
+        groups = {f"{axis} cue {name} 1 dB ({n} recordings)": n for name, n in ((">=", reaching), ("<", 8 - reaching))
+                  if n > 0}
+        assert {group: by_cue[group]["model"]["B"]["total"] for group in by_cue if group.startswith(axis)} == groups
+    assert "## By the recordings' spectral cues" in (out / "report.md").read_text()
     assert [a["file"] for a in saved["answers"]] == [r["file"] for r in rows]
     assert all(a["question_type"] == "B" and a["question"] in TEMPLATES for a in saved["answers"])
     assert saved["window"]["samples"] == 63 * 160 and saved["window"]["shorter_files"] == 8

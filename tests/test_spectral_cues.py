@@ -191,7 +191,7 @@ def test_recipe_limit_is_validated():
 
 
 def test_encoder_report_groups_scenes_by_the_primary_sources_cue():
-    from spatial_alm.evaluation.encoder_report import _by_spectral_cue, primary_cues_db
+    from spatial_alm.evaluation.encoder_report import by_spectral_cue, primary_cues_db
 
     def scene(*sources):
         return SceneMeta(index=0, fs_hz=FS, duration_s=1.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.3,
@@ -207,7 +207,7 @@ def test_encoder_report_groups_scenes_by_the_primary_sources_cue():
     assert primary_cues_db(scene(source(-6.0, 3.0, 3.0), source(0.0, 0.5, 2.0))) == (0.5, 2.0)
     assert all(math.isnan(cue) for cue in primary_cues_db(scene(source(0.0, None, None))))
     cues = np.array([(0.5, 2.0), (3.0, 0.2), (math.nan, math.nan), (1.0, 1.0)])
-    groups = _by_spectral_cue(cues, lambda sel: np.flatnonzero(sel).tolist())
+    groups = by_spectral_cue(cues, lambda sel: np.flatnonzero(sel).tolist())
     assert groups == {"front/back cue >= 1 dB (2 scenes)": [1, 3], "front/back cue < 1 dB (1 scenes)": [0],
                       "above/below cue >= 1 dB (2 scenes)": [0, 3], "above/below cue < 1 dB (1 scenes)": [1]}
 

@@ -13,7 +13,7 @@ signed-rank test), overall and per band, and every method's prediction per scene
 encoder's localisation per class of the primary source (:func:`localisation_by_class`: which sources
 carry the pinna cues), and, where the dataset records the sources' spectral cues (heads), every metric
 also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
-at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`_by_spectral_cue`).
+at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`by_spectral_cue`).
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -170,7 +170,7 @@ def primary_cues_db(meta: SceneMeta) -> tuple[float, float]:
     return tuple(math.nan if cue is None else cue for cue in cues)
 
 
-def _by_spectral_cue(cues: np.ndarray, fn, min_cue_db: float = QAConfig.min_spectral_cue_db,
+def by_spectral_cue(cues: np.ndarray, fn, min_cue_db: float = QAConfig.min_spectral_cue_db,
                      unit: str = "scenes") -> dict:
     """Groups of scenes (or recordings: ``unit``) by whether the primary source's cue (``cues`` (N, 2):
     front/back, above/below, dB; NaN where not recorded) reaches ``min_cue_db``: ``{label: fn(mask)}``, empty
@@ -237,7 +237,7 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
               "receiver": index.receiver}
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver_arg, fs_hz=index.fs_hz,
                      others=_load_others(compare, model, longest=index.num_samples),
-                     by_group=lambda fn: {**_by_band(rt60, fn), **_by_spectral_cue(cues, fn)}, header=header,
+                     by_group=lambda fn: {**_by_band(rt60, fn), **by_spectral_cue(cues, fn)}, header=header,
                      detection=True,
                      columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60]},
                      batch_size=batch_size, progress=progress, started=started)
@@ -314,7 +314,7 @@ def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | 
     cues = np.array([[r.front_back_cue_db, r.above_below_cue_db] for r in recordings], dtype=np.float64)
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver, fs_hz=fs_hz,
                      others=_load_others(compare, model, longest=window),
-                     by_group=lambda fn: _by_spectral_cue(cues, fn, unit="recordings"),
+                     by_group=lambda fn: by_spectral_cue(cues, fn, unit="recordings"),
                      header=header, detection=False, columns=columns, batch_size=batch_size, progress=progress,
                      started=started)
 

@@ -80,6 +80,7 @@ from spatial_alm.data import DatasetReader, SpatialQADataset, dataset_info, read
 from spatial_alm.data.recordings import Recording, RecordingDataset, read_labelled_recordings
 from spatial_alm.evaluation.encoder_report import (
     FRONT_BACK_MARGIN_DEG,
+    by_spectral_cue,
     front_back_confusion_rate,
     recordings_summary,
 )
@@ -631,7 +632,9 @@ def evaluate_qa_on_recordings(model_dir: str | Path, recordings_dir: str | Path,
     centre window of the encoder's longest input (``SpatialEncoderModel.window_samples``) or zero-padded on both
     sides to it. A file whose channel count is not the encoder's is refused (ValueError). Scores: the
     direction scorer of the dataset path (DER over the files whose distance is labelled), beside the random
-    and encoder-head rows and the McNemar test against the head.
+    and encoder-head rows and the McNemar test against the head; where the labels give the files' spectral cues
+    (``dataset from-sofa`` writes them), also per cue group (``by_spectral_cue``, the groups of
+    ``evaluate-encoder --recordings``).
     """
     model, device = _load_model(model_dir, device)
     recordings = read_labelled_recordings(recordings_dir, labels_csv)
@@ -646,7 +649,11 @@ def evaluate_qa_on_recordings(model_dir: str | Path, recordings_dir: str | Path,
                                 batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed, device=device,
                                 progress=progress)
     records = [{"file": recording.file, **record} for recording, record in zip(asked, records)]
+    cues = np.array([[r.front_back_cue_db, r.above_below_cue_db] for r in asked], dtype=np.float64)
+    by_cue = by_spectral_cue(cues, lambda sel: _score_tables([records[i] for i in np.flatnonzero(sel)], vocabulary),
+                             unit="recordings")
     header = {"model_dir": str(model_dir), **recordings_summary(recordings_dir, labels_csv, asked, fs_hz, window),
+              "by_spectral_cue": by_cue,
               "recordings_in_labels": len(recordings),
               "distance_labelled": sum(math.isfinite(r.distance_m) for r in asked),
               "questions": {"type": RECORDING_QUESTION_TYPE,
@@ -708,11 +715,7 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
     written to ``out_dir`` as report.json, report.md and scores.png (datasets and recordings alike)."""
     inaudible = [r for r in records if not audible(r)]
     report = {**header, "num_questions": len(records), "max_new_tokens": max_new_tokens, "seed": seed,
-              "vocabulary": vocabulary,
-              "model": score_records(records, vocabulary),
-              "random": score_records([{**r, "prediction": r["random_prediction"]} for r in records], vocabulary),
-              "encoder_head": score_records([{**r, "prediction": r["encoder_prediction"]} for r in records
-                                             if r["encoder_prediction"] is not None], vocabulary),
+              "vocabulary": vocabulary, **_score_tables(records, vocabulary),
               "paired_vs_encoder_head": paired_vs_encoder_head(records),
               "yes_no_by_axis": yes_no_by_axis([r for r in records if audible(r)]),
               "yes_no_by_heard_line": yes_no_by_heard_line([r for r in records if audible(r)], vocabulary),
@@ -726,6 +729,15 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
     (out_dir / "report.md").write_text(markdown_report(report))
     plot_scores(report, out_dir / "scores.png")
     return report
+
+
+def _score_tables(records: list[dict], vocabulary: list[str]) -> dict:
+    """``model``, ``random`` and ``encoder_head``: :func:`score_records` of the model's, the random and the
+    encoder heads' answers (the last on the questions the heads answer)."""
+    return {"model": score_records(records, vocabulary),
+            "random": score_records([{**r, "prediction": r["random_prediction"]} for r in records], vocabulary),
+            "encoder_head": score_records([{**r, "prediction": r["encoder_prediction"]} for r in records
+                                           if r["encoder_prediction"] is not None], vocabulary)}
 
 
 def _json_default(value):
@@ -792,6 +804,13 @@ def markdown_report(report: dict) -> str:
         lines += [f"| {t} | {row['questions']} | {row['a_only']} | {row['b_only']} | {row['p_value']:.3g} |"
                   for t, row in paired.items()]
         lines.append("")
+    if report.get("by_spectral_cue"):
+        lines += ["## By the recordings' spectral cues", "", *_by_cue_table(report["by_spectral_cue"]), "",
+                  "The recordings split by their labelled spectral cue on each axis (`front_back_cue_db`, "
+                  "`above_below_cue_db`: how much the head's colouring of the sound changes between its direction "
+                  f"and the mirror image; {QAConfig.min_spectral_cue_db:g} dB is `qa.min_spectral_cue_db`'s "
+                  "default), as `evaluate-encoder --recordings` splits them: a front/back answer is only fair where "
+                  "the cue is. Each cell: model / random / encoder head.", ""]
     if report.get("yes_no_by_axis"):
         lines += ["## Yes/no questions per axis", "",
                   *_yes_no_axis_table(report["yes_no_by_axis"]), "", YES_NO_AXIS_NOTE, ""]
@@ -828,6 +847,20 @@ YES_NO_AXIS_NOTE = ("Balanced accuracy: the mean of the percent right among the 
                     "accuracy is the share of the more frequent answer, what these questions give a model that "
                     "ignores the audio. Head: the encoder head on the questions it answers (n); p: exact McNemar "
                     "test of right answers, model vs head, on those questions. Axes: the axes a row covers.")
+
+
+def _by_cue_table(by_cue: dict) -> list[str]:
+    """Markdown rows of the direction metrics per spectral-cue group: model / random / encoder head."""
+    metrics = {"doa_accuracy_20deg": "DoA acc@20 (%)", "front_back_confusion_rate": "front/back confusion (%)",
+               "lateral_error_deg": "lateral error (deg)"}
+    lines = ["| type | recordings | " + " | ".join(metrics.values()) + " |", "|---|---|" + "---|" * len(metrics)]
+    for group, tables in by_cue.items():
+        for question_type in tables["model"]:
+            cells = [" / ".join(format_value(tables[name].get(question_type, {"metrics": {}})["metrics"].get(metric),
+                                             1) for name in ("model", "random", "encoder_head"))
+                     for metric in metrics]
+            lines.append(f"| {question_type} | {group} | {' | '.join(cells)} |")
+    return lines
 
 
 def _yes_no_axis_table(by_axis: dict, first: str = "axes") -> list[str]:

@@ -4,7 +4,12 @@ named by the ``SPATIAL_ALM_SHARED_DATA`` environment variable; tests that need i
 import os
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
+import torch
+
+from spatial_alm.coordinates import spherical_to_cartesian
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,3 +56,28 @@ def tiny_binaural_encoder():
     config = EncoderConfig.tiny(num_planes(features, 2), 3, n_mels=32, embed_dim=32, depth=1, num_heads=2,
                                 patch_size=(8, 4), max_frames=64)
     return SpatialEncoderModel(features, config, 2, ["dog", "rain", "siren"])
+
+
+def write_sofa(path, ir, fs=48000.0, receiver_y=(0.09, -0.09), cartesian=False, delay=None, omit=()):
+    """A tiny SimpleFreeFieldHRIR-like file: ir (M, R, N), sources evenly spaced on the horizontal plane."""
+    m = ir.shape[0]
+    azimuth_deg = np.linspace(0, 360, m, endpoint=False)
+    position = np.stack([azimuth_deg, np.zeros(m), np.full(m, 2.0)], axis=1)
+    if cartesian:
+        position = spherical_to_cartesian(*torch.from_numpy(position).unbind(1)).numpy()
+    fields = {
+        "Data.IR": ir,
+        "Data.SamplingRate": np.array([fs]),
+        "SourcePosition": position,
+        "ReceiverPosition": np.array([[0.0, y, 0.0] for y in receiver_y])[:, :, None],
+    }
+    if delay is not None:
+        fields["Data.Delay"] = np.asarray(delay, dtype=np.float64)
+    with h5py.File(path, "w") as f:
+        f.attrs["SOFAConventions"] = "SimpleFreeFieldHRIR"
+        for name, value in fields.items():
+            if name not in omit:
+                f.create_dataset(name, data=value)
+        if "SourcePosition" not in omit:
+            f["SourcePosition"].attrs["Type"] = "cartesian" if cartesian else "spherical"
+    return path

@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import write_sofa
 
 from spatial_alm.acoustics.heads import HRIRTable, SofaHead, SphereHead, make_head
 from spatial_alm.coordinates import SPEED_OF_SOUND_M_S, spherical_to_cartesian
@@ -173,31 +174,6 @@ def test_sofa_resampling_keeps_interaural_cues(shared_data, sofa):
                 == pytest.approx(0.0, abs=0.5)
 
 
-def _write_sofa(path, ir, fs=48000.0, receiver_y=(0.09, -0.09), cartesian=False, delay=None, omit=()):
-    """A tiny SimpleFreeFieldHRIR-like file: ir (M, R, N), sources evenly spaced on the horizontal plane."""
-    m = ir.shape[0]
-    azimuth_deg = np.linspace(0, 360, m, endpoint=False)
-    position = np.stack([azimuth_deg, np.zeros(m), np.full(m, 2.0)], axis=1)
-    if cartesian:
-        position = spherical_to_cartesian(*torch.from_numpy(position).unbind(1)).numpy()
-    fields = {
-        "Data.IR": ir,
-        "Data.SamplingRate": np.array([fs]),
-        "SourcePosition": position,
-        "ReceiverPosition": np.array([[0.0, y, 0.0] for y in receiver_y])[:, :, None],
-    }
-    if delay is not None:
-        fields["Data.Delay"] = np.asarray(delay, dtype=np.float64)
-    with h5py.File(path, "w") as f:
-        f.attrs["SOFAConventions"] = "SimpleFreeFieldHRIR"
-        for name, value in fields.items():
-            if name not in omit:
-                f.create_dataset(name, data=value)
-        if "SourcePosition" not in omit:
-            f["SourcePosition"].attrs["Type"] = "cartesian" if cartesian else "spherical"
-    return path
-
-
 def _toy_ir(m=8, n=32, left_receiver=0):
     """Impulses whose left ear is louder for sources with y > 0 (azimuths evenly spaced from 0)."""
     azimuth = np.deg2rad(np.linspace(0, 360, m, endpoint=False))
@@ -209,7 +185,7 @@ def _toy_ir(m=8, n=32, left_receiver=0):
 
 @pytest.mark.parametrize("field", ["Data.IR", "Data.SamplingRate", "SourcePosition"])
 def test_sofa_missing_field_is_named(tmp_path, field):
-    path = _write_sofa(tmp_path / "tiny.sofa", _toy_ir(), omit=(field,))
+    path = write_sofa(tmp_path / "tiny.sofa", _toy_ir(), omit=(field,))
     with pytest.raises(ValueError, match=rf"tiny\.sofa.*{field}.*missing"):
         SofaHead(path)
 
@@ -221,7 +197,7 @@ def test_sofa_missing_field_is_named(tmp_path, field):
     (_toy_ir(), -44100.0, "Data.SamplingRate"),
 ])
 def test_sofa_bad_field_is_named(tmp_path, ir, fs, field):
-    path = _write_sofa(tmp_path / "bad.sofa", ir, fs=fs)
+    path = write_sofa(tmp_path / "bad.sofa", ir, fs=fs)
     with pytest.raises(ValueError, match=rf"bad\.sofa.*{field}.*allowed"):
         SofaHead(path)
 
@@ -229,7 +205,7 @@ def test_sofa_bad_field_is_named(tmp_path, ir, fs, field):
 @pytest.mark.parametrize("receiver_y", [(0.09, -0.09), (-0.09, 0.09)])
 def test_sofa_receiver_0_is_the_left_ear_whatever_receiver_position_says(tmp_path, receiver_y):
     # The second case stores ReceiverPosition with the ears swapped relative to the data (as the KU100 file).
-    path = _write_sofa(tmp_path / "toy.sofa", _toy_ir(), receiver_y=receiver_y)
+    path = write_sofa(tmp_path / "toy.sofa", _toy_ir(), receiver_y=receiver_y)
     head = SofaHead(path)
     assert head.name == "sofa:toy" and head.azimuth_check.verdict == "ccw"
     pair = head.hrirs(_direction(90), 48000)[0]
@@ -282,11 +258,11 @@ def test_sofa_sign_check_conflicting_or_missing_cues(tmp_path):
     ir[m, 0, np.where(left, 8, 4)] = 1 + 0.9 * np.sin(azimuth)
     ir[m, 1, np.where(left, 4, 8)] = 1 - 0.9 * np.sin(azimuth)
     with pytest.raises(ValueError, match=r"conflict\.sofa: the interaural level and time cues disagree"):
-        SofaHead(_write_sofa(tmp_path / "conflict.sofa", ir))
+        SofaHead(write_sofa(tmp_path / "conflict.sofa", ir))
     median = _toy_ir()
     median[:, 1] = median[:, 0]  # no interaural difference at all
     with pytest.warns(UserWarning, match=r"median\.sofa: azimuth sign not verified"):
-        SofaHead(_write_sofa(tmp_path / "median.sofa", median))
+        SofaHead(write_sofa(tmp_path / "median.sofa", median))
 
 
 def test_sofa_not_a_sofa_file_is_named(tmp_path):
@@ -301,7 +277,7 @@ def test_sofa_not_a_sofa_file_is_named(tmp_path):
 def test_sofa_listener_position_and_view(tmp_path):
     # A room file: the listener stands at (2, 3, 1.5) looking along +y, sources given in room coordinates.
     ir = _toy_ir()
-    path = _write_sofa(tmp_path / "room.sofa", ir)  # sources at listener-frame azimuths 0, 45, ... 2 m
+    path = write_sofa(tmp_path / "room.sofa", ir)  # sources at listener-frame azimuths 0, 45, ... 2 m
     with h5py.File(path, "r+") as f:
         local = spherical_to_cartesian(*torch.from_numpy(f["SourcePosition"][()]).unbind(1)).numpy()
         room = np.stack([-local[:, 1], local[:, 0], local[:, 2]], axis=1) + [2.0, 3.0, 1.5]  # rotate by +90
@@ -318,8 +294,8 @@ def test_sofa_listener_position_and_view(tmp_path):
 
 def test_sofa_cartesian_positions_and_delays(tmp_path):
     ir = _toy_ir()
-    spherical = SofaHead(_write_sofa(tmp_path / "spherical.sofa", ir)).table(48000)
-    cartesian = SofaHead(_write_sofa(tmp_path / "cartesian.sofa", ir, cartesian=True,
+    spherical = SofaHead(write_sofa(tmp_path / "spherical.sofa", ir)).table(48000)
+    cartesian = SofaHead(write_sofa(tmp_path / "cartesian.sofa", ir, cartesian=True,
                                      delay=[[3.0, 0.0]])).table(48000)
     torch.testing.assert_close(cartesian.directions, spherical.directions)
     torch.testing.assert_close(cartesian.hrirs[:, 0, 3:], spherical.hrirs[:, 0])  # left ear 3 samples later
@@ -327,7 +303,7 @@ def test_sofa_cartesian_positions_and_delays(tmp_path):
 
 
 def test_sofa_knn_blends_the_three_nearest(tmp_path):
-    path = _write_sofa(tmp_path / "toy.sofa", _toy_ir(m=4))  # azimuths 0, 90, 180, 270
+    path = write_sofa(tmp_path / "toy.sofa", _toy_ir(m=4))  # azimuths 0, 90, 180, 270
     head = SofaHead(path, interpolation="knn")
     hrirs = head.table(48000).hrirs
     weights = torch.tensor([1 / 30, 1 / 60, 1 / 120])  # 30 deg: 30 from 0, 60 from 90, 120 from 270

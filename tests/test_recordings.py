@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import tiny_binaural_encoder
+from conftest import tiny_binaural_encoder, write_sofa
 
 from spatial_alm.cli import main
 from spatial_alm.data.recordings import build_from_sofa, centre_window, read_labelled_recordings
@@ -113,23 +113,16 @@ def test_cli_from_sofa_checks_the_azimuth_sign(shared_data, tmp_path, capsys):
     assert "--directions" in capsys.readouterr().err
 
 
-def _low_passed_behind_sofa(path, fs_hz=16000):
-    """A toy SOFA head measured at 8 azimuths (0, 45, ..., 315 deg) on the horizontal plane: the nearer ear
+def _low_passed_behind_ir():
+    """A toy head's responses at 8 azimuths (0, 45, ..., 315 deg; :func:`write_sofa`'s grid): the nearer ear
     louder (level differences as a head's), and behind the head (|azimuth| > 90 deg) both ears low-passed by
     a two-tap mean, |H(f)| = cos(pi f / fs): the front/back colouring of a pinna, made plain."""
-    azimuth = np.arange(8) * 45.0
     ir = np.zeros((8, 2, 16))
-    for m, az in enumerate(azimuth):
-        gains = 1 + 0.9 * np.sin(np.radians(az)), 1 - 0.9 * np.sin(np.radians(az))
-        taps = [0.5, 0.5] if np.cos(np.radians(az)) < -1e-9 else [1.0]
-        for ear, gain in enumerate(gains):
-            ir[m, ear, 4:4 + len(taps)] = gain * np.array(taps)
-    with h5py.File(path, "w") as f:
-        f.create_dataset("Data.IR", data=ir)
-        f.create_dataset("Data.SamplingRate", data=np.array([float(fs_hz)]))
-        f.create_dataset("SourcePosition", data=np.stack([azimuth, np.zeros(8), np.full(8, 1.5)], axis=1))
-        f["SourcePosition"].attrs["Type"] = "spherical"
-    return path
+    for m, az in enumerate(np.radians(np.arange(8) * 45.0)):
+        taps = np.array([0.5, 0.5] if np.cos(az) < -1e-9 else [1.0])
+        for ear, gain in enumerate((1 + 0.9 * np.sin(az), 1 - 0.9 * np.sin(az))):
+            ir[m, ear, 4:4 + len(taps)] = gain * taps
+    return ir
 
 
 def test_from_sofa_records_each_files_spectral_cue_from_its_sound_and_the_head(tmp_path):
@@ -142,7 +135,7 @@ def test_from_sofa_records_each_files_spectral_cue_from_its_sound_and_the_head(t
     soundfile.write(clips / "noise.wav", np.random.default_rng(0).standard_normal(FS // 2).astype(np.float32), FS)
     soundfile.write(clips / "tone.wav", (0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), FS)
     (clips / "clips.csv").write_text("filename,label\nnoise.wav,noise\ntone.wav,tone\n")
-    sofa = _low_passed_behind_sofa(tmp_path / "toy.sofa")
+    sofa = write_sofa(tmp_path / "toy.sofa", _low_passed_behind_ir(), fs=float(FS))
     build_from_sofa(sofa, clips, tmp_path / "set", num_clips=2, num_directions=8, fs_hz=FS,
                     clips_csv=clips / "clips.csv", progress=False)
     rows = _rows(tmp_path / "set")

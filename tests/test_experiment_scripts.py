@@ -107,7 +107,7 @@ def check_calls(calls: list[list[str]], results_dir: Path) -> dict[str, list]:
     return by_command
 
 
-@pytest.mark.parametrize("head", ["sphere", "kemar", "tetra"])
+@pytest.mark.parametrize("head", ["sphere", "kemar", "tetra", "cipic"])
 def test_audio_llm_cpu_recipe(tmp_path, head):
     done, calls = run_script("experiments/llm/run_cpu_smollm2.sh", tmp_path, HEAD=head, LLM_PRECISION="no")
     assert done.returncode == 0, done.stderr
@@ -121,15 +121,20 @@ def test_audio_llm_cpu_recipe(tmp_path, head):
         assert finetunes[1].learning_rate == pytest.approx(finetunes[0].learning_rate / 5)
     # the evaluations read the last model (the final one of the recipe)
     assert {str(args.model) for args in runs["evaluate"]} == {str(runs["finetune"][-1].out / "model")}
-    # the yes/no types again on 1000 scenes of another seed (KEMAR, array)
+    # the yes/no types again on 1000 scenes of another seed (KEMAR, array, CIPIC)
     seeds = [args.seed for args in runs["simulate"]]
     assert seeds[:2] == [0, 1] and len(set(seeds)) == len(seeds)
     assert len(runs["evaluate"]) == (1 if head == "sphere" else 2)
+    # CIPIC: the training scenes through the training heads, every test set through the held-out heads only
+    if head == "cipic":
+        splits = [SceneRecipe.from_yaml(args.recipe, parse_overrides(args.overrides)).receiver.split
+                  for args in runs["simulate"]]
+        assert splits == ["train", "test", "test"]
 
 
 def test_audio_llm_cpu_recipe_unknown_head(tmp_path):
     done, calls = run_script("experiments/llm/run_cpu_smollm2.sh", tmp_path, HEAD="dummy")
-    assert done.returncode == 2 and "allowed: sphere, kemar, tetra" in done.stderr
+    assert done.returncode == 2 and "allowed: sphere, kemar, tetra, cipic" in done.stderr
     assert calls == []
 
 

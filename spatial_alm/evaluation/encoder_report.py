@@ -13,7 +13,9 @@ signed-rank test), overall and per band, and every method's prediction per scene
 encoder's localisation per class of the primary source (:func:`localisation_by_class`: which sources
 carry the pinna cues), and, where the dataset records the sources' spectral cues (heads), every metric
 also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
-at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`by_spectral_cue`).
+at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`by_spectral_cue`). Simulated scenes
+are also grouped by the primary source's direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a
+head's front/back colouring fades where the room's diffuse field, the same from every direction, dominates.
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -34,6 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from spatial_alm.acoustics.room import critical_distance_m
 from spatial_alm.coordinates import great_circle_deg
 from spatial_alm.data import DatasetReader, SpatialSceneDataset, read_index
 from spatial_alm.data.recordings import LABELS_FILENAME, RecordingDataset, read_labelled_recordings
@@ -48,6 +51,8 @@ from spatial_alm.scenes.recipe import QAConfig
 from spatial_alm.scenes.render import ArrayReceiver, load_receiver
 
 RT60_BANDS_S = ((0.0, 0.4), (0.4, 0.7), (0.7, float("inf")))  # dry, medium, reverberant
+# the primary source beyond twice the critical distance, between it and twice it, within it
+DRR_BANDS_DB = ((-float("inf"), -6.0), (-6.0, 0.0), (0.0, float("inf")))
 ARRAY_BASELINES = ("srp_phat", "music")
 HEAD_BASELINES = ("gcc_phat_woodworth",)
 
@@ -161,6 +166,25 @@ def _by_band(rt60: np.ndarray, fn) -> dict:
     return out
 
 
+def direct_to_reverberant_db(meta: SceneMeta) -> float:
+    """The primary source's direct-to-reverberant ratio in dB, 20 log10(critical distance / distance), from the
+    room's size and RT60 (:func:`~spatial_alm.acoustics.room.critical_distance_m`; NaN without sources)."""
+    if not meta.sources:
+        return math.nan
+    source = meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
+    return 20.0 * math.log10(critical_distance_m(meta.room_dim_m, meta.rt60_s) / source.distance_m)
+
+
+def _by_drr(drr_db: np.ndarray, fn) -> dict:
+    out = {}
+    for lo, hi in DRR_BANDS_DB:
+        sel = (drr_db >= lo) & (drr_db < hi)
+        if sel.any():
+            span = f"< {hi:g}" if lo == -float("inf") else f">= {lo:g}" if hi == float("inf") else f"{lo:g} to {hi:g}"
+            out[f"direct-to-reverberant {span} dB ({int(sel.sum())} scenes)"] = fn(sel)
+    return out
+
+
 def primary_cues_db(meta: SceneMeta) -> tuple[float, float]:
     """The primary (loudest) source's recorded front/back and above/below spectral cues in dB (NaN: none)."""
     if not meta.sources:
@@ -233,13 +257,16 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     metas = [reader.meta(i) for i in range(len(dataset))]
     rt60 = np.array([meta.rt60_s for meta in metas])
     cues = np.array([primary_cues_db(meta) for meta in metas], dtype=np.float64).reshape(-1, 2)
+    drr = np.array([direct_to_reverberant_db(meta) for meta in metas], dtype=np.float64)
     header = {"model_dir": str(model_dir), "data_dir": str(data_dir), "num_scenes": len(dataset),
               "receiver": index.receiver}
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver_arg, fs_hz=index.fs_hz,
                      others=_load_others(compare, model, longest=index.num_samples),
-                     by_group=lambda fn: {**_by_band(rt60, fn), **by_spectral_cue(cues, fn)}, header=header,
+                     by_group=lambda fn: {**_by_band(rt60, fn), **_by_drr(drr, fn), **by_spectral_cue(cues, fn)},
+                     header=header,
                      detection=True,
-                     columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60]},
+                     columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60],
+                              "direct_to_reverberant_db": [f"{v:.1f}" for v in drr]},
                      batch_size=batch_size, progress=progress, started=started)
 
 

@@ -50,15 +50,6 @@ def test_long_term_mean_would_mix_in_the_reverberant_tail():
     assert probe.onset_weighted_power(power)[0, 0] > 2.0 * power.mean(-1)[0, 0]
 
 
-def test_class_input_appends_the_training_classes_one_hot():
-    probe = load_script("front_back_spectral_probe")
-    data = {"x": np.zeros((3, 2), np.float32), "label": np.array(["dog", "rain", "siren"])}
-    out = probe.with_class_input(data, ["dog", "rain"])
-    # columns: the two spectra values, then dog, rain; "siren" was not in training: no class column set
-    np.testing.assert_array_equal(out["x"], [[0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
-    assert data["x"].shape == (3, 2)
-
-
 def test_probe_writes_one_row_per_scene_with_its_front_back_answer(tmp_path):
     """Front (azimuth 0) and back (180) sources are scored, a lateral one (90) is not; the network answers front
     for the first two: right on the front source only."""

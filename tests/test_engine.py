@@ -12,7 +12,7 @@ import torch
 from spatial_alm.acoustics import ism, make_array, simulate_brir, simulate_rir
 from spatial_alm.acoustics.diffuse import mixing_matrices
 from spatial_alm.acoustics.heads import SofaHead, SphereHead
-from spatial_alm.acoustics.room import critical_distance_m, sabine_absorption, sabine_rt60
+from spatial_alm.acoustics.room import absorption_area_m2, critical_distance_m, sabine_absorption, sabine_rt60
 from spatial_alm.coordinates import SPEED_OF_SOUND_M_S as C
 
 FS = 16000
@@ -149,10 +149,13 @@ def test_diffuse_tail_continues_ism_energy():
 
 def test_critical_distance_closed_form():
     # 5 x 4 x 3 m, RT60 0.5 s: A = 24 ln(10) 60 / (343 * 0.5) = 19.334 m^2, sqrt(A / (16 pi)) = 0.6202 m
+    assert absorption_area_m2((5.0, 4.0, 3.0), 0.5) == pytest.approx(19.334, abs=1e-3)
     assert critical_distance_m((5.0, 4.0, 3.0), 0.5) == pytest.approx(0.6202, abs=1e-4)
     assert critical_distance_m((5.0, 4.0, 3.0), 0.5) == pytest.approx(0.057 * math.sqrt(60.0 / 0.5), rel=0.01)
     with pytest.raises(ValueError, match="RT60 must be > 0"):
         critical_distance_m((5.0, 4.0, 3.0), 0.0)
+    with pytest.raises(ValueError, match="RT60 must be > 0"):
+        absorption_area_m2((5.0, 4.0, 3.0), -0.2)
 
 
 @pytest.mark.parametrize("room_dim, rt60", [((6.0, 5.0, 3.0), 0.6), ((8.0, 6.0, 3.5), 0.4), ((4.5, 3.5, 2.8), 0.3),

@@ -36,13 +36,9 @@ import numpy as np
 from scipy.signal import coherence
 from tqdm import tqdm
 
+from spatial_alm.acoustics.room import absorption_area_m2, critical_distance_m
 from spatial_alm.data.reader import DatasetReader
 from spatial_alm.qa.generator import DISTANCE_MARGIN_M
-
-
-def absorption_area_m2(room_dim_m, rt60_s: float) -> float:
-    """Sabine's equivalent absorption area A = 0.161 V / RT60 in m^2 (V in m^3, RT60 in s)."""
-    return 0.161 * float(np.prod(room_dim_m)) / rt60_s
 
 
 def cue_orders(reader: DatasetReader) -> tuple[dict[str, list[bool]], list[float]]:
@@ -53,7 +49,7 @@ def cue_orders(reader: DatasetReader) -> tuple[dict[str, list[bool]], list[float
     for i in tqdm(range(len(reader)), desc="scenes", unit="scene"):
         meta = reader.meta(i)
         area = absorption_area_m2(meta.room_dim_m, meta.rt60_s)
-        critical.append(float(np.sqrt(area / (16 * np.pi))))
+        critical.append(critical_distance_m(meta.room_dim_m, meta.rt60_s))
         if len(meta.sources) != 2:
             continue
         r = np.array([s.distance_m for s in meta.sources])

@@ -9,8 +9,7 @@ scenes can be told apart into "the cue is not in the data" and "the encoder does
 
 For every one-source scene: the time-averaged power spectrum of each ear (periodic Hann STFT, n_fft
 512 at 16 kHz, in dB; ``--spectra onsets``: weighted to the onsets, where the direct sound leads the room)
--> 2 x (n_fft / 2 + 1) numbers (``--class-input``: and a one-hot of the source's class, an oracle of what
-sounds), standardised with the training set's statistics.
+-> 2 x (n_fft / 2 + 1) numbers, standardised with the training set's statistics.
 A two-layer MLP (256 units, GELU, dropout 0.2; AdamW) learns two outputs: front (logit) and elevation
 (degrees, L1 loss). Front/back is scored by the encoder report's rule (sources at least
 ``FRONT_BACK_MARGIN_DEG`` = 20 deg from the frontal plane, i.e. in the horizontal plane from the
@@ -25,7 +24,6 @@ import argparse
 import csv
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -164,14 +162,6 @@ def write_predictions(path: Path, predictions: dict) -> None:
             writer.writerow([f"{v:.3f}" if isinstance(v, (float, np.floating)) else v for v in row])
 
 
-def with_class_input(data: dict, classes: Sequence[str]) -> dict:
-    """``data`` with a one-hot of each scene's source class appended to its spectra (N, D + len(classes)); a
-    class not in ``classes`` (not in the training set) gets all zeros. Tells whether knowing what sounds,
-    hence roughly its spectrum, lets the probe read more of the head's colouring."""
-    one_hot = (data["label"][:, None] == np.asarray(classes)[None, :]).astype(np.float32)
-    return {**data, "x": np.concatenate([data["x"], one_hot], axis=1)}
-
-
 def _subset(data: dict, n: int) -> dict:
     return {k: v[:n] for k, v in data.items()}
 
@@ -186,9 +176,6 @@ def main():
     parser.add_argument("--spectra", choices=["long_term", "onsets"], default="long_term",
                         help="each ear's long-term mean power (default), its onset-weighted power (frames weighted "
                              "by the rise of their level: the direct sound before its reverberation)")
-    parser.add_argument("--class-input", action="store_true",
-                        help="also give the probe the source's class (a one-hot over the training set's classes): "
-                             "an oracle of what sounds, to see whether the unknown source spectrum limits the cue")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     parser.add_argument("--train-sizes", type=int, nargs="+",
                         help="a learning curve instead: train on the first N one-source scenes for each N (nested "
@@ -200,10 +187,6 @@ def main():
     train = ear_spectra(args.train, args.n_fft, args.n_mels, args.spectra)
     median = float(np.median(train["elevation"]))
     tests = {path: ear_spectra(path, args.n_fft, args.n_mels, args.spectra) for path in args.test}
-    if args.class_input:
-        classes = sorted(set(train["label"]))
-        train = with_class_input(train, classes)
-        tests = {path: with_class_input(data, classes) for path, data in tests.items()}
     if args.train_sizes:
         print("| one-source training scenes (10 % for early stopping) | "
               + " | ".join(f"{path}: front/back correct (%) / elevation MAE (deg)" for path in tests) + " |")

@@ -88,15 +88,19 @@ def sabine_rt60(absorption: torch.Tensor, room_dim: torch.Tensor, c: float = SPE
     return SABINE_CONSTANT * room_dim.prod(-1) / (c * area)
 
 
-def critical_distance_m(room_dim_m, rt60_s: float, c: float = SPEED_OF_SOUND_M_S) -> float:
-    """Distance (m) from an omnidirectional source at which its direct and diffuse reverberant energies are equal:
-    sqrt(A / (16 pi)), with Sabine's equivalent absorption area A = 24 ln(10) V / (c RT60) in m^2 (about
-    0.057 sqrt(V / RT60)). A source at distance r is heard at a direct-to-reverberant ratio of about
-    20 log10(critical distance / r) dB."""
+def absorption_area_m2(room_dim_m, rt60_s: float, c: float = SPEED_OF_SOUND_M_S) -> float:
+    """Sabine's equivalent absorption area A = 24 ln(10) V / (c RT60) in m^2 (about 0.161 V / RT60) of a room
+    ``room_dim_m`` (3,) m with reverberation time ``rt60_s``."""
     if rt60_s <= 0:
         raise ValueError(f"rt60 = {rt60_s:g} s; RT60 must be > 0")
-    area = SABINE_CONSTANT * math.prod(room_dim_m) / (c * rt60_s)
-    return math.sqrt(area / (16.0 * math.pi))
+    return SABINE_CONSTANT * math.prod(room_dim_m) / (c * rt60_s)
+
+
+def critical_distance_m(room_dim_m, rt60_s: float, c: float = SPEED_OF_SOUND_M_S) -> float:
+    """Distance (m) from an omnidirectional source at which its direct and diffuse reverberant energies are equal:
+    sqrt(A / (16 pi)) with A the :func:`absorption_area_m2` (about 0.057 sqrt(V / RT60)). A source at distance r
+    is heard at a direct-to-reverberant ratio of about 20 log10(critical distance / r) dB."""
+    return math.sqrt(absorption_area_m2(room_dim_m, rt60_s, c) / (16.0 * math.pi))
 
 
 def check_absorption(absorption: torch.Tensor) -> None:

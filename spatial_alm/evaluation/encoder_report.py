@@ -51,8 +51,8 @@ from spatial_alm.scenes.recipe import QAConfig
 from spatial_alm.scenes.render import ArrayReceiver, load_receiver
 
 RT60_BANDS_S = ((0.0, 0.4), (0.4, 0.7), (0.7, float("inf")))  # dry, medium, reverberant
-# the primary source beyond twice the critical distance, between it and twice it, within it
-DRR_BANDS_DB = ((-float("inf"), -6.0), (-6.0, 0.0), (0.0, float("inf")))
+# (low, high, label) dB: the primary source beyond twice the critical distance, between it and twice it, within it
+DRR_BANDS_DB = ((-float("inf"), -6.0, "< -6 dB"), (-6.0, 0.0, "-6 to 0 dB"), (0.0, float("inf"), ">= 0 dB"))
 ARRAY_BASELINES = ("srp_phat", "music")
 HEAD_BASELINES = ("gcc_phat_woodworth",)
 
@@ -157,13 +157,24 @@ def localisation_by_class(pred_az, pred_el, true_az, true_el, labels) -> dict:
     return out
 
 
-def _by_band(rt60: np.ndarray, fn) -> dict:
+def _by_bands(values: np.ndarray, bands, name: str, fn) -> dict:
+    """``{"NAME LABEL (n scenes)": fn(mask)}`` for the scenes whose ``values`` (N,) lie in each band of ``bands``
+    ((low, high, label): low <= value < high), empty bands left out."""
     out = {}
-    for lo, hi in RT60_BANDS_S:
-        sel = (rt60 >= lo) & (rt60 < hi)
+    for lo, hi, label in bands:
+        sel = (values >= lo) & (values < hi)
         if sel.any():
-            out[f"rt60 {lo:g}-{hi:g} s ({int(sel.sum())} scenes)"] = fn(sel)
+            out[f"{name} {label} ({int(sel.sum())} scenes)"] = fn(sel)
     return out
+
+
+def _by_band(rt60: np.ndarray, fn) -> dict:
+    return _by_bands(rt60, [(lo, hi, f"{lo:g}-{hi:g} s") for lo, hi in RT60_BANDS_S], "rt60", fn)
+
+
+def _primary(meta: SceneMeta):
+    """The scene's primary (loudest) source's metadata."""
+    return meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
 
 
 def direct_to_reverberant_db(meta: SceneMeta) -> float:
@@ -171,25 +182,18 @@ def direct_to_reverberant_db(meta: SceneMeta) -> float:
     room's size and RT60 (:func:`~spatial_alm.acoustics.room.critical_distance_m`; NaN without sources)."""
     if not meta.sources:
         return math.nan
-    source = meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
-    return 20.0 * math.log10(critical_distance_m(meta.room_dim_m, meta.rt60_s) / source.distance_m)
+    return 20.0 * math.log10(critical_distance_m(meta.room_dim_m, meta.rt60_s) / _primary(meta).distance_m)
 
 
 def _by_drr(drr_db: np.ndarray, fn) -> dict:
-    out = {}
-    for lo, hi in DRR_BANDS_DB:
-        sel = (drr_db >= lo) & (drr_db < hi)
-        if sel.any():
-            span = f"< {hi:g}" if lo == -float("inf") else f">= {lo:g}" if hi == float("inf") else f"{lo:g} to {hi:g}"
-            out[f"direct-to-reverberant {span} dB ({int(sel.sum())} scenes)"] = fn(sel)
-    return out
+    return _by_bands(drr_db, DRR_BANDS_DB, "direct-to-reverberant", fn)
 
 
 def primary_cues_db(meta: SceneMeta) -> tuple[float, float]:
     """The primary (loudest) source's recorded front/back and above/below spectral cues in dB (NaN: none)."""
     if not meta.sources:
         return math.nan, math.nan
-    source = meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
+    source = _primary(meta)
     cues = (getattr(source, field) for field in SPECTRAL_CUE_FIELDS.values())  # front/back, above/below
     return tuple(math.nan if cue is None else cue for cue in cues)
 

@@ -50,6 +50,40 @@ def test_long_term_mean_would_mix_in_the_reverberant_tail():
     assert probe.onset_weighted_power(power)[0, 0] > 2.0 * power.mean(-1)[0, 0]
 
 
+def coherent_then_diffuse_stft(ear_gains: tuple[float, float], seed: int = 0) -> torch.Tensor:
+    """(2, 4, 400) complex STFT: frames 0-199 one source through a fixed interaural transfer (right = left x
+    0.5 e^{0.7i}; power 1 in the left ear), frames 200-399 independent noise in the two ears at 10 times the
+    power (a diffuse tail); each ear then scaled by a fixed gain."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def noise(*shape):
+        parts = torch.randn(2, *shape, generator=generator) / 2 ** 0.5
+        return torch.complex(parts[0], parts[1])
+
+    left = noise(4, 200)
+    direct = torch.stack([left, 0.5 * np.exp(0.7j) * left])
+    diffuse = 10 ** 0.5 * noise(2, 4, 200)
+    return torch.cat([direct, diffuse], dim=-1) * torch.tensor(ear_gains)[:, None, None]
+
+
+def test_coherence_weights_keep_the_direct_sound():
+    """The coherence-weighted power is the direct frames' mean power (about 1 and 0.25 per bin), not the long-term
+    mean, which the diffuse tail dominates (about 5.5 and 5.1)."""
+    probe = load_script("front_back_spectral_probe")
+    stft = coherent_then_diffuse_stft((1.0, 1.0))
+    weighted = probe.coherence_weighted_power(stft, hop_s=0.008)
+    direct = (stft[..., :200].abs() ** 2).mean(-1)
+    torch.testing.assert_close(weighted, direct, rtol=0.1, atol=0.0)
+    assert ((stft.abs() ** 2).mean(-1) > 4.0 * direct).all()
+
+
+def test_coherence_weights_do_not_depend_on_a_fixed_ear_filter():
+    probe = load_script("front_back_spectral_probe")
+    flat = probe.coherence_weighted_power(coherent_then_diffuse_stft((1.0, 1.0)), hop_s=0.008)
+    filtered = probe.coherence_weighted_power(coherent_then_diffuse_stft((4.0, 0.25)), hop_s=0.008)
+    torch.testing.assert_close(filtered, flat * torch.tensor([[16.0], [0.0625]]), rtol=1e-4, atol=0.0)
+
+
 def test_probe_writes_one_row_per_scene_with_its_front_back_answer(tmp_path):
     """Front (azimuth 0) and back (180) sources are scored, a lateral one (90) is not; the network answers front
     for the first two: right on the front source only."""

@@ -4,6 +4,7 @@ import math
 
 import pyroomacoustics as pra
 import pytest
+import scipy.signal
 import torch
 
 from spatial_alm.features import (
@@ -14,7 +15,7 @@ from spatial_alm.features import (
     mel_weights,
     num_planes,
 )
-from spatial_alm.features.spatial import cross_phase, stft
+from spatial_alm.features.spatial import cross_phase, smooth_over_frames, stft
 
 FS_HZ = 16000
 SMALL = dict(fs_hz=FS_HZ, n_fft=512, hop_length=128, n_mels=64)  # fast test scale
@@ -61,6 +62,38 @@ def test_all_cues_plane_order_and_explicit_pairs():
     torch.testing.assert_close(out[:, 8], out[:, 0] - out[:, 2])  # ILD = logmel_i - logmel_j
     with pytest.raises(ValueError, match="pairs"):
         SpatialFeatures(config)(noise(1, 3, 8000))  # pair (3, 1) needs 4 channels
+
+
+def test_smoothing_over_frames_is_the_first_order_recursion():
+    x = noise(3, 2, 50, seed=4)
+    expected = scipy.signal.lfilter([0.3], [1.0, -0.7], x.numpy(), axis=-1)
+    torch.testing.assert_close(smooth_over_frames(x, 0.7), torch.from_numpy(expected).float(), rtol=1e-5, atol=1e-6)
+
+
+def test_coherence_is_one_for_a_filtered_copy_and_low_for_a_diffuse_field():
+    """One source heard by both ears through a fixed filter (a 3-sample delay, half the amplitude): coherence near 1
+    in every band, away from the first and last frames (reflect padding does not delay); independent noise in the
+    two ears (a diffuse field's high bands): near 0, limited by the few frames the smoothing averages (30 ms at
+    8 ms hops: about 0.3)."""
+    config = SpatialFeatureConfig(**SMALL, coherence=True)
+    assert feature_names(config, 2)[-1] == "coherence_0_1"
+    copy = delayed_pair(16000, 3) * torch.tensor([1.0, 0.5])[:, None]
+    coherence = SpatialFeatures(config)(copy)[0, -1, :, 10:-10]
+    assert coherence.mean() > 0.99 and coherence.min() > 0.9
+    independent = SpatialFeatures(config)(noise(1, 2, 16000, seed=2))[0, -1]
+    assert 0.2 < independent.mean() < 0.4
+
+
+def test_coherence_falls_when_the_direct_sound_gives_way_to_the_tail():
+    """A filtered copy for 0.5 s, then independent noise 10 dB louder: the coherence plane is near 1 over the
+    first half and low once the smoothing (30 ms) has forgotten it; a fixed gain per ear does not change it."""
+    config = SpatialFeatureConfig(**SMALL, coherence=True)
+    direct = delayed_pair(8000, 2)
+    audio = torch.cat([direct, 10 ** 0.5 * noise(1, 2, 8000, seed=3)], dim=-1)
+    coherence = SpatialFeatures(config)(audio)[0, -1]  # (n_mels, frames), 125 frames per second
+    assert coherence[:, 5:55].mean() > 0.95 and coherence[:, 75:].mean() < 0.5
+    scaled = SpatialFeatures(config)(audio * torch.tensor([3.0, 0.2])[:, None])[0, -1]
+    torch.testing.assert_close(scaled, coherence, rtol=0.0, atol=1e-4)
 
 
 def test_mel_weights_average_each_band():
@@ -143,7 +176,8 @@ def test_config_round_trip_through_dict():
     ("f_max_hz", 9000.0), ("mel_scale", "bark"), ("pairs", "some"), ("pairs", [(0, 0)]),
     ("pairs", [(0, 1), (1, 0)]), ("pairs", []), ("ipd", "yes"), ("gcc_max_lag", 64), ("srp_phat", 1),
     ("mic_positions_m", [(0.0, 0.0)]), ("srp_elevations_deg", [100.0]), ("srp_elevations_deg", []),
-    ("srp_freq_range_hz", (3000.0, 200.0)), ("srp_freq_range_hz", (0.0, 9000.0)),
+    ("srp_freq_range_hz", (3000.0, 200.0)), ("srp_freq_range_hz", (0.0, 9000.0)), ("coherence", "yes"),
+    ("coherence_time_s", 0.0),
 ])
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

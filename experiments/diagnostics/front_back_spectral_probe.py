@@ -33,7 +33,7 @@ from tqdm import tqdm
 from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data.reader import DatasetReader
 from spatial_alm.evaluation.encoder_report import FRONT_BACK_MARGIN_DEG
-from spatial_alm.features.spatial import SpatialFeatureConfig, mel_weights
+from spatial_alm.features.spatial import SpatialFeatureConfig, mel_weights, smooth_over_frames
 
 
 def onset_weighted_power(power: torch.Tensor) -> torch.Tensor:
@@ -46,13 +46,31 @@ def onset_weighted_power(power: torch.Tensor) -> torch.Tensor:
     return (power[..., 1:] * rise).sum(-1) / (rise.sum(-1) + 1e-6)
 
 
+def coherence_weighted_power(stft: torch.Tensor, hop_s: float, smoothing_s: float = 0.03,
+                             exponent: float = 16.0) -> torch.Tensor:
+    """Each ear's power spectrum (2, F) from a complex STFT ``stft`` (2, F, T) whose frames are ``hop_s`` seconds
+    apart: frame t of bin f is weighted by its interaural coherence raised to ``exponent``, the coherence from
+    cross- and auto-spectra smoothed over frames with time constant ``smoothing_s`` (as the encoder's coherence
+    plane, :func:`~spatial_alm.features.spatial.band_coherence`, but per STFT bin; Faller and Merimaa's cue
+    selection, 2004). The direct sound reaches the ears as two filtered copies of one signal (coherence near 1);
+    the room's reflections from many directions lower it. The weights depend on the ears' similarity, not on
+    which ear is louder, so they do not single out a direction."""
+    alpha = float(np.exp(-hop_s / smoothing_s))
+    power = stft.abs() ** 2  # (2, F, T)
+    cross = smooth_over_frames(torch.view_as_real(stft[0] * stft[1].conj()).movedim(-1, 0), alpha)  # (2, F, T)
+    auto = smooth_over_frames(power, alpha)
+    coherence = torch.linalg.vector_norm(cross, dim=0) / (auto.prod(0).sqrt() + 1e-12)  # (F, T), 0..1
+    weight = coherence.clamp(0.0, 1.0) ** exponent
+    return (power * weight).sum(-1) / (weight.sum(-1) + 1e-12)
+
+
 def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "long_term") -> dict[str, np.ndarray]:
     """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB (with ``n_mels``:
     (N, 2 * n_mels), the power averaged over the encoder's mel bands first; ``spectra``: the long-term
     mean power or the onset-weighted power, :func:`onset_weighted_power`), azimuth
     and elevation (N,) degrees, labels (N,), scene indices in the dataset (N,)."""
     reader = DatasetReader(path)
-    spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=2.0)
+    spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=None)
     bands = None if n_mels is None else mel_weights(SpatialFeatureConfig(fs_hz=reader.index.fs_hz, n_fft=n_fft,
                                                                          n_mels=n_mels))  # (n_fft // 2 + 1, n_mels)
     rows, azimuth, elevation, labels, scenes = [], [], [], [], []
@@ -61,10 +79,13 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "lon
         if len(meta.sources) != 1:
             continue
         audio, _, _ = reader.scene(i)
-        frames = spectrogram(torch.as_tensor(audio))  # (2, n_fft // 2 + 1, T)
+        stft = spectrogram(torch.as_tensor(audio))  # (2, n_fft // 2 + 1, T) complex
+        if spectra == "coherent":
+            power = coherence_weighted_power(stft, hop_s=(n_fft // 4) / reader.index.fs_hz)
+        else:
+            power = onset_weighted_power(stft.abs() ** 2) if spectra == "onsets" else (stft.abs() ** 2).mean(-1)
         if bands is not None:
-            frames = (frames.transpose(1, 2) @ bands).transpose(1, 2)  # (2, n_mels, T)
-        power = frames.mean(-1) if spectra == "long_term" else onset_weighted_power(frames)
+            power = power @ bands  # (2, n_mels)
         rows.append((10.0 * torch.log10(power + 1e-10)).flatten().numpy())
         source = meta.sources[0]
         azimuth.append(source.azimuth_deg)
@@ -173,9 +194,11 @@ def main():
     parser.add_argument("--n-fft", type=int, default=512, help="STFT size (default 512)")
     parser.add_argument("--n-mels", type=int, help="average the spectra over this many mel bands first (the "
                         "encoder's representation: tiny_binaural.yaml has 64); default: every STFT bin")
-    parser.add_argument("--spectra", choices=["long_term", "onsets"], default="long_term",
+    parser.add_argument("--spectra", choices=["long_term", "onsets", "coherent"], default="long_term",
                         help="each ear's long-term mean power (default), its onset-weighted power (frames weighted "
-                             "by the rise of their level: the direct sound before its reverberation)")
+                             "by the rise of their level: the direct sound before its reverberation) or its "
+                             "coherence-weighted power (time-frequency bins weighted by the interaural coherence, "
+                             "high where the direct sound dominates)")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     parser.add_argument("--train-sizes", type=int, nargs="+",
                         help="a learning curve instead: train on the first N one-source scenes for each N (nested "

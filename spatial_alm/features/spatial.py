@@ -8,6 +8,7 @@ F planes come in this order (names from :func:`feature_names`):
     ipd_cos_{i}_{j}, ipd_sin_{i}_{j}  each pair (i, j), when ``ipd``      2 planes per pair
     ild_{i}_{j}                       each pair, when ``ild``             1 plane per pair, dB
     gcc_{i}_{j}                       each pair, when ``gcc_phat``        1 plane per pair
+    coherence_{i}_{j}                 each pair, when ``coherence``       1 plane per pair, 0..1
     srp_el{e}                         each grid elevation e, when ``srp_phat``  1 plane per elevation
 
 Definitions (X_c: STFT of channel c, periodic Hann window of ``n_fft`` samples, centred frames with
@@ -25,6 +26,12 @@ each band a weighted average of its STFT bins):
   one row per lag instead of per mel band: row m holds lag ``m - n_mels // 2`` samples (n_mels lags
   centred on zero, the DCASE SELD baseline layout); rows with ``|lag| > gcc_max_lag`` are zero.
   Values are in [-1, 1] (1: all frequencies agree on that lag).
+- Coherence: the interaural coherence (its magnitude, not squared) of each mel band,
+  ``|S(W^T X_i conj(X_j))| / sqrt(S(W^T |X_i|^2) S(W^T |X_j|^2))``, where S is a causal first-order smoothing
+  over frames (``y_t = a y_{t-1} + (1 - a) x_t``, ``a = exp(-hop / coherence_time_s)``). Near 1 where one
+  source's direct sound dominates the band (the two channels are filtered copies of one signal), lower where
+  reflections from many directions add up; the cue selection of Faller and Merimaa (2004), which models the
+  precedence effect: a learner can trust the other planes where it is high.
 - SRP-PHAT (arrays; needs ``mic_positions_m``): the steered response power of the unit
   cross-spectra, ``mean over pairs (i, j) and STFT bins f in srp_freq_range_hz of
   cos(IPD_ij(f) - 2 pi f tau_ij(u))``, with ``tau_ij(u) = (r_i - r_j) . u / c`` the delay of channel j
@@ -95,6 +102,8 @@ class SpatialFeatureConfig:
     mic_positions_m: tuple[tuple[float, float, float], ...] | None = None  # (C, 3) listener frame; for srp_phat
     srp_elevations_deg: tuple[float, ...] = (-60.0, -40.0, -20.0, 0.0, 20.0, 40.0, 60.0)
     srp_freq_range_hz: tuple[float, float] = (300.0, 3500.0)  # the band of the SRP-PHAT baseline
+    coherence: bool = False
+    coherence_time_s: float = 0.03  # time constant of the coherence's smoothing over frames
 
     def __post_init__(self):
         for name, minimum in (("fs_hz", 1), ("n_fft", 2), ("hop_length", 1), ("n_mels", 1)):
@@ -115,9 +124,11 @@ class SpatialFeatureConfig:
             _fail("f_max_hz", self.f_max_hz, f"None or (f_min_hz, fs_hz / 2] = ({self.f_min_hz}, {self.fs_hz / 2}]")
         if self.mel_scale not in MEL_SCALES:
             _fail("mel_scale", self.mel_scale, f"one of {MEL_SCALES}")
-        for name in ("ipd", "ild", "gcc_phat", "srp_phat"):
+        for name in ("ipd", "ild", "gcc_phat", "srp_phat", "coherence"):
             if not isinstance(getattr(self, name), bool):
                 _fail(name, getattr(self, name), "True or False")
+        if not (_is_number(self.coherence_time_s) and self.coherence_time_s > 0):
+            _fail("coherence_time_s", self.coherence_time_s, "a number of seconds > 0")
         max_lag = (self.n_mels - 1) // 2
         if self.gcc_max_lag is not None and not (_is_int(self.gcc_max_lag) and 0 <= self.gcc_max_lag <= max_lag):
             _fail("gcc_max_lag", self.gcc_max_lag, f"None or an integer in [0, (n_mels - 1) // 2] = [0, {max_lag}]")
@@ -223,6 +234,8 @@ def feature_names(config: SpatialFeatureConfig, num_channels: int) -> list[str]:
         names += [f"ild_{i}_{j}" for i, j in pairs]
     if config.gcc_phat:
         names += [f"gcc_{i}_{j}" for i, j in pairs]
+    if config.coherence:
+        names += [f"coherence_{i}_{j}" for i, j in pairs]
     if config.srp_phat:
         if len(config.mic_positions_m) != num_channels:
             _fail("mic_positions_m", config.mic_positions_m, f"one position per channel ({num_channels})")
@@ -257,10 +270,9 @@ def band_average(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return torch.matmul(weights.mT, x)
 
 
-def log_mel(spec: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Log-mel power in dB (B, C, n_mels, frames) of a complex STFT (B, C, n_freqs, frames)."""
-    power = band_average(spec.real.square() + spec.imag.square(), weights)
-    return 10.0 * torch.log10(power.clamp_min(LOG_FLOOR))
+def band_power(spec: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mel-band power (B, C, n_mels, frames) of a complex STFT (B, C, n_freqs, frames)."""
+    return band_average(spec.real.square() + spec.imag.square(), weights)
 
 
 def cross_phase(spec: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
@@ -284,6 +296,30 @@ def gcc_phat(unit_cross: torch.Tensor, n_fft: int, n_mels: int, max_lag: int | N
         lags = torch.arange(n_mels, device=gcc.device) - half
         gcc = gcc * (lags.abs() <= max_lag)[:, None]
     return gcc
+
+
+def smooth_over_frames(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Causal first-order smoothing along the last axis (frames): ``y_t = alpha y_{t-1} + (1 - alpha) x_t``,
+    ``y_{-1} = 0``; one matrix product with the filter's (frames, frames) impulse-response matrix."""
+    frames = torch.arange(x.shape[-1], device=x.device)
+    lag = (frames[None, :] - frames[:, None]).to(x.dtype)  # (s, t): t - s
+    response = torch.where(lag >= 0, (1.0 - alpha) * alpha ** lag.clamp_min(0.0), torch.zeros_like(lag))
+    return (x.reshape(-1, x.shape[-1]) @ response).reshape(x.shape)
+
+
+def band_coherence(spec: torch.Tensor, power: torch.Tensor, pairs: list[tuple[int, int]], weights: torch.Tensor,
+                   alpha: float) -> torch.Tensor:
+    """Interaural coherence (B, P, n_mels, frames) in [0, 1] of each pair and mel band from a complex STFT
+    (B, C, n_freqs, frames) and its mel-band power (B, C, n_mels, frames, :func:`band_power`): the cross-spectrum
+    band-averaged with ``weights``, cross- and auto-spectra smoothed over frames (:func:`smooth_over_frames`);
+    0 where a channel is silent."""
+    i, j = (list(index) for index in zip(*pairs))
+    cross = band_average(torch.view_as_real(spec[:, i] * spec[:, j].conj()).movedim(-1, 2), weights)  # (B, P, 2, M, T)
+    cross = smooth_over_frames(cross, alpha)
+    power = smooth_over_frames(power, alpha)
+    norm = (power[:, i] * power[:, j]).sqrt()
+    magnitude = torch.linalg.vector_norm(cross, dim=2)
+    return torch.where(norm > 0, magnitude / norm.clamp_min(torch.finfo(norm.dtype).tiny), 0.0).clamp(0.0, 1.0)
 
 
 def srp_steering(config: SpatialFeatureConfig, pairs: list[tuple[int, int]], device=None) -> torch.Tensor:
@@ -330,7 +366,8 @@ def spatial_features(audio: torch.Tensor, config: SpatialFeatureConfig,
         weights = mel_weights(config).to(audio.device, audio.dtype)
 
     spec = stft(audio, config.n_fft, config.hop_length, window)  # (B, C, n_freqs, frames)
-    logmel = log_mel(spec, weights)  # (B, C, n_mels, frames)
+    power = band_power(spec, weights)  # (B, C, n_mels, frames)
+    logmel = 10.0 * torch.log10(power.clamp_min(LOG_FLOOR))
     if not pairs:
         return logmel
     planes = [logmel]
@@ -345,6 +382,9 @@ def spatial_features(audio: torch.Tensor, config: SpatialFeatureConfig,
         planes.append(gcc_phat(unit, config.n_fft, config.n_mels, config.gcc_max_lag))  # (B, P, n_mels, frames)
     if config.srp_phat:
         planes.append(srp_phat(unit, config, pairs).to(audio.dtype))  # (B, E, n_mels, frames)
+    if config.coherence:
+        alpha = math.exp(-config.hop_length / (config.fs_hz * config.coherence_time_s))
+        planes.append(band_coherence(spec, power, pairs, weights, alpha))  # (B, P, n_mels, frames)
     return torch.cat(planes, dim=1)
 
 

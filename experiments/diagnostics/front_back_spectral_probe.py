@@ -8,7 +8,8 @@ simple, independent learner can read from the spectra alone, so the encoder's fi
 scenes can be told apart into "the cue is not in the data" and "the encoder does not learn it".
 
 For every one-source scene: the time-averaged power spectrum of each ear (periodic Hann STFT, n_fft
-512 at 16 kHz, in dB; ``--spectra onsets``: weighted to the onsets, where the direct sound leads the room)
+512 at 16 kHz, in dB; ``--spectra onsets``: weighted to the onsets, where the direct sound leads the room;
+``--spectra coherent``: weighted to the time-frequency bins where the two ears hear one coherent signal)
 -> 2 x (n_fft / 2 + 1) numbers, standardised with the training set's statistics.
 A two-layer MLP (256 units, GELU, dropout 0.2; AdamW) learns two outputs: front (logit) and elevation
 (degrees, L1 loss). Front/back is scored by the encoder report's rule (sources at least
@@ -67,7 +68,8 @@ def coherence_weighted_power(stft: torch.Tensor, hop_s: float, smoothing_s: floa
 def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "long_term") -> dict[str, np.ndarray]:
     """One-source scenes of a dataset -> spectra (N, 2 * (n_fft // 2 + 1)) float32 dB (with ``n_mels``:
     (N, 2 * n_mels), the power averaged over the encoder's mel bands first; ``spectra``: the long-term
-    mean power or the onset-weighted power, :func:`onset_weighted_power`), azimuth
+    mean power, the onset-weighted power, :func:`onset_weighted_power`, or the coherence-weighted power,
+    :func:`coherence_weighted_power`), azimuth
     and elevation (N,) degrees, labels (N,), scene indices in the dataset (N,)."""
     reader = DatasetReader(path)
     spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=None)

@@ -77,6 +77,12 @@ def test_coherence_is_one_for_a_filtered_copy_and_low_for_a_diffuse_field():
     8 ms hops: about 0.3)."""
     config = SpatialFeatureConfig(**SMALL, coherence=True)
     assert feature_names(config, 2)[-1] == "coherence_0_1"
+    with_srp = SpatialFeatureConfig(**{**SRP, "coherence": True})  # coherence planes come before the SRP maps
+    srp_planes = SpatialFeatures(SpatialFeatureConfig(**SRP))(noise(1, 4, 4800))[:, 16:]  # after 4 log-mel, 12 IPD
+    out = SpatialFeatures(with_srp)(noise(1, 4, 4800))
+    assert feature_names(with_srp, 4)[16:22] == [f"coherence_{i}_{j}" for i, j in channel_pairs(with_srp, 4)]
+    torch.testing.assert_close(out[:, 22:], srp_planes)
+    assert ((out[:, 16:22] >= 0) & (out[:, 16:22] <= 1)).all()
     copy = delayed_pair(16000, 3) * torch.tensor([1.0, 0.5])[:, None]
     coherence = SpatialFeatures(config)(copy)[0, -1, :, 10:-10]
     assert coherence.mean() > 0.99 and coherence.min() > 0.9

@@ -380,11 +380,11 @@ def spatial_features(audio: torch.Tensor, config: SpatialFeatureConfig,
         planes.append(logmel[:, i] - logmel[:, j])  # (B, P, n_mels, frames)
     if config.gcc_phat:
         planes.append(gcc_phat(unit, config.n_fft, config.n_mels, config.gcc_max_lag))  # (B, P, n_mels, frames)
-    if config.srp_phat:
-        planes.append(srp_phat(unit, config, pairs).to(audio.dtype))  # (B, E, n_mels, frames)
     if config.coherence:
         alpha = math.exp(-config.hop_length / (config.fs_hz * config.coherence_time_s))
         planes.append(band_coherence(spec, power, pairs, weights, alpha))  # (B, P, n_mels, frames)
+    if config.srp_phat:
+        planes.append(srp_phat(unit, config, pairs).to(audio.dtype))  # (B, E, n_mels, frames)
     return torch.cat(planes, dim=1)
 
 

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data.reader import DatasetReader
 from spatial_alm.evaluation.encoder_report import FRONT_BACK_MARGIN_DEG
-from spatial_alm.features.spatial import SpatialFeatureConfig, mel_weights, smooth_over_frames
+from spatial_alm.features.spatial import SpatialFeatureConfig, band_coherence, mel_weights
 
 
 def onset_weighted_power(power: torch.Tensor) -> torch.Tensor:
@@ -51,17 +51,16 @@ def coherence_weighted_power(stft: torch.Tensor, hop_s: float, smoothing_s: floa
                              exponent: float = 16.0) -> torch.Tensor:
     """Each ear's power spectrum (2, F) from a complex STFT ``stft`` (2, F, T) whose frames are ``hop_s`` seconds
     apart: frame t of bin f is weighted by its interaural coherence raised to ``exponent``, the coherence from
-    cross- and auto-spectra smoothed over frames with time constant ``smoothing_s`` (as the encoder's coherence
-    plane, :func:`~spatial_alm.features.spatial.band_coherence`, but per STFT bin; Faller and Merimaa's cue
-    selection, 2004). The direct sound reaches the ears as two filtered copies of one signal (coherence near 1);
-    the room's reflections from many directions lower it. The weights depend on the ears' similarity, not on
-    which ear is louder, so they do not single out a direction."""
+    cross- and auto-spectra smoothed over frames with time constant ``smoothing_s`` (the encoder's coherence
+    plane, :func:`~spatial_alm.features.spatial.band_coherence`, per STFT bin instead of per mel band; Faller and
+    Merimaa's cue selection, 2004). The direct sound reaches the ears as two filtered copies of one signal
+    (coherence near 1); the room's reflections from many directions lower it. The weights depend on the ears'
+    similarity, not on which ear is louder, so they do not single out a direction."""
     alpha = float(np.exp(-hop_s / smoothing_s))
     power = stft.abs() ** 2  # (2, F, T)
-    cross = smooth_over_frames(torch.view_as_real(stft[0] * stft[1].conj()).movedim(-1, 0), alpha)  # (2, F, T)
-    auto = smooth_over_frames(power, alpha)
-    coherence = torch.linalg.vector_norm(cross, dim=0) / (auto.prod(0).sqrt() + 1e-12)  # (F, T), 0..1
-    weight = coherence.clamp(0.0, 1.0) ** exponent
+    per_bin = torch.eye(stft.shape[1], dtype=power.dtype)  # "bands" of one STFT bin each
+    coherence = band_coherence(stft[None], power[None], [(0, 1)], per_bin, alpha)[0, 0]  # (F, T), 0..1
+    weight = coherence ** exponent
     return (power * weight).sum(-1) / (weight.sum(-1) + 1e-12)
 
 

@@ -300,11 +300,10 @@ def gcc_phat(unit_cross: torch.Tensor, n_fft: int, n_mels: int, max_lag: int | N
 
 def smooth_over_frames(x: torch.Tensor, alpha: float) -> torch.Tensor:
     """Causal first-order smoothing along the last axis (frames): ``y_t = alpha y_{t-1} + (1 - alpha) x_t``,
-    ``y_{-1} = 0``; one matrix product with the filter's (frames, frames) impulse-response matrix."""
-    frames = torch.arange(x.shape[-1], device=x.device)
-    lag = (frames[None, :] - frames[:, None]).to(x.dtype)  # (s, t): t - s
-    response = torch.where(lag >= 0, (1.0 - alpha) * alpha ** lag.clamp_min(0.0), torch.zeros_like(lag))
-    return (x.reshape(-1, x.shape[-1]) @ response).reshape(x.shape)
+    ``y_{-1} = 0`` (torchaudio's IIR filter)."""
+    a_coeffs = torch.tensor([1.0, -alpha], dtype=x.dtype, device=x.device)
+    b_coeffs = torch.tensor([1.0 - alpha, 0.0], dtype=x.dtype, device=x.device)
+    return AF.lfilter(x, a_coeffs, b_coeffs, clamp=False)
 
 
 def band_coherence(spec: torch.Tensor, power: torch.Tensor, pairs: list[tuple[int, int]], weights: torch.Tensor,

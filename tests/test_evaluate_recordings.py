@@ -77,7 +77,7 @@ def test_cli_evaluate_on_recordings_reports_b_beside_random_and_encoder_head(kem
     assert [a["file"] for a in saved["answers"]] == [r["file"] for r in rows]
     assert all(a["question_type"] == "B" and a["question"] in TEMPLATES for a in saved["answers"])
     assert saved["window"]["samples"] == 63 * 160 and saved["window"]["shorter_files"] == 8
-    assert saved["distance_labelled"] == 8
+    assert saved["distance_labelled"] == 8 and saved["directions"]["distinct"] == 4
     # the encoder-head row: the model's own heads on each file's centre window, recomputed here
     model = AudioLLM.from_pretrained(toy_llm)
     recordings = read_labelled_recordings(kemar_set)
@@ -90,6 +90,7 @@ def test_cli_evaluate_on_recordings_reports_b_beside_random_and_encoder_head(kem
     markdown = (out / "report.md").read_text()
     assert "| B | direction | 8 |" in markdown and "front_back_confusion_rate" in markdown
     assert "centre 0.63 s" in markdown and "zero-padded on both sides" in markdown and markdown in printed
+    assert "The files hold 4 distinct directions" in markdown
     assert (out / "scores.png").stat().st_size > 0
     # --max-questions: that many recordings, each keeping the question it gets in the full run
     assert main(["evaluate", "--model", str(toy_llm), "--recordings", str(kemar_set), "--out", str(tmp_path / "few"),

@@ -234,6 +234,10 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
     scored = [x for x in true_x if abs(x) >= np.sin(np.radians(20))]
     behind = 100 * sum(x < 0 for x in scored) / len(scored)
     assert saved["localisation"]["gcc_phat_woodworth"]["all"]["front_back_confusion_rate"] == pytest.approx(behind)
+    # 3 clips x 8 directions: front/back is measured on the directions far enough from the frontal plane
+    far = {(r["true_azimuth_deg"], r["true_elevation_deg"]) for r, x in zip(table, true_x)
+           if abs(x) >= np.sin(np.radians(20))}
+    assert saved["directions"] == {"distinct": 8, "front_back_scored": len(far)} and 0 < len(far) <= 8
     # the baseline localises the lateral angle of real HRIR recordings well
     assert saved["localisation"]["gcc_phat_woodworth"]["all"]["lateral_error_deg"] < 15
     assert saved["distance_labelled"] == 24 and 0 <= saved["distance_error_rate"] <= 100
@@ -241,6 +245,7 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
     markdown = (out / "report.md").read_text()
     assert "| gcc_phat_woodworth | all |" in markdown and "front/back confusion rate (%)" in markdown
     assert "Detection metrics (mAP, SELD) are skipped for recordings" in markdown
+    assert f"8 distinct directions, {len(far)} of them at least 20 deg from the frontal plane" in markdown
     # the encoder's localisation per labelled class: every file counted once, under its CSV label
     by_class = saved["encoder_localisation_by_class"]
     assert set(by_class) == {row["label"] for row in _rows(kemar_set)}

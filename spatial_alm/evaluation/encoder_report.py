@@ -279,7 +279,14 @@ def recordings_summary(recordings_dir: str | Path, labels_csv: str | Path | None
     """What a report on labelled ``recordings`` (:class:`~spatial_alm.data.recordings.Recording` s) says about
     them: folder, labels CSV, count, the files' rates, and the window of ``window`` samples at ``fs_hz`` each file
     is cut to (:class:`~spatial_alm.data.recordings.RecordingDataset`), with how many files were longer (cropped
-    to their centre) and shorter (zero-padded on both sides). Shared by the encoder and the audio-LLM reports."""
+    to their centre) and shorter (zero-padded on both sides), and how many distinct labelled directions they
+    hold (``directions``: all, and those at least ``FRONT_BACK_MARGIN_DEG`` from the frontal plane, which the
+    front/back rate scores). A set built as clips x directions measures front/back on those directions, not on
+    its files: a model's answer at one direction is much the same for every clip. Shared by the encoder and
+    the audio-LLM reports."""
+    directions = {(round(r.azimuth_deg, 2), round(r.elevation_deg, 2)) for r in recordings}
+    az, el = (np.array([d[k] for d in directions], dtype=np.float64) for k in (0, 1))
+    scored = ~np.isnan(front_back_confusions(az, el, az, el))
     return {
         "recordings_dir": str(recordings_dir),
         "labels_csv": str(labels_csv if labels_csv is not None else Path(recordings_dir) / LABELS_FILENAME),
@@ -290,7 +297,15 @@ def recordings_summary(recordings_dir: str | Path, labels_csv: str | Path | None
                            "zero-padded on both sides (shorter files)",
                    "longer_files": sum(r.num_frames * fs_hz / r.fs_hz > window for r in recordings),
                    "shorter_files": sum(r.num_frames * fs_hz / r.fs_hz < window for r in recordings)},
+        "directions": {"distinct": len(directions), "front_back_scored": int(scored.sum())},
     }
+
+
+def directions_sentence(directions: dict) -> str:
+    """The reports' sentence on the ``directions`` of :func:`recordings_summary`."""
+    return (f"The files hold {directions['distinct']} distinct directions, {directions['front_back_scored']} of them "
+            f"at least {FRONT_BACK_MARGIN_DEG:g} deg from the frontal plane: front/back is measured on those "
+            "directions (a model answers one direction much alike for every clip).")
 
 
 def evaluate_encoder_on_recordings(model_dir: str | Path, recordings_dir: str | Path, out_dir: str | Path, *,
@@ -511,7 +526,8 @@ def markdown_report(report: dict) -> str:
                   f"receiver `{report['receiver']}`. Each file is resampled to {window['fs_hz']} Hz and the encoder "
                   f"and the baselines see its centre {window['seconds']:.2f} s ({window['samples']} samples; the "
                   f"encoder's longest input unless --window-s): {window['longer_files']} longer files cropped, "
-                  f"{window['shorter_files']} shorter ones zero-padded on both sides.", "",
+                  f"{window['shorter_files']} shorter ones zero-padded on both sides. "
+                  f"{directions_sentence(report['directions'])}", "",
                   "Detection metrics (mAP, SELD) are skipped for recordings: each file has one labelled source "
                   "and no absent-class targets."]
     else:

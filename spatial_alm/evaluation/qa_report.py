@@ -81,6 +81,7 @@ from spatial_alm.data.recordings import Recording, RecordingDataset, read_labell
 from spatial_alm.evaluation.encoder_report import (
     FRONT_BACK_MARGIN_DEG,
     by_spectral_cue,
+    directions_sentence,
     front_back_confusion_rate,
     recordings_summary,
 )
@@ -766,8 +767,8 @@ def markdown_report(report: dict) -> str:
                   f"Window (as `evaluate-encoder --recordings`): each file is resampled to {window['fs_hz']} Hz and "
                   f"the model hears its centre {window['seconds']:.2f} s ({window['samples']} samples, the encoder's "
                   f"longest input): {window['longer_files']} longer files cropped, {window['shorter_files']} "
-                  "shorter ones zero-padded on both sides. DER covers the files whose distance is labelled (n/a "
-                  "when none is)."]
+                  f"shorter ones zero-padded on both sides. {directions_sentence(report['directions'])} DER covers "
+                  "the files whose distance is labelled (n/a when none is)."]
     else:
         source = [f"Data: `{report['data']}`, {decoding}"]
     lines = [f"# QA evaluation: {report['model_dir']}", "", *source, "",

@@ -286,7 +286,7 @@ def recordings_summary(recordings_dir: str | Path, labels_csv: str | Path | None
     the audio-LLM reports."""
     directions = {(round(r.azimuth_deg, 2), round(r.elevation_deg, 2)) for r in recordings}
     az, el = (np.array([d[k] for d in directions], dtype=np.float64) for k in (0, 1))
-    scored = ~np.isnan(front_back_confusions(az, el, az, el))
+    scored = ~np.isnan(front_back_confusions(az, el, az, el))  # the front/back rate's own margin rule
     return {
         "recordings_dir": str(recordings_dir),
         "labels_csv": str(labels_csv if labels_csv is not None else Path(recordings_dir) / LABELS_FILENAME),

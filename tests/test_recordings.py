@@ -261,6 +261,16 @@ def test_evaluate_encoder_on_recordings_reports_metrics_beside_gcc_phat(kemar_se
     assert set(saved["paired_doa_20deg"]["gcc_phat_woodworth"]) == {"all", *groups}
     for name in ("azimuth_scatter.png", "error_histogram.png", "polar_error.png"):
         assert (out / name).stat().st_size > 0
+    # elevation against the best constant answer: the truths' median, scored independently from the CSV
+    true_el = np.array([float(r["true_elevation_deg"]) for r in table])
+    gcc_el = np.array([float(r["gcc_phat_woodworth_elevation_deg"]) for r in table])
+    against = saved["elevation_against_constant"]
+    assert against["constant_deg"] == pytest.approx(np.median(true_el), abs=0.01)
+    assert against["constant_error_deg"] == pytest.approx(np.abs(true_el - np.median(true_el)).mean(), abs=0.01)
+    assert against["paired"]["gcc_phat_woodworth"]["mean_difference"] == pytest.approx(
+        np.abs(gcc_el - true_el).mean() - against["constant_error_deg"], abs=0.01)
+    assert set(against["paired"]) == {"encoder", "gcc_phat_woodworth"}
+    assert "## Elevation against the best constant answer" in markdown
 
 
 def test_compared_encoders_are_scored_on_the_same_files(kemar_set, toy_encoder, tmp_path):
@@ -340,6 +350,19 @@ def test_front_back_confusion_rate_on_a_hand_made_case():
     # a missing prediction counts as confused; no scored source gives NaN
     assert front_back_confusion_rate([np.nan, 40], [0, 0], [0, 30], [0, 0]) == pytest.approx(50.0)
     assert np.isnan(front_back_confusion_rate([0], [0], [90], [0]))
+
+
+def test_elevation_against_the_best_constant_on_a_hand_made_case():
+    from spatial_alm.evaluation.encoder_report import elevation_against_constant
+
+    true_el = [0, 10, 20, 30, 40]  # median 20 deg: errors 20, 10, 0, 10, 20, mean 12 deg
+    result = elevation_against_constant({"exact": true_el, "median": [20] * 5, "horizon": [0] * 5}, true_el)
+    assert result["constant_deg"] == pytest.approx(20.0) and result["constant_error_deg"] == pytest.approx(12.0)
+    assert result["paired"]["exact"]["mean_difference"] == pytest.approx(-12.0)
+    assert result["paired"]["median"] == {"mean_difference": 0.0, "pairs": 5, "p_value": 1.0}
+    assert result["paired"]["horizon"]["mean_difference"] == pytest.approx(8.0)  # errors 0..40, mean 20 deg
+    # every source at one elevation (a horizontal-plane set): a constant is exact, nothing to compare
+    assert elevation_against_constant({"exact": [0, 0]}, [0, 0]) is None
 
 
 def test_localisation_by_class_on_a_hand_made_case():

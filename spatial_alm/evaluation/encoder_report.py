@@ -9,7 +9,8 @@ head's front/back confusions are visible rather than hidden. The encoder and eac
 compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon
 signed-rank test), overall and per band, and every method's prediction per scene is kept in
 ``predictions.csv`` for further analysis. Besides the lateral error, the front/back confusion rate
-(:func:`front_back_confusion_rate`) and the elevation error are reported for every method, and the
+(:func:`front_back_confusion_rate`) and the elevation error are reported for every method, the latter
+also against the best constant answer (:func:`elevation_against_constant`), and the
 encoder's localisation per class of the primary source (:func:`localisation_by_class`: which sources
 carry the pinna cues), and, where the dataset records the sources' spectral cues (heads), every metric
 also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
@@ -129,6 +130,23 @@ def elevation_error_deg(pred_el, true_el) -> float:
     errors = np.abs(np.asarray(pred_el, dtype=np.float64) - np.asarray(true_el, dtype=np.float64))
     errors = errors[~np.isnan(errors)]
     return float(errors.mean()) if errors.size else float("nan")
+
+
+def elevation_against_constant(pred_el: dict[str, np.ndarray], true_el) -> dict | None:
+    """Each method's elevation errors against the best constant answer: the truths' median elevation (deg),
+    the constant with the smallest mean absolute error on these sources (an oracle, so a conservative
+    reference). ``pred_el``: method -> (N,) predicted elevations (deg). Returns ``constant_deg``,
+    ``constant_error_deg`` and per method ``paired``, the Wilcoxon signed-rank test of its absolute errors
+    against the constant's, source by source (negative mean difference: the method errs less); a method
+    reads elevation only where it beats that constant. None when every truth has the same elevation."""
+    true_el = np.asarray(true_el, dtype=np.float64)
+    if true_el.size == 0 or np.ptp(true_el) == 0:
+        return None
+    constant = float(np.median(true_el))
+    constant_errors = np.abs(true_el - constant)
+    return {"constant_deg": constant, "constant_error_deg": float(constant_errors.mean()),
+            "paired": {name: metrics.wilcoxon_paired(np.abs(np.asarray(el, dtype=np.float64) - true_el),
+                                                     constant_errors) for name, el in pred_el.items()}}
 
 
 def localisation_metrics(pred_az, pred_el, true_az, true_el) -> dict:
@@ -443,6 +461,8 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
         "encoder_localisation_by_class": localisation_by_class(*rows["encoder"], *truth, pred["true_label"]),
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
+        "elevation_against_constant": elevation_against_constant({name: el for name, (_, el) in rows.items()},
+                                                                 truth[1]),
         "chance": _chance_row(pred, seed=0, detection=detection),
         "wall_time_s": time.perf_counter() - started,
     })
@@ -597,6 +617,18 @@ def markdown_report(report: dict) -> str:
         for name, bands in report["paired_lateral_error"].items():
             for band, test in bands.items():
                 lines.append(f"| {name} | {band} | {test['mean_difference']:+.1f} | {test['p_value']:.2g} |")
+    against_constant = report.get("elevation_against_constant")
+    if against_constant:
+        lines += ["", "## Elevation against the best constant answer", "",
+                  f"Answering the truths' median elevation, {against_constant['constant_deg']:.1f} deg, for every "
+                  f"{unit} errs {against_constant['constant_error_deg']:.1f} deg on average, the least any constant "
+                  f"answer errs on these {unit}s: a method reads elevation only where it errs less ({unit} by {unit}, "
+                  "Wilcoxon signed-rank test; negative difference: the method errs less).", "",
+                  "| method | elevation error (deg) | mean difference, method - constant (deg) | p-value |",
+                  "|---|---|---|---|"]
+        for name, test in against_constant["paired"].items():
+            lines.append(f"| {name} | {_fmt(report['localisation'][name]['all']['elevation_error_deg'])} | "
+                         f"{test['mean_difference']:+.1f} | {test['p_value']:.2g} |")
     lines += ["", "Plots: `azimuth_scatter.png` (predicted vs true azimuth), `error_histogram.png`, "
                   f"`polar_error.png` (mean angular error by true azimuth). Per-{unit} predictions of every method: "
                   "`predictions.csv`.", ""]

@@ -11,7 +11,8 @@ the encoder against each baseline (exact McNemar test on DoA within 20 degrees, 
 on the lateral error). Every
 method also gets the elevation error and the front/back confusion rate (share of sources at least 20
 degrees from the frontal plane, i.e. in the horizontal plane from the interaural axis, predicted in
-the wrong front/back half). The encoder's localisation is also given per class of the primary source
+the wrong front/back half), and its elevation error is set against the best constant answer (the true
+elevations' median) with a Wilcoxon signed-rank test: a method reads elevation only where it beats it. The encoder's localisation is also given per class of the primary source
 (a head's front/back and elevation cues lie at 2-8 kHz and above, which some classes lack).
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with

@@ -8,12 +8,12 @@ localisation per reverberation band and per band of the primary source's direct-
 (estimated from the room's size and RT60: below -6 dB, -6 to 0, at least 0) for the encoder and the
 baselines (SRP-PHAT and MUSIC for arrays, GCC-PHAT + Woodworth for heads), with scene-by-scene tests of
 the encoder against each baseline (exact McNemar test on DoA within 20 degrees, Wilcoxon signed-rank test
-on the lateral error). Every
-method also gets the elevation error and the front/back confusion rate (share of sources at least 20
-degrees from the frontal plane, i.e. in the horizontal plane from the interaural axis, predicted in
-the wrong front/back half), and its elevation error is set against the best constant answer (the true
-elevations' median) with a Wilcoxon signed-rank test: a method reads elevation only where it beats it. The encoder's localisation is also given per class of the primary source
-(a head's front/back and elevation cues lie at 2-8 kHz and above, which some classes lack).
+on the lateral error). Every method also gets the elevation error and the front/back confusion rate
+(share of sources at least 20 degrees from the frontal plane, i.e. in the horizontal plane from the
+interaural axis, predicted in the wrong front/back half), and its elevation error is set against the
+best constant answer (the true elevations' median) with a Wilcoxon signed-rank test: a method reads
+elevation only where it beats it. The encoder's localisation is also given per class of the primary
+source (a head's front/back and elevation cues lie at 2-8 kHz and above, which some classes lack).
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
 a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m

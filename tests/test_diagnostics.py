@@ -267,7 +267,7 @@ def test_answer_loss_script_refuses_a_model_without_a_heard_line(make_toy_datase
 
 def test_elevation_vs_constant_reads_a_reports_predictions(tmp_path, monkeypatch, capsys):
     """Truths 0..40 deg (median 20, the constant errs 12 deg on average): an exact method 12 deg better, a method
-    answering the horizon 8 deg worse with no correlation to report; a missing report is named."""
+    answering the horizon 8 deg worse with no correlation to report; a missing report or method is named."""
     script = load_script("elevation_vs_constant")
     report = tmp_path / "eval"
     report.mkdir()
@@ -285,6 +285,9 @@ def test_elevation_vs_constant_reads_a_reports_predictions(tmp_path, monkeypatch
     horizon_p = scipy.stats.wilcoxon([-20, 0, 20, 20, 20]).pvalue
     assert rows == [["eval", "encoder", "5", "0.0", "20.0", "12.0", "-12.0", "0.12", "1.00"],
                     ["eval", "gcc_phat_woodworth", "5", "20.0", "20.0", "12.0", "+8.0", f"{horizon_p:.2g}", "nan"]]
+    monkeypatch.setattr("sys.argv", ["elevation_vs_constant.py", str(report), "--methods", "encoder", "music"])
+    with pytest.raises(SystemExit, match="has no method music; it has: encoder, gcc_phat_woodworth"):
+        script.main()
     monkeypatch.setattr("sys.argv", ["elevation_vs_constant.py", str(tmp_path / "missing")])
     with pytest.raises(SystemExit, match="predictions.csv not found"):
         script.main()

@@ -40,6 +40,9 @@ def main() -> None:
         methods = [key.removesuffix("_elevation_deg") for key in rows[0]
                    if key.endswith("_elevation_deg") and key != "true_elevation_deg"]
         if args.methods is not None:
+            missing = sorted(set(args.methods) - set(methods))
+            if missing:
+                raise SystemExit(f"{path} has no method {', '.join(missing)}; it has: {', '.join(methods)}")
             methods = [name for name in methods if name in args.methods]
         predicted = {name: np.array([float(row[f"{name}_elevation_deg"]) for row in rows]) for name in methods}
         against = elevation_against_constant(predicted, true_el)

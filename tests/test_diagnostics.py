@@ -291,3 +291,34 @@ def test_elevation_vs_constant_reads_a_reports_predictions(tmp_path, monkeypatch
     monkeypatch.setattr("sys.argv", ["elevation_vs_constant.py", str(tmp_path / "missing")])
     with pytest.raises(SystemExit, match="predictions.csv not found"):
         script.main()
+
+
+def test_rescore_qa_report_rescores_from_the_records_alone(tmp_path, monkeypatch, capsys):
+    """A report whose records carry their scenes' labels is rescored without its dataset (the elevation
+    answers against the constant: truths 0 and 40, median 20, an exact model errs 20 deg less); records
+    without the labels, or a missing report, are refused with what to give."""
+    from spatial_alm.evaluation.qa_report import _write_report
+
+    script = load_script("rescore_qa_report")
+    records = [{"question_type": "elevation", "question": "At what elevation is the dog?", "answer": f"{el} degrees",
+                "target": {"elevation_deg": el}, "prediction": {"parsed": True, "elevation_deg": el},
+                "random_prediction": {"parsed": True, "elevation_deg": 90}, "encoder_prediction": None,
+                "scene_labels": ["dog"]} for el in (0, 40)]
+    _write_report({"model_dir": "m", "data": "d"}, records, ["dog"], tmp_path, max_new_tokens=4, seed=0)
+    report = json.loads((tmp_path / "report.json").read_text())
+    del report["elevation_against_constant"]  # as a report written before that table
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    monkeypatch.setattr("sys.argv", ["rescore_qa_report.py", "--report", str(tmp_path / "report.json")])
+    script.main()
+    assert "rescored 2 questions" in capsys.readouterr().out
+    against = json.loads((tmp_path / "report.json").read_text())["elevation_against_constant"]
+    assert against["constant_deg"] == 20.0 and against["paired"]["model"]["mean_difference"] == -20.0
+    assert "## Elevation questions against the best constant answer" in (tmp_path / "report.md").read_text()
+    for record in report["answers"]:
+        del record["scene_labels"]
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    with pytest.raises(SystemExit, match="lack their scenes' labels.*give --data"):
+        script.main()
+    monkeypatch.setattr("sys.argv", ["rescore_qa_report.py", "--report", str(tmp_path / "missing.json")])
+    with pytest.raises(SystemExit, match="not found"):
+        script.main()

@@ -23,6 +23,7 @@ from spatial_alm.evaluation.qa_report import (
     below_spectral_cue,
     class_direction_answer,
     constant_answer,
+    elevation_type_against_constant,
     encoder_head_prediction,
     evaluate_qa,
     negative_side_questions,
@@ -216,6 +217,27 @@ def test_negative_probes_about_a_class_in_the_scene_are_scored_apart(tmp_path):
     assert rows["front_back"]["questions"] == 1 and rows["front_back"]["model"]["accuracy"] == 0.0
     assert report["yes_no_by_axis"]["negative"]["front_back"]["model"]["accuracy"] == 50.0  # the absent one helps
     assert "## Negative probes about a class in the scene" in (tmp_path / "report.md").read_text()
+
+
+def test_elevation_answers_against_the_best_constant_hand_computed(tmp_path):
+    def question(truth, said, guess):
+        return {"question_type": "elevation", "question": "At what elevation is the dog?",
+                "target": {"elevation_deg": truth}, "encoder_prediction": None,
+                "prediction": {"parsed": said is not None, **({} if said is None else {"elevation_deg": said})},
+                "random_prediction": {"parsed": True, "elevation_deg": guess}}
+
+    # truths 0..40: median 20, constant errors 20 10 0 10 20 (mean 12); the model exact but one unparsed
+    records = [question(t, s, g) for t, s, g in zip([0, 10, 20, 30, 40], [0, 10, None, 30, 40], [-90, 90, 20, 0, 0])]
+    against = elevation_type_against_constant(records)
+    assert against["constant_deg"] == 20.0 and against["constant_error_deg"] == pytest.approx(12.0)
+    assert set(against["paired"]) == {"model", "random"}  # the head answers none
+    assert against["paired"]["model"]["pairs"] == 4 and against["paired"]["model"]["mean_difference"] == -15.0
+    assert against["paired"]["random"]["mean_difference"] == pytest.approx((70 + 70 + 0 + 20 + 20) / 5)
+    assert elevation_type_against_constant([{**records[0], "question_type": "count"}]) is None
+    _write_report({"model_dir": "m", "data": "d"}, records, ["dog"], tmp_path, max_new_tokens=4, seed=0)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Elevation questions against the best constant answer" in markdown
+    assert "| model | 4 | 0.0 | -15.0 |" in markdown
 
 
 def test_report_shows_axes_and_keeps_inaudible_questions_apart(tmp_path):

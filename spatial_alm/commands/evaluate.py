@@ -26,7 +26,10 @@ the model's sample rate and channel count (those its encoder was trained on); an
 not resampled.
 
 Direction answers (B, D) also get the lateral (front/back-folded) accuracy at 20 degrees and mean
-error, and the front/back confusion rate, as in `evaluate-encoder`.
+error, and the front/back confusion rate, as in `evaluate-encoder`. Elevation answers (model, random,
+encoder head) are also set against the best constant answer (the true elevations' median), question by
+question with a Wilcoxon signed-rank test, as in `evaluate-encoder`: the random row guesses over
+-90..90 degrees, so beating it does not show that the answers follow the audio.
 
 Real recordings (--recordings FOLDER instead of --data; exactly one of them): audio files of any format
 and sample rate with a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg

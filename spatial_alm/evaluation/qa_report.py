@@ -20,7 +20,9 @@ yes_no       E, negative                   accuracy and balanced accuracy (%; 50
                                            answer), also per axis asked about: left/right,
                                            front/back, above/below and (E) distance; % answered yes
 count        count                         accuracy (%)
-elevation    elevation                     accuracy within 20 degrees (%), mean absolute error
+elevation    elevation                     accuracy within 20 degrees (%), mean absolute error; every
+                                           row also against the best constant answer
+                                           (:func:`elevation_type_against_constant`)
 room         room                          size and reverberation class accuracy (%)
 description  description                   source precision and recall (%): label and direction
                                            within 20 degrees
@@ -82,6 +84,7 @@ from spatial_alm.evaluation.encoder_report import (
     FRONT_BACK_MARGIN_DEG,
     by_spectral_cue,
     directions_sentence,
+    elevation_against_constant,
     front_back_confusion_rate,
     recordings_summary,
 )
@@ -326,6 +329,26 @@ def _score_elevation(records: list[dict], vocabulary: list[str]) -> dict:
     error = np.abs(pred - np.array([r["target"]["elevation_deg"] for r in records], dtype=np.float64))
     return {"accuracy_20deg": 100.0 * float(np.mean(error <= DOA_THRESHOLD_DEG)),  # NaN compares False: wrong
             "mean_abs_error_deg": float(np.nanmean(error)) if np.isfinite(error).any() else float("nan")}
+
+
+ANSWER_ROWS = {"model": "prediction", "random": "random_prediction", "encoder_head": "encoder_prediction"}
+
+
+def elevation_type_against_constant(records: list[dict]) -> dict | None:
+    """The elevation questions' answers (model, random row and, where it answers, encoder head) against the best
+    constant answer, the true elevations' median, question by question: :func:`~spatial_alm.evaluation.
+    encoder_report.elevation_against_constant` (unparsed answers left out of the pairs, ``pairs`` says how many
+    remain). The elevation questions' accuracy is read beside a random guess over -90..90 deg, which any model
+    beats by answering near the horizon; only this test says whether the answers follow the audio. None without
+    elevation questions."""
+    subset = [r for r in records if r["question_type"] == "elevation"]
+    if not subset:
+        return None
+    answers = {name: _nan_if_empty([(r.get(key) or {}).get("elevation_deg") for r in subset])
+               for name, key in ANSWER_ROWS.items()}
+    if np.isnan(answers["encoder_head"]).all():
+        del answers["encoder_head"]
+    return elevation_against_constant(answers, [r["target"]["elevation_deg"] for r in subset])
 
 
 def _score_room(records: list[dict], vocabulary: list[str]) -> dict:
@@ -718,6 +741,7 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
     report = {**header, "num_questions": len(records), "max_new_tokens": max_new_tokens, "seed": seed,
               "vocabulary": vocabulary, **_score_tables(records, vocabulary),
               "paired_vs_encoder_head": paired_vs_encoder_head(records),
+              "elevation_against_constant": elevation_type_against_constant(records),
               "yes_no_by_axis": yes_no_by_axis([r for r in records if audible(r)]),
               "yes_no_by_heard_line": yes_no_by_heard_line([r for r in records if audible(r)], vocabulary),
               "negative_class_in_scene": yes_no_by_axis(negative_side_questions([r for r in records if audible(r)],
@@ -804,6 +828,22 @@ def markdown_report(report: dict) -> str:
                   "| type | questions | model alone right | head alone right | p |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {t} | {row['questions']} | {row['a_only']} | {row['b_only']} | {row['p_value']:.3g} |"
                   for t, row in paired.items()]
+        lines.append("")
+    against_constant = report.get("elevation_against_constant")
+    if against_constant:
+        lines += ["## Elevation questions against the best constant answer", "",
+                  f"Answering the true elevations' median, {against_constant['constant_deg']:.1f} deg, to every "
+                  f"elevation question errs {against_constant['constant_error_deg']:.1f} deg on average, the least "
+                  "any constant answer errs here: answers read elevation from the audio only where they err less, "
+                  "question by question (Wilcoxon signed-rank test over the parsed answers; negative difference: "
+                  "the answers err less). The random row's accuracy is no such reference: it guesses over -90..90 "
+                  "deg.", "",
+                  "| answers | parsed | mean absolute error (deg) | mean difference, answer - constant (deg) | p |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, test in against_constant["paired"].items():
+            error = report[name]["elevation"]["metrics"]["mean_abs_error_deg"]
+            lines.append(f"| {name.replace('_', ' ')} | {test['pairs']} | {format_value(error, 1)} | "
+                         f"{test['mean_difference']:+.1f} | {test['p_value']:.2g} |")
         lines.append("")
     if report.get("by_spectral_cue"):
         lines += ["## By the recordings' spectral cues", "", *_by_cue_table(report["by_spectral_cue"]), "",

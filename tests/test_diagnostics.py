@@ -322,3 +322,35 @@ def test_rescore_qa_report_rescores_from_the_records_alone(tmp_path, monkeypatch
     monkeypatch.setattr("sys.argv", ["rescore_qa_report.py", "--report", str(tmp_path / "missing.json")])
     with pytest.raises(SystemExit, match="not found"):
         script.main()
+
+
+def test_compare_encoder_reports_pairs_two_reports_source_by_source(tmp_path, monkeypatch, capsys):
+    """A exact; B mirrors the first source to the back (DoA and front/back wrong) and puts the third on the
+    horizon (30 deg of elevation off, DoA wrong); the fourth, on the interaural axis, has no front/back half."""
+    script = load_script("compare_encoder_reports")
+    truth = [(30, 0), (150, 0), (0, 30), (90, 0)]
+    answers = {"a": truth, "b": [(150, 0), (150, 0), (0, 0), (90, 0)]}
+    for name, predicted in answers.items():
+        (tmp_path / name).mkdir()
+        with open(tmp_path / name / "predictions.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["scene", "true_azimuth_deg", "true_elevation_deg", "encoder_azimuth_deg",
+                             "encoder_elevation_deg"])
+            writer.writerows([k, *t, *p] for k, (t, p) in enumerate(zip(truth, predicted)))
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b")])
+    script.main()
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in capsys.readouterr().out.splitlines()[3:]]
+    assert rows == [
+        ["DoA acc@20 (%)", "100.0", "50.0", "A alone right 2, B alone right 0, p = 0.5"],  # exact: 2 / 2**2
+        ["front/back correct (%, 3 sources)", "100.0", "66.7", "A alone right 1, B alone right 0, p = 1"],
+        ["elevation error (deg)", "0.0", "7.5", "mean difference -7.5, p = 1"],  # one non-zero pair
+        ["lateral error (deg)", "0.0", "0.0", "mean difference +0.0, p = 1"]]  # the mirror keeps the lateral angle
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
+                                     "--methods", "encoder", "music"])
+    with pytest.raises(SystemExit, match="has no method music; it has: encoder"):
+        script.main()
+    (tmp_path / "b" / "predictions.csv").write_text((tmp_path / "b" / "predictions.csv").read_text().replace(
+        "\n1,150,0,", "\n1,140,0,"))
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b")])
+    with pytest.raises(SystemExit, match="different true directions"):
+        script.main()

@@ -37,14 +37,16 @@ def read_predictions(report: Path, method: str) -> tuple[np.ndarray, np.ndarray]
         methods = [key.removesuffix("_azimuth_deg") for key in (rows[0] if rows else {})
                    if key.endswith("_azimuth_deg") and key != TRUTH[0]]
         raise SystemExit(f"{path} has no method {method}; it has: {', '.join(methods) or 'no rows'}")
+
     def table(keys):
         return np.array([[float(row[key]) for key in keys] for row in rows])
     return table(TRUTH), table(columns)
 
 
 def compare(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> list[tuple[str, float, float, dict]]:
-    """Rows (metric, value of A, value of B, paired test) on the same sources: DoA acc@20 (%), front/back
-    correct (%, the scored sources), elevation and lateral error (deg)."""
+    """Rows (metric, value of A, value of B, paired test) on the same sources: DoA acc@20 (%; a missing prediction
+    is wrong), front/back correct (%, the scored sources), elevation and lateral error (deg; over the predictions
+    present, the tests over the pairs where both are)."""
     t_az, t_el = truth.T
     right_a, right_b = (metrics.doa_correct(p[:, 0], p[:, 1], t_az, t_el) for p in (pred_a, pred_b))
     confused_a, confused_b = (front_back_confusions(p[:, 0], p[:, 1], t_az, t_el) for p in (pred_a, pred_b))
@@ -56,7 +58,7 @@ def compare(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> list[t
         (f"front/back correct (%, {int(scored.sum())} sources)", 100 * (1 - confused_a[scored].mean()),
          100 * (1 - confused_b[scored].mean()),
          metrics.mcnemar_exact(confused_a[scored] == 0, confused_b[scored] == 0)),
-        ("elevation error (deg)", elevation_a.mean(), elevation_b.mean(),
+        ("elevation error (deg)", np.nanmean(elevation_a), np.nanmean(elevation_b),
          metrics.wilcoxon_paired(elevation_a, elevation_b)),
         ("lateral error (deg)", np.nanmean(lateral_a), np.nanmean(lateral_b),
          metrics.wilcoxon_paired(lateral_a, lateral_b)),

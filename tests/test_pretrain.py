@@ -122,6 +122,10 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     assert lateral["mean_difference"] == pytest.approx(
         enc["lateral_error_deg"] - saved["localisation"]["gcc_phat_woodworth"]["all"]["lateral_error_deg"])
     assert math.isfinite(saved["detection_map"]) and math.isfinite(saved["distance_error_rate"])
+    # every labelled source read from its own class's vector, by the number of sources in its scene
+    class_wise = saved["class_wise_by_sources"]
+    assert class_wise["all"]["sources"] == sum(g["sources"] for name, g in class_wise.items() if name != "all") >= 24
+    assert "## Every source from its own class's direction vector" in (tmp_path / "eval" / "report.md").read_text()
     # the per-scene file gives back the reported accuracies when scored independently (values are
     # rounded to 0.01 deg, which may move one scene across the 20-degree boundary)
     with open(tmp_path / "eval" / "predictions.csv") as f:

@@ -269,3 +269,23 @@ def test_dataset_info_command_shows_the_sphere_colours_no_source(make_toy_datase
 def test_spectral_cues_refuse_mismatched_shapes():
     with pytest.raises(ValueError, match=r"directions must be \(S, 3\) and signals \(S, T\) with the same S"):
         spectral_cues_db(SphereHead(), torch.zeros(2, 3) + 1.0, torch.zeros(3, FS), FS)
+
+
+def test_every_source_is_read_from_its_own_class_vector_hand_computed():
+    """Two scenes: one source (the dog, right behind, read exactly) and two (the bell read in its mirror image
+    at the front, the dog exactly); the vectors of the classes named, not of the primary source."""
+    from spatial_alm.evaluation.encoder_report import class_wise_by_sources, class_wise_sources
+
+    vocab = {"bell": 0, "dog": 1}
+    scenes = [{"labels": ["dog"], "azimuth_deg": [180.0], "elevation_deg": [0.0]},
+              {"labels": ["bell", "dog", ""], "azimuth_deg": [150.0, -60.0, 0.0], "elevation_deg": [0.0, 10.0, 0.0]}]
+    vectors = torch.stack([torch.stack([spherical_to_cartesian(0.0, 0.0), spherical_to_cartesian(180.0, 0.0)]),
+                           torch.stack([spherical_to_cartesian(30.0, 0.0), spherical_to_cartesian(-60.0, 10.0)])])
+    rows = class_wise_sources(scenes, vectors.float(), vocab)
+    assert [row[0] for row in rows] == [1, 2, 2] and rows[1][3] == pytest.approx(30.0, abs=1e-4)
+    table = class_wise_by_sources(rows)
+    assert list(table) == ["all", "1 source", "2 sources"] and table["all"]["sources"] == 3
+    assert table["1 source"]["doa_accuracy_20deg"] == 100.0
+    two = table["2 sources"]
+    assert two["doa_accuracy_20deg"] == 50.0 and two["front_back_confusion_rate"] == 50.0  # the bell mirrored
+    assert two["lateral_error_deg"] == pytest.approx(0.0, abs=1e-3)  # a mirror image keeps the lateral angle

@@ -14,6 +14,9 @@ interaural axis, predicted in the wrong front/back half), and its elevation erro
 best constant answer (the true elevations' median) with a Wilcoxon signed-rank test: a method reads
 elevation only where it beats it. The encoder's localisation is also given per class of the primary
 source (a head's front/back and elevation cues lie at 2-8 kHz and above, which some classes lack).
+An encoder with class-wise heads is also scored source by source: every labelled source from its own
+class's direction vector (what a question naming the class reads), by the number of sources in the
+scene, where two sources must keep their own directions.
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
 a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m

@@ -12,7 +12,8 @@ signed-rank test), overall and per band, and every method's prediction per scene
 (:func:`front_back_confusion_rate`) and the elevation error are reported for every method, the latter
 also against the best constant answer (:func:`elevation_against_constant`), and the
 encoder's localisation per class of the primary source (:func:`localisation_by_class`: which sources
-carry the pinna cues), and, where the dataset records the sources' spectral cues (heads), every metric
+carry the pinna cues), every labelled source from its own class's direction vector by the number of sources
+in its scene (:func:`class_wise_by_sources`), and, where the dataset records the sources' spectral cues (heads), every metric
 also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
 at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`by_spectral_cue`). Simulated scenes
 are also grouped by the primary source's direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a
@@ -38,7 +39,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from spatial_alm.acoustics.room import critical_distance_m
-from spatial_alm.coordinates import great_circle_deg
+from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg
 from spatial_alm.data import DatasetReader, SpatialSceneDataset, read_index
 from spatial_alm.data.recordings import LABELS_FILENAME, RecordingDataset, read_labelled_recordings
 from spatial_alm.evaluation import metrics
@@ -62,17 +63,47 @@ def _collate(items: list[dict]) -> dict:
     return {"audio": torch.stack([it["audio"] for it in items]), "scenes": items}
 
 
+def class_wise_sources(scenes: list[dict], class_directions: torch.Tensor, vocab: dict[str, int]) -> list[tuple]:
+    """One row per source of ``scenes`` (:class:`SpatialSceneDataset` items) whose class is in ``vocab``:
+    (number of labelled sources in its scene, true azimuth, true elevation, azimuth, elevation of its own class's
+    direction vector) in degrees; ``class_directions``: (S, K, 3), the class-wise heads' vectors. What a question
+    naming the class reads: in a scene of several sources each needs its own class's direction."""
+    rows = []
+    for scene, vectors in zip(scenes, class_directions):
+        labelled = sum(1 for label in scene["labels"] if label)
+        for label, azimuth, elevation in zip(scene["labels"], scene["azimuth_deg"], scene["elevation_deg"]):
+            if label in vocab:
+                pred_az, pred_el, _ = cartesian_to_spherical(vectors[vocab[label]].double())
+                rows.append((labelled, float(azimuth), float(elevation), float(pred_az), float(pred_el)))
+    return rows
+
+
+def class_wise_by_sources(rows: list[tuple]) -> dict:
+    """:func:`localisation_metrics` of :func:`class_wise_sources` rows: ``all`` and per number of sources in the
+    scene ("1 source", "2 sources", ...), each with its number of ``sources``."""
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    groups = {"all": np.ones(len(table), dtype=bool)}
+    for n in sorted(set(table[:, 0].astype(int))):
+        groups[f"{n} source{'s' if n > 1 else ''}"] = table[:, 0] == n
+    return {name: {"sources": int(sel.sum()), **localisation_metrics(*table[sel, 3:5].T, *table[sel, 1:3].T)}
+            for name, sel in groups.items()}
+
+
 @torch.no_grad()
 def predict(model: SpatialEncoderModel, dataset, batch_size: int = 32, progress: bool = True) -> dict:
     """Encoder predictions and truths (numpy arrays, one row per scene; ``true_label``: the primary source's
-    class, "" when unlabelled) over ``dataset``."""
+    class, "" when unlabelled) over ``dataset``; ``class_wise``: :func:`class_wise_sources` rows (empty for a
+    model without class-wise heads)."""
     device = next(model.parameters()).device
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=_collate)
     vocab = {name: k for k, name in enumerate(model.class_names)}
     out = {key: [] for key in ("scores", "targets", "pred_az", "pred_el", "pred_dist",
                                "true_az", "true_el", "true_dist", "true_label", "events")}
+    class_wise = []
     for batch in tqdm(loader, desc="encoder", unit="batch", disable=not progress):
         prediction = model.predict(batch["audio"].to(device))
+        if prediction.class_directions is not None:
+            class_wise += class_wise_sources(batch["scenes"], prediction.class_directions.cpu(), vocab)
         out["scores"].append(prediction.class_probs.cpu().numpy())
         out["pred_az"].append(prediction.azimuth_deg.cpu().numpy())
         out["pred_el"].append(prediction.elevation_deg.cpu().numpy())
@@ -92,7 +123,7 @@ def predict(model: SpatialEncoderModel, dataset, batch_size: int = 32, progress:
                                   zip(scene["labels"], scene["azimuth_deg"], scene["elevation_deg"]) if lbl])
     events = out.pop("events")
     arrays = {key: np.concatenate(value) for key, value in out.items()}
-    arrays["events"] = events
+    arrays["events"], arrays["class_wise"] = events, class_wise
     return arrays
 
 
@@ -459,6 +490,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
     report.update({
         "localisation": localisation,
         "encoder_localisation_by_class": localisation_by_class(*rows["encoder"], *truth, pred["true_label"]),
+        "class_wise_by_sources": class_wise_by_sources(pred["class_wise"]) if pred["class_wise"] else None,
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
         "elevation_against_constant": elevation_against_constant({name: el for name, (_, el) in rows.items()},
@@ -603,6 +635,18 @@ def markdown_report(report: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for label, values in by_class.items():
             lines.append(f"| {label} | {values['sources']} | "
+                         + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS) + " |")
+    class_wise = report.get("class_wise_by_sources")
+    if class_wise:
+        lines += ["", "## Every source from its own class's direction vector", "",
+                  "The class-wise heads' direction for each labelled source's class (what a question naming the "
+                  "class reads), by the number of sources in the scene: with several sources each must keep its "
+                  "own direction.", "",
+                  f"| {unit}s | sources | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
+                  "| lateral acc@20 (%) | elevation error (deg) | front/back confusion (%) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for group, values in class_wise.items():
+            lines.append(f"| {group} | {values['sources']} | "
                          + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS) + " |")
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",

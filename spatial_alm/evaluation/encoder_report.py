@@ -9,12 +9,12 @@ head's front/back confusions are visible rather than hidden. The encoder and eac
 compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon
 signed-rank test), overall and per band, and every method's prediction per scene is kept in
 ``predictions.csv`` for further analysis. Besides the lateral error, the front/back confusion rate
-(:func:`front_back_confusion_rate`) and the elevation error are reported for every method, the latter
-also against the best constant answer (:func:`elevation_against_constant`), and the
-encoder's localisation per class of the primary source (:func:`localisation_by_class`: which sources
-carry the pinna cues), every labelled source from its own class's direction vector by the number of sources
-in its scene (:func:`class_wise_by_sources`), and, where the dataset records the sources' spectral cues (heads), every metric
-also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
+(:func:`front_back_confusion_rate`) and the elevation error are reported for every method, the latter also
+against the best constant answer (:func:`elevation_against_constant`), and the encoder's localisation per
+class of the primary source (:func:`localisation_by_class`: which sources carry the pinna cues), every
+labelled source from its own class's direction vector by the number of sources in its scene
+(:func:`class_wise_by_sources`), and, where the dataset records the sources' spectral cues (heads), every
+metric also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
 at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`by_spectral_cue`). Simulated scenes
 are also grouped by the primary source's direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a
 head's front/back colouring fades where the room's diffuse field, the same from every direction, dominates.

@@ -566,6 +566,18 @@ LOCALISATION_ROWS = (("doa_accuracy_20deg", "DoA accuracy at 20 deg (%)"),
                      ("front_back_confusion_rate", "front/back confusion rate (%)"))
 
 
+def _counted_localisation_table(groups: dict, first: str, count: str) -> list[str]:
+    """Markdown rows of :data:`LOCALISATION_ROWS` per group (column ``first``), each with its ``sources``
+    (column ``count``)."""
+    lines = [f"| {first} | {count} | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
+             "| lateral acc@20 (%) | elevation error (deg) | front/back confusion (%) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for group, values in groups.items():
+        lines.append(f"| {group} | {values['sources']} | "
+                     + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS) + " |")
+    return lines
+
+
 def markdown_report(report: dict) -> str:
     """The report as Markdown: headline metrics, then localisation per method (and reverberation band for
     scenes), then the paired tests. Reports of scenes (``data_dir``) and of recordings (``recordings_dir``)."""
@@ -630,24 +642,13 @@ def markdown_report(report: dict) -> str:
         lines += ["", "## Encoder localisation of the primary source, by its class", "",
                   "Which sources the encoder localises. For a head, front/back and elevation cues are the pinnae's "
                   "colouring at 2-8 kHz and above: a class with little energy there cannot carry them.", "",
-                  f"| class | {unit}s | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
-                  "| lateral acc@20 (%) | elevation error (deg) | front/back confusion (%) |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for label, values in by_class.items():
-            lines.append(f"| {label} | {values['sources']} | "
-                         + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS) + " |")
+                  *_counted_localisation_table(by_class, "class", f"{unit}s")]
     class_wise = report.get("class_wise_by_sources")
     if class_wise:
         lines += ["", "## Every source from its own class's direction vector", "",
                   "The class-wise heads' direction for each labelled source's class (what a question naming the "
                   "class reads), by the number of sources in the scene: with several sources each must keep its "
-                  "own direction.", "",
-                  f"| {unit}s | sources | DoA acc@20 (%) | mean angular error (deg) | lateral error (deg) "
-                  "| lateral acc@20 (%) | elevation error (deg) | front/back confusion (%) |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for group, values in class_wise.items():
-            lines.append(f"| {group} | {values['sources']} | "
-                         + " | ".join(_fmt(values.get(key)) for key, _ in LOCALISATION_ROWS) + " |")
+                  "own direction.", "", *_counted_localisation_table(class_wise, f"{unit}s", "sources")]
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

@@ -14,33 +14,24 @@ test on the errors (negative mean difference: A errs less).
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from spatial_alm.evaluation import metrics
-from spatial_alm.evaluation.encoder_report import front_back_confusions
-
-TRUTH = ("true_azimuth_deg", "true_elevation_deg")
+from spatial_alm.evaluation.encoder_report import front_back_confusions, read_predictions
 
 
-def read_predictions(report: Path, method: str) -> tuple[np.ndarray, np.ndarray]:
+def read_method(report: Path, method: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2) true and (N, 2) predicted (azimuth, elevation) in degrees of ``method`` in ``report``."""
-    path = report / "predictions.csv"
-    if not path.is_file():
-        raise SystemExit(f"{path} not found: run `spatial-alm evaluate-encoder ... --out {report}` first")
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    columns = (f"{method}_azimuth_deg", f"{method}_elevation_deg")
-    if not rows or columns[0] not in rows[0]:
-        methods = [key.removesuffix("_azimuth_deg") for key in (rows[0] if rows else {})
-                   if key.endswith("_azimuth_deg") and key != TRUTH[0]]
-        raise SystemExit(f"{path} has no method {method}; it has: {', '.join(methods) or 'no rows'}")
-
-    def table(keys):
-        return np.array([[float(row[key]) for key in keys] for row in rows])
-    return table(TRUTH), table(columns)
+    try:
+        truth, methods = read_predictions(report)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    if method not in methods:
+        raise SystemExit(f"{report / 'predictions.csv'} has no method {method}; it has: "
+                         f"{', '.join(methods) or 'no rows'}")
+    return truth, methods[method]
 
 
 def compare(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> list[tuple[str, float, float, dict]]:
@@ -74,8 +65,8 @@ def main() -> None:
     parser.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
                         help="row names (default: the report folders' names)")
     args = parser.parse_args()
-    truth, pred_a = read_predictions(args.report_a, args.methods[0])
-    truth_b, pred_b = read_predictions(args.report_b, args.methods[1])
+    truth, pred_a = read_method(args.report_a, args.methods[0])
+    truth_b, pred_b = read_method(args.report_b, args.methods[1])
     if truth.shape != truth_b.shape or not np.allclose(truth, truth_b, atol=0.01):
         raise SystemExit(f"{args.report_a} and {args.report_b}: different true directions; allowed: two reports "
                          "on the same test set (same dataset or recordings, same --max-scenes)")

@@ -12,12 +12,11 @@ predicted and true elevations (0: the method answers one elevation whatever it h
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from spatial_alm.evaluation.encoder_report import elevation_against_constant, elevation_error_deg
+from spatial_alm.evaluation.encoder_report import elevation_against_constant, elevation_error_deg, read_predictions
 
 
 def main() -> None:
@@ -31,29 +30,27 @@ def main() -> None:
           "| mean difference (deg) | p-value | correlation with the truth |")
     print("|---|---|---|---|---|---|---|---|---|")
     for report in args.reports:
-        path = report / "predictions.csv"
-        if not path.is_file():
-            raise SystemExit(f"{path} not found: run `spatial-alm evaluate-encoder ... --out {report}` first")
-        with open(path) as f:
-            rows = list(csv.DictReader(f))
-        true_el = np.array([float(row["true_elevation_deg"]) for row in rows])
-        methods = [key.removesuffix("_elevation_deg") for key in rows[0]
-                   if key.endswith("_elevation_deg") and key != "true_elevation_deg"]
+        try:
+            truth, methods = read_predictions(report)
+        except FileNotFoundError as error:
+            raise SystemExit(str(error)) from None
         if args.methods is not None:
             missing = sorted(set(args.methods) - set(methods))
             if missing:
-                raise SystemExit(f"{path} has no method {', '.join(missing)}; it has: {', '.join(methods)}")
-            methods = [name for name in methods if name in args.methods]
-        predicted = {name: np.array([float(row[f"{name}_elevation_deg"]) for row in rows]) for name in methods}
+                raise SystemExit(f"{report / 'predictions.csv'} has no method {', '.join(missing)}; "
+                                 f"it has: {', '.join(methods)}")
+        true_el = truth[:, 1]
+        predicted = {name: directions[:, 1] for name, directions in methods.items()
+                     if args.methods is None or name in args.methods}
         against = elevation_against_constant(predicted, true_el)
         if against is None:
-            print(f"| {report.name} | — | {len(rows)} | every source at {true_el[0]:g} deg: nothing to compare |"
+            print(f"| {report.name} | — | {len(true_el)} | every source at {true_el[0]:g} deg: nothing to compare |"
                   " | | | | |")
             continue
         for name, el in predicted.items():
             test = against["paired"][name]
             correlation = np.corrcoef(el, true_el)[0, 1] if np.ptp(el) > 0 else float("nan")
-            print(f"| {report.name} | {name} | {len(rows)} | {elevation_error_deg(el, true_el):.1f} | "
+            print(f"| {report.name} | {name} | {len(true_el)} | {elevation_error_deg(el, true_el):.1f} | "
                   f"{against['constant_deg']:.1f} | {against['constant_error_deg']:.1f} | "
                   f"{test['mean_difference']:+.1f} | {test['p_value']:.2g} | {correlation:.2f} |")
 

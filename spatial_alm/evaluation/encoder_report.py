@@ -68,13 +68,14 @@ def class_wise_sources(scenes: list[dict], class_directions: torch.Tensor, vocab
     (number of labelled sources in its scene, true azimuth, true elevation, azimuth, elevation of its own class's
     direction vector) in degrees; ``class_directions``: (S, K, 3), the class-wise heads' vectors. What a question
     naming the class reads: in a scene of several sources each needs its own class's direction."""
+    class_az, class_el, _ = cartesian_to_spherical(class_directions.double())  # (S, K) each
     rows = []
-    for scene, vectors in zip(scenes, class_directions):
+    for scene, pred_az, pred_el in zip(scenes, class_az.tolist(), class_el.tolist()):
         labelled = sum(1 for label in scene["labels"] if label)
         for label, azimuth, elevation in zip(scene["labels"], scene["azimuth_deg"], scene["elevation_deg"]):
             if label in vocab:
-                pred_az, pred_el, _ = cartesian_to_spherical(vectors[vocab[label]].double())
-                rows.append((labelled, float(azimuth), float(elevation), float(pred_az), float(pred_el)))
+                k = vocab[label]
+                rows.append((labelled, float(azimuth), float(elevation), pred_az[k], pred_el[k]))
     return rows
 
 
@@ -520,6 +521,25 @@ def write_predictions(path: Path, pred: dict, rows: dict, columns: dict) -> None
                             + [len(pred["events"][i]), f"{pred['true_az'][i]:.2f}", f"{pred['true_el'][i]:.2f}",
                                true_dist, f"{pred['pred_dist'][i]:.2f}"]
                             + [f"{values[i]:.2f}" for az, el in rows.values() for values in (az, el)])
+
+
+def read_predictions(report_dir: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The ``predictions.csv`` of an evaluate-encoder report folder (:func:`write_predictions`): the primary
+    sources' true (N, 2) azimuth and elevation (deg) and, per method in column order, its (N, 2) prediction.
+    FileNotFoundError, naming the command that writes it, when the folder has none."""
+    path = Path(report_dir) / "predictions.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `spatial-alm evaluate-encoder ... --out {report_dir}` first")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    methods = [key.removesuffix("_azimuth_deg") for key in (rows[0] if rows else {})
+               if key.endswith("_azimuth_deg") and key != "true_azimuth_deg"]
+
+    def directions(prefix: str) -> np.ndarray:
+        return np.array([[float(row[f"{prefix}_{angle}_deg"]) for angle in ("azimuth", "elevation")]
+                         for row in rows], dtype=np.float64).reshape(-1, 2)
+
+    return directions("true"), {name: directions(name) for name in methods}
 
 
 def _predicted_events(pred: dict, class_names: list[str]) -> list[list[tuple]]:

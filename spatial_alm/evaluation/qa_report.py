@@ -331,6 +331,7 @@ def _score_elevation(records: list[dict], vocabulary: list[str]) -> dict:
             "mean_abs_error_deg": float(np.nanmean(error)) if np.isfinite(error).any() else float("nan")}
 
 
+# the report's answer rows and the record field holding each (None where the encoder head does not answer)
 ANSWER_ROWS = {"model": "prediction", "random": "random_prediction", "encoder_head": "encoder_prediction"}
 
 
@@ -759,10 +760,8 @@ def _write_report(header: dict, records: list[dict], vocabulary: list[str], out_
 def _score_tables(records: list[dict], vocabulary: list[str]) -> dict:
     """``model``, ``random`` and ``encoder_head``: :func:`score_records` of the model's, the random and the
     encoder heads' answers (the last on the questions the heads answer)."""
-    return {"model": score_records(records, vocabulary),
-            "random": score_records([{**r, "prediction": r["random_prediction"]} for r in records], vocabulary),
-            "encoder_head": score_records([{**r, "prediction": r["encoder_prediction"]} for r in records
-                                           if r["encoder_prediction"] is not None], vocabulary)}
+    return {name: score_records([{**r, "prediction": r[key]} for r in records if r[key] is not None], vocabulary)
+            for name, key in ANSWER_ROWS.items()}
 
 
 def _json_default(value):

@@ -126,6 +126,9 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     class_wise = saved["class_wise_by_sources"]
     assert class_wise["all"]["sources"] == sum(g["sources"] for name, g in class_wise.items() if name != "all") >= 24
     assert "## Every source from its own class's direction vector" in (tmp_path / "eval" / "report.md").read_text()
+    several = sum(g["sources"] for name, g in class_wise.items() if name not in ("all", "1 source"))
+    by_level = saved["class_wise_by_relative_level"] or {}
+    assert sum(g["sources"] for g in by_level.values()) == several > 0
     # the per-scene file gives back the reported accuracies when scored independently (values are
     # rounded to 0.01 deg, which may move one scene across the 20-degree boundary)
     with open(tmp_path / "eval" / "predictions.csv") as f:

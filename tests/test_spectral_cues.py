@@ -289,3 +289,29 @@ def test_every_source_is_read_from_its_own_class_vector_hand_computed():
     two = table["2 sources"]
     assert two["doa_accuracy_20deg"] == 50.0 and two["front_back_confusion_rate"] == 50.0  # the bell mirrored
     assert two["lateral_error_deg"] == pytest.approx(0.0, abs=1e-3)  # a mirror image keeps the lateral angle
+
+
+def test_class_wise_sources_by_direct_level_relative_to_the_loudest_other_hand_computed():
+    """Three sources: the bell at level 0 dB and 2 m (direct -6.02 dB), the dog at -6 dB and 0.5 m (+0.02 dB), the
+    cat at -10 dB and 1 m (-10 dB). The bell's vector points at the dog (masked: nearer the other); the dog and
+    the cat are read exactly. Relative levels against the loudest other: bell -6.04, dog +6.04, cat -10.02 dB."""
+    from spatial_alm.evaluation.encoder_report import class_wise_by_relative_level, class_wise_sources
+
+    vocab = {"bell": 0, "dog": 1, "cat": 2}
+    scene = {"labels": ["bell", "dog", "cat"], "azimuth_deg": [60.0, -60.0, 0.0], "elevation_deg": [0.0, 0.0, 0.0],
+             "level_db": [0.0, -6.0, -10.0], "distance_m": [2.0, 0.5, 1.0]}
+    vectors = torch.stack([spherical_to_cartesian(-55.0, 0.0), spherical_to_cartesian(-60.0, 0.0),
+                           spherical_to_cartesian(0.0, 0.0)])[None]
+    rows = class_wise_sources([scene], vectors.float(), vocab)
+    relative = 20 * math.log10(4.0) - 6.0  # bell against the dog
+    assert [row[5] for row in rows] == pytest.approx([-relative, relative, -10.0 - (-6.0 + 20 * math.log10(2.0))])
+    assert rows[0][6:] == (-60.0, 0.0) and rows[1][6:] == (60.0, 0.0) and rows[2][6:] == (-60.0, 0.0)
+    table = class_wise_by_relative_level(rows)
+    assert list(table) == ["< -10 dB", "-10 to -4 dB", "4 to 10 dB"]
+    masked = table["-10 to -4 dB"]
+    assert masked["sources"] == masked["separated"] == 1 and masked["nearer_other_pct"] == 100.0
+    assert table["4 to 10 dB"]["nearer_other_pct"] == 0.0 and table["< -10 dB"]["nearer_other_pct"] == 0.0
+    assert table["4 to 10 dB"]["doa_accuracy_20deg"] == 100.0
+    # a source heard alone, or a scene without levels (recordings), has no relative level
+    alone = {"labels": ["dog"], "azimuth_deg": [0.0], "elevation_deg": [0.0], "level_db": [0.0], "distance_m": [1.0]}
+    assert class_wise_by_relative_level(class_wise_sources([alone], vectors[:, :1].float(), {"dog": 0})) is None

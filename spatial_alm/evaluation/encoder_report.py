@@ -13,9 +13,11 @@ signed-rank test), overall and per band, and every method's prediction per scene
 against the best constant answer (:func:`elevation_against_constant`), and the encoder's localisation per
 class of the primary source (:func:`localisation_by_class`: which sources carry the pinna cues), every
 labelled source from its own class's direction vector by the number of sources in its scene
-(:func:`class_wise_by_sources`), and, where the dataset records the sources' spectral cues (heads), every
-metric also for the scenes whose primary source's sound carries the head's front/back (above/below) colouring,
-at least ``qa.min_spectral_cue_db`` by default, and for the others (:func:`by_spectral_cue`). Simulated scenes
+(:func:`class_wise_by_sources`) and by its direct sound's level against the scene's other sources
+(:func:`class_wise_by_relative_level`: a masked source's vector drawn to the dominant one), and, where the
+dataset records the sources' spectral cues (heads), every metric also for the scenes whose primary source's
+sound carries the head's front/back (above/below) colouring, at least ``qa.min_spectral_cue_db`` by default,
+and for the others (:func:`by_spectral_cue`). Simulated scenes
 are also grouped by the primary source's direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a
 head's front/back colouring fades where the room's diffuse field, the same from every direction, dominates.
 
@@ -63,31 +65,85 @@ def _collate(items: list[dict]) -> dict:
     return {"audio": torch.stack([it["audio"] for it in items]), "scenes": items}
 
 
+def _direct_levels_db(scene: dict) -> np.ndarray | None:
+    """(S,) each source's direct sound at the receiver (dB): its level in the mix minus 20 log10 of its distance
+    (m), the free-field 1/r law; None when the scene gives no levels or distances (recordings)."""
+    if scene.get("level_db") is None or scene.get("distance_m") is None:
+        return None
+    return np.asarray(scene["level_db"], dtype=np.float64) - 20.0 * np.log10(
+        np.asarray(scene["distance_m"], dtype=np.float64))
+
+
 def class_wise_sources(scenes: list[dict], class_directions: torch.Tensor, vocab: dict[str, int]) -> list[tuple]:
     """One row per source of ``scenes`` (:class:`SpatialSceneDataset` items) whose class is in ``vocab``:
     (number of labelled sources in its scene, true azimuth, true elevation, azimuth, elevation of its own class's
-    direction vector) in degrees; ``class_directions``: (S, K, 3), the class-wise heads' vectors. What a question
-    naming the class reads: in a scene of several sources each needs its own class's direction."""
+    direction vector, its direct sound's level relative to the loudest other labelled source's (dB,
+    :func:`_direct_levels_db`), that source's azimuth and elevation) in degrees; the last three NaN for a source
+    heard alone or without levels. ``class_directions``: (S, K, 3), the class-wise heads' vectors. What a
+    question naming the class reads: in a scene of several sources each needs its own class's direction."""
     class_az, class_el, _ = cartesian_to_spherical(class_directions.double())  # (S, K) each
     rows = []
     for scene, pred_az, pred_el in zip(scenes, class_az.tolist(), class_el.tolist()):
-        labelled = sum(1 for label in scene["labels"] if label)
-        for label, azimuth, elevation in zip(scene["labels"], scene["azimuth_deg"], scene["elevation_deg"]):
-            if label in vocab:
-                k = vocab[label]
-                rows.append((labelled, float(azimuth), float(elevation), pred_az[k], pred_el[k]))
+        labelled = [j for j, label in enumerate(scene["labels"]) if label]
+        direct = _direct_levels_db(scene)
+        for j in labelled:
+            if scene["labels"][j] not in vocab:
+                continue
+            k = vocab[scene["labels"][j]]
+            others = [m for m in labelled if m != j]
+            relative, other_az, other_el = math.nan, math.nan, math.nan
+            if others and direct is not None:
+                m = max(others, key=lambda i: direct[i])
+                relative = float(direct[j] - direct[m])
+                other_az, other_el = float(scene["azimuth_deg"][m]), float(scene["elevation_deg"][m])
+            rows.append((len(labelled), float(scene["azimuth_deg"][j]), float(scene["elevation_deg"][j]),
+                         pred_az[k], pred_el[k], relative, other_az, other_el))
     return rows
 
 
 def class_wise_by_sources(rows: list[tuple]) -> dict:
     """:func:`localisation_metrics` of :func:`class_wise_sources` rows: ``all`` and per number of sources in the
     scene ("1 source", "2 sources", ...), each with its number of ``sources``."""
-    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    table = np.array(rows, dtype=np.float64).reshape(-1, 8)
     groups = {"all": np.ones(len(table), dtype=bool)}
     for n in sorted(set(table[:, 0].astype(int))):
         groups[f"{n} source{'s' if n > 1 else ''}"] = table[:, 0] == n
     return {name: {"sources": int(sel.sum()), **localisation_metrics(*table[sel, 3:5].T, *table[sel, 1:3].T)}
             for name, sel in groups.items()}
+
+
+# (low, high, label) dB: a source's direct sound against the loudest other source's in its scene
+RELATIVE_LEVEL_BANDS_DB = ((-math.inf, -10.0, "< -10 dB"), (-10.0, -4.0, "-10 to -4 dB"), (-4.0, 0.0, "-4 to 0 dB"),
+                           (0.0, 4.0, "0 to 4 dB"), (4.0, 10.0, "4 to 10 dB"), (10.0, math.inf, ">= 10 dB"))
+SEPARATION_DEG = 20.0  # lateral separation from the other source below which "nearer the other" is not scored
+
+
+def class_wise_by_relative_level(rows: list[tuple]) -> dict | None:
+    """The sources of scenes with several (:func:`class_wise_sources` rows) by their direct sound's level relative
+    to the loudest other source's (:data:`RELATIVE_LEVEL_BANDS_DB`): :func:`localisation_metrics`, ``sources``,
+    and ``nearer_other_pct``, the percent of the ``separated`` sources (lateral angles at least
+    :data:`SEPARATION_DEG` apart) whose class vector's lateral angle is nearer the other source's than their own:
+    a masked source's vector pulled to the dominant one. None when no row has a relative level."""
+    table = np.array(rows, dtype=np.float64).reshape(-1, 8)
+    table = table[np.isfinite(table[:, 5])]
+    if not len(table):
+        return None
+    own = metrics.lateral_angle_deg(*table[:, 1:3].T)
+    other = metrics.lateral_angle_deg(*table[:, 6:8].T)
+    predicted = metrics.lateral_angle_deg(*table[:, 3:5].T)
+    separated = np.abs(own - other) >= SEPARATION_DEG
+    nearer_other = np.abs(predicted - other) < np.abs(predicted - own)
+    groups = {}
+    for low, high, label in RELATIVE_LEVEL_BANDS_DB:
+        sel = (table[:, 5] >= low) & (table[:, 5] < high)
+        if sel.any():
+            scored = sel & separated
+            groups[label] = {"sources": int(sel.sum()),
+                             **localisation_metrics(*table[sel, 3:5].T, *table[sel, 1:3].T),
+                             "separated": int(scored.sum()),
+                             "nearer_other_pct": 100.0 * float(nearer_other[scored].mean()) if scored.any()
+                             else math.nan}
+    return groups
 
 
 @torch.no_grad()
@@ -492,6 +548,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
         "localisation": localisation,
         "encoder_localisation_by_class": localisation_by_class(*rows["encoder"], *truth, pred["true_label"]),
         "class_wise_by_sources": class_wise_by_sources(pred["class_wise"]) if pred["class_wise"] else None,
+        "class_wise_by_relative_level": class_wise_by_relative_level(pred["class_wise"]),
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
         "elevation_against_constant": elevation_against_constant({name: el for name, (_, el) in rows.items()},
@@ -669,6 +726,18 @@ def markdown_report(report: dict) -> str:
                   "The class-wise heads' direction for each labelled source's class (what a question naming the "
                   "class reads), by the number of sources in the scene: with several sources each must keep its "
                   "own direction.", "", *_counted_localisation_table(class_wise, f"{unit}s", "sources")]
+    by_level = report.get("class_wise_by_relative_level")
+    if by_level:
+        lines += ["", "The sources of scenes with several, by their direct sound's level (level in the mix - "
+                      "20 log10 distance) against the loudest other source's: a masked source's class vector may "
+                      f"point at the dominant one (nearer the other: of the sources at least {SEPARATION_DEG:g} deg "
+                      "of lateral angle from it, those whose vector's lateral angle lies nearer the other's).", "",
+                  "| relative level | sources | DoA acc@20 (%) | lateral error (deg) | elevation error (deg) "
+                  "| front/back confusion (%) | nearer the other (%) |", "|---|---|---|---|---|---|---|"]
+        for band, values in by_level.items():
+            lines.append(f"| {band} | {values['sources']} | " + " | ".join(_fmt(values[key]) for key in (
+                "doa_accuracy_20deg", "lateral_error_deg", "elevation_error_deg", "front_back_confusion_rate"))
+                + f" | {_fmt(values['nearer_other_pct'])} (of {values['separated']}) |")
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

@@ -16,7 +16,9 @@ elevation only where it beats it. The encoder's localisation is also given per c
 source (a head's front/back and elevation cues lie at 2-8 kHz and above, which some classes lack).
 An encoder with class-wise heads is also scored source by source: every labelled source from its own
 class's direction vector (what a question naming the class reads), by the number of sources in the
-scene, where two sources must keep their own directions.
+scene, where two sources must keep their own directions, and by its direct sound's level (level in the mix
+- 20 log10 distance) against the loudest other source's, with the share of vectors that lie nearer the
+other source's lateral angle than their own (a masked source drawn to the dominant one).
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
 a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m

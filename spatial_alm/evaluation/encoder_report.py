@@ -101,15 +101,31 @@ def class_wise_sources(scenes: list[dict], class_directions: torch.Tensor, vocab
     return rows
 
 
-def class_wise_by_sources(rows: list[tuple]) -> dict:
+CLASS_WISE_COLUMNS = ("num_sources", "true_az", "true_el", "pred_az", "pred_el", "relative_db", "other_az", "other_el")
+
+
+def _class_wise_columns(rows: list[tuple]) -> dict[str, np.ndarray]:
+    """:func:`class_wise_sources` rows as one float64 array per column (:data:`CLASS_WISE_COLUMNS`)."""
+    table = np.array(rows, dtype=np.float64).reshape(-1, len(CLASS_WISE_COLUMNS))
+    return dict(zip(CLASS_WISE_COLUMNS, table.T))
+
+
+def _class_wise_metrics(columns: dict[str, np.ndarray], sel: np.ndarray) -> dict:
+    """``sources`` and :func:`localisation_metrics` of the selected class-wise rows."""
+    return {"sources": int(sel.sum()), **localisation_metrics(
+        columns["pred_az"][sel], columns["pred_el"][sel], columns["true_az"][sel], columns["true_el"][sel])}
+
+
+def class_wise_by_sources(rows: list[tuple]) -> dict | None:
     """:func:`localisation_metrics` of :func:`class_wise_sources` rows: ``all`` and per number of sources in the
-    scene ("1 source", "2 sources", ...), each with its number of ``sources``."""
-    table = np.array(rows, dtype=np.float64).reshape(-1, 8)
-    groups = {"all": np.ones(len(table), dtype=bool)}
-    for n in sorted(set(table[:, 0].astype(int))):
-        groups[f"{n} source{'s' if n > 1 else ''}"] = table[:, 0] == n
-    return {name: {"sources": int(sel.sum()), **localisation_metrics(*table[sel, 3:5].T, *table[sel, 1:3].T)}
-            for name, sel in groups.items()}
+    scene ("1 source", "2 sources", ...), each with its number of ``sources``; None without rows."""
+    if not rows:
+        return None
+    columns = _class_wise_columns(rows)
+    groups = {"all": np.ones(len(columns["num_sources"]), dtype=bool)}
+    for n in sorted(set(columns["num_sources"].astype(int))):
+        groups[f"{n} source{'s' if n > 1 else ''}"] = columns["num_sources"] == n
+    return {name: _class_wise_metrics(columns, sel) for name, sel in groups.items()}
 
 
 # (low, high, label) dB: a source's direct sound against the loudest other source's in its scene
@@ -124,23 +140,23 @@ def class_wise_by_relative_level(rows: list[tuple]) -> dict | None:
     and ``nearer_other_pct``, the percent of the ``separated`` sources (lateral angles at least
     :data:`SEPARATION_DEG` apart) whose class vector's lateral angle is nearer the other source's than their own:
     a masked source's vector pulled to the dominant one. None when no row has a relative level."""
-    table = np.array(rows, dtype=np.float64).reshape(-1, 8)
-    table = table[np.isfinite(table[:, 5])]
-    if not len(table):
+    columns = _class_wise_columns(rows)
+    several = np.isfinite(columns["relative_db"])  # NaN: a source heard alone, or no levels
+    if not several.any():
         return None
-    own = metrics.lateral_angle_deg(*table[:, 1:3].T)
-    other = metrics.lateral_angle_deg(*table[:, 6:8].T)
-    predicted = metrics.lateral_angle_deg(*table[:, 3:5].T)
+    columns = {name: values[several] for name, values in columns.items()}
+    relative = columns["relative_db"]
+    own = metrics.lateral_angle_deg(columns["true_az"], columns["true_el"])
+    other = metrics.lateral_angle_deg(columns["other_az"], columns["other_el"])
+    predicted = metrics.lateral_angle_deg(columns["pred_az"], columns["pred_el"])
     separated = np.abs(own - other) >= SEPARATION_DEG
     nearer_other = np.abs(predicted - other) < np.abs(predicted - own)
     groups = {}
     for low, high, label in RELATIVE_LEVEL_BANDS_DB:
-        sel = (table[:, 5] >= low) & (table[:, 5] < high)
+        sel = (relative >= low) & (relative < high)
         if sel.any():
             scored = sel & separated
-            groups[label] = {"sources": int(sel.sum()),
-                             **localisation_metrics(*table[sel, 3:5].T, *table[sel, 1:3].T),
-                             "separated": int(scored.sum()),
+            groups[label] = {**_class_wise_metrics(columns, sel), "separated": int(scored.sum()),
                              "nearer_other_pct": 100.0 * float(nearer_other[scored].mean()) if scored.any()
                              else math.nan}
     return groups
@@ -547,7 +563,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
     report.update({
         "localisation": localisation,
         "encoder_localisation_by_class": localisation_by_class(*rows["encoder"], *truth, pred["true_label"]),
-        "class_wise_by_sources": class_wise_by_sources(pred["class_wise"]) if pred["class_wise"] else None,
+        "class_wise_by_sources": class_wise_by_sources(pred["class_wise"]),
         "class_wise_by_relative_level": class_wise_by_relative_level(pred["class_wise"]),
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,

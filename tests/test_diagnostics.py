@@ -354,3 +354,41 @@ def test_compare_encoder_reports_pairs_two_reports_source_by_source(tmp_path, mo
     monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b")])
     with pytest.raises(SystemExit, match="different true directions"):
         script.main()
+
+
+def test_compare_encoder_reports_pairs_every_source_from_its_class_vector(tmp_path, monkeypatch, capsys):
+    """--class-wise: scene 0 holds one source, scene 1 two; A reads all three exactly, B mirrors the first source
+    of scene 1 to the back (DoA and front/back wrong there). Tables: all sources, then per number of sources."""
+    from spatial_alm.evaluation.encoder_report import CLASS_WISE_COLUMNS, write_class_wise_predictions
+
+    script = load_script("compare_encoder_reports")
+    keys, truth = [(0, 0, 1), (1, 0, 2), (1, 1, 2)], [(30.0, 0.0), (40.0, 10.0), (-100.0, 0.0)]
+    answers = {"a": truth, "b": [(30.0, 0.0), (140.0, 10.0), (-100.0, 0.0)]}
+    for name, predicted in answers.items():
+        (tmp_path / name).mkdir()
+        rows = [dict(zip(CLASS_WISE_COLUMNS, (*key, *t, *p, float("nan"), float("nan"), float("nan"))))
+                for key, t, p in zip(keys, truth, predicted)]
+        write_class_wise_predictions(tmp_path / name / "class_wise_predictions.csv", rows)
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
+                                     "--class-wise"])
+    script.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("3 labelled sources, each from its own class's vector")
+    assert lines[3].split("|")[2:4] == [" 100.0 ", " 66.7 "]  # DoA, all three sources
+    two = lines.index("The 2 sources of scenes with 2 sources")
+    assert lines[two + 3].split("|")[2:4] == [" 100.0 ", " 50.0 "]
+    assert "The 1 sources of scenes with 1 source" in lines
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
+                                     "--class-wise", "--methods", "encoder", "encoder"])
+    with pytest.raises(SystemExit, match="allowed: one of them"):
+        script.main()
+    (tmp_path / "b" / "class_wise_predictions.csv").write_text(
+        (tmp_path / "b" / "class_wise_predictions.csv").read_text().replace("\n1,1,2,", "\n2,1,2,"))
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
+                                     "--class-wise"])
+    with pytest.raises(SystemExit, match="different true directions"):
+        script.main()
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path),
+                                     "--class-wise"])
+    with pytest.raises(SystemExit, match="class_wise_predictions.csv not found.*evaluate-encoder"):
+        script.main()

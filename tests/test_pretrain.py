@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from spatial_alm.cli import main
-from spatial_alm.evaluation.encoder_report import evaluate_encoder
+from spatial_alm.evaluation.encoder_report import evaluate_encoder, read_class_wise_predictions
 from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.models.encoder import _cross_entropy
 from spatial_alm.scenes.recipe import ReceiverConfig
@@ -140,6 +140,12 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     for name in ("encoder", "gcc_phat_woodworth"):
         assert doa_accuracy(column[f"{name}_azimuth_deg"], column[f"{name}_elevation_deg"], *truth) == pytest.approx(
             saved["localisation"][name]["all"]["doa_accuracy_20deg"], abs=100 / 24)
+    # every labelled source's own class vector, scored independently, gives back the class-wise table
+    sources = read_class_wise_predictions(tmp_path / "eval")
+    assert len(sources["scene"]) == class_wise["all"]["sources"] and set(sources["scene"]) == set(range(24))
+    assert doa_accuracy(sources["class_azimuth_deg"], sources["class_elevation_deg"], sources["true_azimuth_deg"],
+                        sources["true_elevation_deg"]) == pytest.approx(class_wise["all"]["doa_accuracy_20deg"],
+                                                                        abs=100 / len(sources["scene"]))
     for name in ("report.md", "azimuth_scatter.png", "error_histogram.png", "polar_error.png"):
         assert (tmp_path / "eval" / name).stat().st_size > 0
 

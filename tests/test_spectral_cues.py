@@ -281,8 +281,9 @@ def test_every_source_is_read_from_its_own_class_vector_hand_computed():
               {"labels": ["bell", "dog", ""], "azimuth_deg": [150.0, -60.0, 0.0], "elevation_deg": [0.0, 10.0, 0.0]}]
     vectors = torch.stack([torch.stack([spherical_to_cartesian(0.0, 0.0), spherical_to_cartesian(180.0, 0.0)]),
                            torch.stack([spherical_to_cartesian(30.0, 0.0), spherical_to_cartesian(-60.0, 10.0)])])
-    rows = class_wise_sources(scenes, vectors.float(), vocab)
-    assert [row[0] for row in rows] == [1, 2, 2] and rows[1][3] == pytest.approx(30.0, abs=1e-4)
+    rows = class_wise_sources(scenes, vectors.float(), vocab, first_position=10)
+    assert [(row["scene"], row["source"], row["num_sources"]) for row in rows] == [(10, 0, 1), (11, 0, 2), (11, 1, 2)]
+    assert rows[1]["class_azimuth_deg"] == pytest.approx(30.0, abs=1e-4)
     table = class_wise_by_sources(rows)
     assert list(table) == ["all", "1 source", "2 sources"] and table["all"]["sources"] == 3
     assert table["1 source"]["doa_accuracy_20deg"] == 100.0
@@ -304,8 +305,10 @@ def test_class_wise_sources_by_direct_level_relative_to_the_loudest_other_hand_c
                            spherical_to_cartesian(0.0, 0.0)])[None]
     rows = class_wise_sources([scene], vectors.float(), vocab)
     relative = 20 * math.log10(4.0) - 6.0  # bell against the dog
-    assert [row[5] for row in rows] == pytest.approx([-relative, relative, -10.0 - (-6.0 + 20 * math.log10(2.0))])
-    assert rows[0][6:] == (-60.0, 0.0) and rows[1][6:] == (60.0, 0.0) and rows[2][6:] == (-60.0, 0.0)
+    assert [row["relative_level_db"] for row in rows] == pytest.approx(
+        [-relative, relative, -10.0 - (-6.0 + 20 * math.log10(2.0))])
+    others = [(row["other_azimuth_deg"], row["other_elevation_deg"]) for row in rows]
+    assert others == [(-60.0, 0.0), (60.0, 0.0), (-60.0, 0.0)]
     table = class_wise_by_relative_level(rows)
     assert list(table) == ["< -10 dB", "-10 to -4 dB", "4 to 10 dB"]
     masked = table["-10 to -4 dB"]

@@ -9,6 +9,10 @@ folders made on the same test set (the true directions are checked row by row), 
 errors, with the paired test of each: the exact McNemar test on the right/wrong ones, the Wilcoxon signed-rank
 test on the errors (negative mean difference: A errs less).
 
+With ``--class-wise`` it pairs instead every labelled source read from its own class's direction vector (what a
+question naming the class reads; the reports' ``class_wise_predictions.csv``, encoders with class-wise heads),
+all sources and by the number of sources in their scene.
+
     python experiments/diagnostics/compare_encoder_reports.py out/eval_new \\
         experiments/results/front_back_cues/encoder_cipic12k_18ep_class_tokens_heldout_heads --names new old
 """
@@ -19,7 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from spatial_alm.evaluation import metrics
-from spatial_alm.evaluation.encoder_report import front_back_confusions, read_predictions
+from spatial_alm.evaluation.encoder_report import (
+    front_back_confusions,
+    read_class_wise_predictions,
+    read_predictions,
+)
 
 
 def read_method(report: Path, method: str) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +40,21 @@ def read_method(report: Path, method: str) -> tuple[np.ndarray, np.ndarray]:
         raise SystemExit(f"{report / 'predictions.csv'} has no method {method}; it has: "
                          f"{', '.join(methods) or 'no rows'}")
     return truth, methods[method]
+
+
+def read_class_wise(report: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 2) true and (N, 2) class-vector (azimuth, elevation) in degrees and (N, 3) (scene, source, number of
+    sources in the scene) of every labelled source in ``report``'s class-wise predictions."""
+    try:
+        columns = read_class_wise_predictions(report)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
+
+    def pairs(*names):
+        return np.stack([columns[name] for name in names], axis=1)
+
+    return (pairs("true_azimuth_deg", "true_elevation_deg"), pairs("class_azimuth_deg", "class_elevation_deg"),
+            pairs("scene", "source", "num_sources"))
 
 
 def compare(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> list[tuple[str, float, float, dict]]:
@@ -56,22 +79,8 @@ def compare(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> list[t
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("report_a", type=Path, help="evaluate-encoder report folder (predictions.csv)")
-    parser.add_argument("report_b", type=Path, help="another report folder on the same test set")
-    parser.add_argument("--methods", nargs=2, default=("encoder", "encoder"), metavar=("A", "B"),
-                        help="the method column of each report (default: encoder encoder)")
-    parser.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
-                        help="row names (default: the report folders' names)")
-    args = parser.parse_args()
-    truth, pred_a = read_method(args.report_a, args.methods[0])
-    truth_b, pred_b = read_method(args.report_b, args.methods[1])
-    if truth.shape != truth_b.shape or not np.allclose(truth, truth_b, atol=0.01):
-        raise SystemExit(f"{args.report_a} and {args.report_b}: different true directions; allowed: two reports "
-                         "on the same test set (same dataset or recordings, same --max-scenes)")
-    name_a, name_b = args.names or (args.report_a.name, args.report_b.name)
-    print(f"{len(truth)} sources; A = {name_a} ({args.methods[0]}), B = {name_b} ({args.methods[1]})")
+def print_table(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> None:
+    """The rows of :func:`compare` as a markdown table."""
     print("| metric | A | B | paired test (A vs B) |")
     print("|---|---|---|---|")
     for metric, value_a, value_b, test in compare(truth, pred_a, pred_b):
@@ -79,6 +88,43 @@ def main() -> None:
                   if "a_only" in test else f"mean difference {test['mean_difference']:+.1f}, "
                   f"p = {test['p_value']:.2g}")
         print(f"| {metric} | {value_a:.1f} | {value_b:.1f} | {detail} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("report_a", type=Path, help="evaluate-encoder report folder (predictions.csv)")
+    parser.add_argument("report_b", type=Path, help="another report folder on the same test set")
+    parser.add_argument("--methods", nargs=2, default=None, metavar=("A", "B"),
+                        help="the method column of each report (default: encoder encoder)")
+    parser.add_argument("--class-wise", action="store_true",
+                        help="pair every labelled source from its own class's vector (class_wise_predictions.csv)")
+    parser.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
+                        help="row names (default: the report folders' names)")
+    args = parser.parse_args()
+    if args.class_wise and args.methods:
+        raise SystemExit("--methods and --class-wise: allowed: one of them (the class-wise vectors are the encoder's)")
+    name_a, name_b = args.names or (args.report_a.name, args.report_b.name)
+    if args.class_wise:
+        (truth, pred_a, keys), (truth_b, pred_b, keys_b) = (read_class_wise(args.report_a),
+                                                             read_class_wise(args.report_b))
+        what = "labelled sources, each from its own class's vector"
+    else:
+        methods = args.methods or ("encoder", "encoder")
+        (truth, pred_a), (truth_b, pred_b) = (read_method(args.report_a, methods[0]),
+                                              read_method(args.report_b, methods[1]))
+        keys = keys_b = None
+        what = f"sources; A = {name_a} ({methods[0]}), B = {name_b} ({methods[1]})"
+    if (truth.shape != truth_b.shape or not np.allclose(truth, truth_b, atol=0.01)
+            or (keys is not None and not np.array_equal(keys, keys_b))):
+        raise SystemExit(f"{args.report_a} and {args.report_b}: different true directions; allowed: two reports "
+                         "on the same test set (same dataset or recordings, same --max-scenes)")
+    print(f"{len(truth)} {what}" + (f"; A = {name_a}, B = {name_b}" if args.class_wise else ""))
+    print_table(truth, pred_a, pred_b)
+    counts = sorted(set(keys[:, 2].astype(int))) if keys is not None else []
+    for n in counts if len(counts) > 1 else []:
+        sel = keys[:, 2] == n
+        print(f"\nThe {int(sel.sum())} sources of scenes with {n} source{'s' if n > 1 else ''}")
+        print_table(truth[sel], pred_a[sel], pred_b[sel])
 
 
 if __name__ == "__main__":

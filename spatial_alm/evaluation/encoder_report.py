@@ -1,25 +1,25 @@
 """Evaluate a pretrained encoder on a dataset beside the classical DoA baselines; JSON, Markdown, plots.
 
-The encoder predicts classes (multi-label), and one direction and distance: those of the scene's
-primary (loudest) source, as it was trained (BAT's protocol). Baselines run on the same audio:
-SRP-PHAT and MUSIC for microphone arrays, GCC-PHAT + Woodworth (lateral angle, front/back
-ambiguous by construction) for heads. Every localisation metric is reported overall and per
-reverberation band, and the lateral (front/back-folded) error is reported for all methods so that a
-head's front/back confusions are visible rather than hidden. The encoder and each baseline are also
-compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error: Wilcoxon
-signed-rank test), overall and per band, and every method's prediction per scene is kept in
-``predictions.csv`` for further analysis. Besides the lateral error, the front/back confusion rate
-(:func:`front_back_confusion_rate`) and the elevation error are reported for every method, the latter also
-against the best constant answer (:func:`elevation_against_constant`), and the encoder's localisation per
-class of the primary source (:func:`localisation_by_class`: which sources carry the pinna cues), every
-labelled source from its own class's direction vector by the number of sources in its scene
+The encoder predicts classes (multi-label), and one direction and distance: those of the scene's primary
+(loudest) source, as it was trained (BAT's protocol). Baselines run on the same audio: SRP-PHAT and MUSIC for
+microphone arrays, GCC-PHAT + Woodworth (lateral angle, front/back ambiguous by construction) for heads. Every
+localisation metric is reported overall and per reverberation band, and the lateral (front/back-folded) error is
+reported for all methods so that a head's front/back confusions are visible rather than hidden. The encoder and
+each baseline are also compared scene by scene (DoA within 20 degrees: exact McNemar test; lateral error:
+Wilcoxon signed-rank test), overall and per band, and every method's prediction per scene is kept in
+``predictions.csv`` for further analysis (every labelled source's own class vector in
+``class_wise_predictions.csv``, :func:`write_class_wise_predictions`). Besides the lateral error, the front/back
+confusion rate (:func:`front_back_confusion_rate`) and the elevation error are reported for every method, the
+latter also against the best constant answer (:func:`elevation_against_constant`), and the encoder's
+localisation per class of the primary source (:func:`localisation_by_class`: which sources carry the pinna
+cues), every labelled source from its own class's direction vector by the number of sources in its scene
 (:func:`class_wise_by_sources`) and by its direct sound's level against the scene's other sources
 (:func:`class_wise_by_relative_level`: a masked source's vector drawn to the dominant one), and, where the
 dataset records the sources' spectral cues (heads), every metric also for the scenes whose primary source's
-sound carries the head's front/back (above/below) colouring, at least ``qa.min_spectral_cue_db`` by default,
-and for the others (:func:`by_spectral_cue`). Simulated scenes
-are also grouped by the primary source's direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a
-head's front/back colouring fades where the room's diffuse field, the same from every direction, dominates.
+sound carries the head's front/back (above/below) colouring, at least ``qa.min_spectral_cue_db`` by default, and
+for the others (:func:`by_spectral_cue`). Simulated scenes are also grouped by the primary source's
+direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a head's front/back colouring fades where the
+room's diffuse field, the same from every direction, dominates.
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -74,16 +74,20 @@ def _direct_levels_db(scene: dict) -> np.ndarray | None:
         np.asarray(scene["distance_m"], dtype=np.float64))
 
 
-def class_wise_sources(scenes: list[dict], class_directions: torch.Tensor, vocab: dict[str, int]) -> list[tuple]:
-    """One row per source of ``scenes`` (:class:`SpatialSceneDataset` items) whose class is in ``vocab``:
-    (number of labelled sources in its scene, true azimuth, true elevation, azimuth, elevation of its own class's
-    direction vector, its direct sound's level relative to the loudest other labelled source's (dB,
-    :func:`_direct_levels_db`), that source's azimuth and elevation) in degrees; the last three NaN for a source
-    heard alone or without levels. ``class_directions``: (S, K, 3), the class-wise heads' vectors. What a
-    question naming the class reads: in a scene of several sources each needs its own class's direction."""
+def class_wise_sources(scenes: list[dict], class_directions: torch.Tensor, vocab: dict[str, int],
+                       first_position: int = 0) -> list[dict]:
+    """One row per source of ``scenes`` (:class:`SpatialSceneDataset` items) whose class is in ``vocab``, keyed by
+    :data:`CLASS_WISE_COLUMNS`: the scene's position in the dataset (``first_position`` for the first of
+    ``scenes``) and the source's index in it, the number of labelled sources in its scene, its true azimuth and
+    elevation, the azimuth and elevation of its own class's direction vector, its direct sound's level relative
+    to the loudest other labelled source's (dB, :func:`_direct_levels_db`) and that source's azimuth and
+    elevation, angles in degrees; the last three NaN for a source heard alone or without levels.
+    ``class_directions``: (S, K, 3), the class-wise heads' vectors. What a question naming the class reads: in a
+    scene of several sources each needs its own class's direction."""
     class_az, class_el, _ = cartesian_to_spherical(class_directions.double())  # (S, K) each
     rows = []
-    for scene, pred_az, pred_el in zip(scenes, class_az.tolist(), class_el.tolist()):
+    for position, (scene, pred_az, pred_el) in enumerate(zip(scenes, class_az.tolist(), class_el.tolist()),
+                                                         start=first_position):
         labelled = [j for j, label in enumerate(scene["labels"]) if label]
         direct = _direct_levels_db(scene)
         for j in labelled:
@@ -96,24 +100,27 @@ def class_wise_sources(scenes: list[dict], class_directions: torch.Tensor, vocab
                 m = max(others, key=lambda i: direct[i])
                 relative = float(direct[j] - direct[m])
                 other_az, other_el = float(scene["azimuth_deg"][m]), float(scene["elevation_deg"][m])
-            rows.append((len(labelled), float(scene["azimuth_deg"][j]), float(scene["elevation_deg"][j]),
-                         pred_az[k], pred_el[k], relative, other_az, other_el))
+            rows.append(dict(zip(CLASS_WISE_COLUMNS, (
+                position, j, len(labelled), float(scene["azimuth_deg"][j]), float(scene["elevation_deg"][j]),
+                pred_az[k], pred_el[k], relative, other_az, other_el))))
     return rows
 
 
-CLASS_WISE_COLUMNS = ("num_sources", "true_az", "true_el", "pred_az", "pred_el", "relative_db", "other_az", "other_el")
+CLASS_WISE_COLUMNS = ("scene", "source", "num_sources", "true_azimuth_deg", "true_elevation_deg",
+                      "class_azimuth_deg", "class_elevation_deg", "relative_level_db", "other_azimuth_deg",
+                      "other_elevation_deg")
 
 
-def _class_wise_columns(rows: list[tuple]) -> dict[str, np.ndarray]:
+def _class_wise_columns(rows: list[dict]) -> dict[str, np.ndarray]:
     """:func:`class_wise_sources` rows as one float64 array per column (:data:`CLASS_WISE_COLUMNS`)."""
-    table = np.array(rows, dtype=np.float64).reshape(-1, len(CLASS_WISE_COLUMNS))
-    return dict(zip(CLASS_WISE_COLUMNS, table.T))
+    return {name: np.array([row[name] for row in rows], dtype=np.float64) for name in CLASS_WISE_COLUMNS}
 
 
 def _class_wise_metrics(columns: dict[str, np.ndarray], sel: np.ndarray) -> dict:
     """``sources`` and :func:`localisation_metrics` of the selected class-wise rows."""
     return {"sources": int(sel.sum()), **localisation_metrics(
-        columns["pred_az"][sel], columns["pred_el"][sel], columns["true_az"][sel], columns["true_el"][sel])}
+        columns["class_azimuth_deg"][sel], columns["class_elevation_deg"][sel], columns["true_azimuth_deg"][sel],
+        columns["true_elevation_deg"][sel])}
 
 
 def class_wise_by_sources(rows: list[tuple]) -> dict | None:
@@ -141,14 +148,14 @@ def class_wise_by_relative_level(rows: list[tuple]) -> dict | None:
     :data:`SEPARATION_DEG` apart) whose class vector's lateral angle is nearer the other source's than their own:
     a masked source's vector pulled to the dominant one. None when no row has a relative level."""
     columns = _class_wise_columns(rows)
-    several = np.isfinite(columns["relative_db"])  # NaN: a source heard alone, or no levels
+    several = np.isfinite(columns["relative_level_db"])  # NaN: a source heard alone, or no levels
     if not several.any():
         return None
     columns = {name: values[several] for name, values in columns.items()}
-    relative = columns["relative_db"]
-    own = metrics.lateral_angle_deg(columns["true_az"], columns["true_el"])
-    other = metrics.lateral_angle_deg(columns["other_az"], columns["other_el"])
-    predicted = metrics.lateral_angle_deg(columns["pred_az"], columns["pred_el"])
+    relative = columns["relative_level_db"]
+    own = metrics.lateral_angle_deg(columns["true_azimuth_deg"], columns["true_elevation_deg"])
+    other = metrics.lateral_angle_deg(columns["other_azimuth_deg"], columns["other_elevation_deg"])
+    predicted = metrics.lateral_angle_deg(columns["class_azimuth_deg"], columns["class_elevation_deg"])
     separated = np.abs(own - other) >= SEPARATION_DEG
     nearer_other = np.abs(predicted - other) < np.abs(predicted - own)
     groups = {}
@@ -172,11 +179,12 @@ def predict(model: SpatialEncoderModel, dataset, batch_size: int = 32, progress:
     vocab = {name: k for k, name in enumerate(model.class_names)}
     out = {key: [] for key in ("scores", "targets", "pred_az", "pred_el", "pred_dist",
                                "true_az", "true_el", "true_dist", "true_label", "events")}
-    class_wise = []
+    class_wise, position = [], 0
     for batch in tqdm(loader, desc="encoder", unit="batch", disable=not progress):
         prediction = model.predict(batch["audio"].to(device))
         if prediction.class_directions is not None:
-            class_wise += class_wise_sources(batch["scenes"], prediction.class_directions.cpu(), vocab)
+            class_wise += class_wise_sources(batch["scenes"], prediction.class_directions.cpu(), vocab, position)
+        position += len(batch["scenes"])
         out["scores"].append(prediction.class_probs.cpu().numpy())
         out["pred_az"].append(prediction.azimuth_deg.cpu().numpy())
         out["pred_el"].append(prediction.elevation_deg.cpu().numpy())
@@ -514,7 +522,8 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
     """What scenes and recordings share: encoder predictions, baselines and ``others`` (encoders compared
     with it) on the same audio, localisation
     metrics overall and per group (``by_group(fn)`` -> {label: fn(mask)}), paired tests, chance row; writes
-    report.json, report.md, predictions.csv (``columns`` first) and the plots to ``out_dir``."""
+    report.json, report.md, predictions.csv (``columns`` first), :data:`CLASS_WISE_PREDICTIONS` (an encoder with
+    class-wise heads on labelled sources) and the plots to ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pred = predict(model, dataset, batch_size, progress)
@@ -575,6 +584,10 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(markdown_report(report))
     write_predictions(out_dir / "predictions.csv", pred, rows, columns)
+    if pred["class_wise"]:
+        write_class_wise_predictions(out_dir / CLASS_WISE_PREDICTIONS, pred["class_wise"])
+    else:
+        (out_dir / CLASS_WISE_PREDICTIONS).unlink(missing_ok=True)  # no stale file from an earlier run
     plot_localisation(rows, truth, out_dir)
     return report
 
@@ -613,6 +626,34 @@ def read_predictions(report_dir: str | Path) -> tuple[np.ndarray, dict[str, np.n
                          for row in rows], dtype=np.float64).reshape(-1, 2)
 
     return directions("true"), {name: directions(name) for name in methods}
+
+
+CLASS_WISE_PREDICTIONS = "class_wise_predictions.csv"
+
+
+def write_class_wise_predictions(path: Path, rows: list[dict]) -> None:
+    """:func:`class_wise_sources` rows as a CSV (header :data:`CLASS_WISE_COLUMNS`; angles and levels to 0.01,
+    empty where NaN): every labelled source beside its own class's direction vector."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CLASS_WISE_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({name: value if isinstance(value, int) else "" if math.isnan(value) else f"{value:.2f}"
+                             for name, value in row.items()})
+
+
+def read_class_wise_predictions(report_dir: str | Path) -> dict[str, np.ndarray]:
+    """The :data:`CLASS_WISE_PREDICTIONS` file of an evaluate-encoder report folder as one float64 array per
+    column of :data:`CLASS_WISE_COLUMNS` (NaN where empty). FileNotFoundError, naming the command that writes it,
+    when the folder has none."""
+    path = Path(report_dir) / CLASS_WISE_PREDICTIONS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: `spatial-alm evaluate-encoder ... --out {report_dir}` writes it "
+                                "for an encoder with class-wise heads on labelled scenes")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {name: np.array([float(row[name]) if row[name] else math.nan for row in rows], dtype=np.float64)
+            for name in CLASS_WISE_COLUMNS}
 
 
 def _predicted_events(pred: dict, class_names: list[str]) -> list[list[tuple]]:

@@ -130,6 +130,8 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     by_level = saved["class_wise_by_relative_level"] or {}
     assert sum(g["sources"] for g in by_level.values()) == several > 0
     assert "| relative level | sources |" in (tmp_path / "eval" / "report.md").read_text()
+    assert sum(g["sources"] for g in saved["class_wise_by_drr"].values()) == class_wise["all"]["sources"]
+    assert "| direct-to-reverberant | sources |" in (tmp_path / "eval" / "report.md").read_text()
     # the per-scene file gives back the reported accuracies when scored independently (values are
     # rounded to 0.01 deg, which may move one scene across the 20-degree boundary)
     with open(tmp_path / "eval" / "predictions.csv") as f:

@@ -214,7 +214,11 @@ def test_encoder_report_groups_scenes_by_the_primary_sources_cue():
 
 def test_encoder_report_groups_scenes_by_the_primary_sources_direct_to_reverberant_ratio():
     from spatial_alm.acoustics.room import critical_distance_m
-    from spatial_alm.evaluation.encoder_report import _by_drr, direct_to_reverberant_db
+    from spatial_alm.evaluation.encoder_report import (
+        _by_drr,
+        direct_to_reverberant_db,
+        sources_direct_to_reverberant_db,
+    )
 
     critical = critical_distance_m((5.0, 4.0, 3.0), 0.5)  # 0.62 m
 
@@ -232,6 +236,9 @@ def test_encoder_report_groups_scenes_by_the_primary_sources_direct_to_reverbera
                                                                                                                abs=0.01)
     assert direct_to_reverberant_db(scene(source(0.0, critical))) == pytest.approx(0.0, abs=1e-9)
     assert math.isnan(direct_to_reverberant_db(scene()))
+    # every source's own ratio, in the scene's order: -6.02 dB at twice the critical distance, +6.02 at half
+    assert sources_direct_to_reverberant_db(scene(source(-3.0, 2 * critical), source(0.0, critical / 2))) == \
+        pytest.approx([-6.02, 6.02], abs=0.01)
     groups = _by_drr(np.array([-9.0, -6.0, -0.5, 0.0, 4.0, math.nan]), lambda sel: np.flatnonzero(sel).tolist())
     assert groups == {"direct-to-reverberant < -6 dB (1 scenes)": [0], "direct-to-reverberant -6 to 0 dB (2 scenes)":
                       [1, 2], "direct-to-reverberant >= 0 dB (2 scenes)": [3, 4]}
@@ -290,6 +297,25 @@ def test_every_source_is_read_from_its_own_class_vector_hand_computed():
     two = table["2 sources"]
     assert two["doa_accuracy_20deg"] == 50.0 and two["front_back_confusion_rate"] == 50.0  # the bell mirrored
     assert two["lateral_error_deg"] == pytest.approx(0.0, abs=1e-3)  # a mirror image keeps the lateral angle
+
+
+def test_class_wise_sources_by_their_own_direct_to_reverberant_ratio_hand_computed():
+    """Scene 0: the dog near (+3 dB) read exactly; scene 1: the bell far (-8 dB) mirrored to the front, the dog
+    at -2 dB read exactly. Bands: >= 0 dB the dog of scene 0, -6 to 0 the other dog, < -6 the bell."""
+    from spatial_alm.evaluation.encoder_report import class_wise_by_drr, class_wise_sources
+
+    vocab = {"bell": 0, "dog": 1}
+    scenes = [{"labels": ["dog"], "azimuth_deg": [100.0], "elevation_deg": [0.0]},
+              {"labels": ["bell", "dog"], "azimuth_deg": [150.0, -60.0], "elevation_deg": [0.0, 10.0]}]
+    vectors = torch.stack([torch.stack([spherical_to_cartesian(0.0, 0.0), spherical_to_cartesian(100.0, 0.0)]),
+                           torch.stack([spherical_to_cartesian(30.0, 0.0), spherical_to_cartesian(-60.0, 10.0)])])
+    rows = class_wise_sources(scenes, vectors.float(), vocab)
+    table = class_wise_by_drr(rows, [[3.0], [-8.0, -2.0]])
+    assert list(table) == ["< -6 dB", "-6 to 0 dB", ">= 0 dB"]
+    assert [table[band]["sources"] for band in table] == [1, 1, 1]
+    assert table["< -6 dB"]["front_back_confusion_rate"] == 100.0 and table["< -6 dB"]["doa_accuracy_20deg"] == 0.0
+    assert table["-6 to 0 dB"]["doa_accuracy_20deg"] == table[">= 0 dB"]["doa_accuracy_20deg"] == 100.0
+    assert class_wise_by_drr([], []) is None
 
 
 def test_class_wise_sources_by_direct_level_relative_to_the_loudest_other_hand_computed():

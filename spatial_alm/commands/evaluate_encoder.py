@@ -18,9 +18,10 @@ An encoder with class-wise heads is also scored source by source: every labelled
 class's direction vector (what a question naming the class reads), by the number of sources in the
 scene, where two sources must keep their own directions, and by its direct sound's level (level in the mix
 - 20 log10 distance) against the loudest other source's, with the share of vectors that lie nearer the
-other source's lateral angle than their own (a masked source drawn to the dominant one); those sources are
-kept in OUT/class_wise_predictions.csv (experiments/diagnostics/compare_encoder_reports.py --class-wise pairs
-two encoders on them).
+other source's lateral angle than their own (a masked source drawn to the dominant one), and by its own
+direct-to-reverberant ratio (a head's front/back colouring is the direct sound's); those sources are
+kept in OUT/class_wise_predictions.csv (experiments/diagnostics/compare_encoder_reports.py --class-wise
+pairs two encoders on them).
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
 a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m

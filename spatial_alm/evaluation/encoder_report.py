@@ -14,12 +14,13 @@ latter also against the best constant answer (:func:`elevation_against_constant`
 localisation per class of the primary source (:func:`localisation_by_class`: which sources carry the pinna
 cues), every labelled source from its own class's direction vector by the number of sources in its scene
 (:func:`class_wise_by_sources`) and by its direct sound's level against the scene's other sources
-(:func:`class_wise_by_relative_level`: a masked source's vector drawn to the dominant one), and, where the
-dataset records the sources' spectral cues (heads), every metric also for the scenes whose primary source's
-sound carries the head's front/back (above/below) colouring, at least ``qa.min_spectral_cue_db`` by default, and
-for the others (:func:`by_spectral_cue`). Simulated scenes are also grouped by the primary source's
-direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a head's front/back colouring fades where the
-room's diffuse field, the same from every direction, dominates.
+(:func:`class_wise_by_relative_level`: a masked source's vector drawn to the dominant one) and by its own
+direct-to-reverberant ratio (:func:`class_wise_by_drr`), and, where the dataset records the sources' spectral
+cues (heads), every metric also for the scenes whose primary source's sound carries the head's front/back
+(above/below) colouring, at least ``qa.min_spectral_cue_db`` by default, and for the others
+(:func:`by_spectral_cue`). Simulated scenes are also grouped by the primary source's direct-to-reverberant ratio
+(:func:`direct_to_reverberant_db`): a head's front/back colouring fades where the room's diffuse field, the same
+from every direction, dominates.
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -33,6 +34,7 @@ import csv
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +169,19 @@ def class_wise_by_relative_level(rows: list[tuple]) -> dict | None:
                              "nearer_other_pct": 100.0 * float(nearer_other[scored].mean()) if scored.any()
                              else math.nan}
     return groups
+
+
+def class_wise_by_drr(rows: list[dict], sources_drr_db: Sequence[Sequence[float]]) -> dict | None:
+    """:func:`class_wise_sources` rows by each source's own direct-to-reverberant ratio (``sources_drr_db[scene]
+    [source]`` in dB, :func:`sources_direct_to_reverberant_db`; bands :data:`DRR_BANDS_DB`): ``sources`` and
+    :func:`localisation_metrics` per band, empty bands left out. A head's front/back and elevation colouring is
+    the direct sound's: where the room's diffuse field dominates it fades for every source. None without rows."""
+    if not rows:
+        return None
+    columns = _class_wise_columns(rows)
+    drr = np.array([sources_drr_db[row["scene"]][row["source"]] for row in rows], dtype=np.float64)
+    return {label: _class_wise_metrics(columns, sel) for low, high, label in DRR_BANDS_DB
+            if (sel := (drr >= low) & (drr < high)).any()}
 
 
 @torch.no_grad()
@@ -307,12 +322,19 @@ def _primary(meta: SceneMeta):
     return meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
 
 
+def sources_direct_to_reverberant_db(meta: SceneMeta) -> list[float]:
+    """Every source's direct-to-reverberant ratio in dB, 20 log10(critical distance / its distance), from the room's
+    size and RT60 (:func:`~spatial_alm.acoustics.room.critical_distance_m`), in the scene's source order."""
+    critical = critical_distance_m(meta.room_dim_m, meta.rt60_s)
+    return [20.0 * math.log10(critical / source.distance_m) for source in meta.sources]
+
+
 def direct_to_reverberant_db(meta: SceneMeta) -> float:
-    """The primary source's direct-to-reverberant ratio in dB, 20 log10(critical distance / distance), from the
-    room's size and RT60 (:func:`~spatial_alm.acoustics.room.critical_distance_m`; NaN without sources)."""
+    """The primary source's direct-to-reverberant ratio in dB (:func:`sources_direct_to_reverberant_db`; NaN
+    without sources)."""
     if not meta.sources:
         return math.nan
-    return 20.0 * math.log10(critical_distance_m(meta.room_dim_m, meta.rt60_s) / _primary(meta).distance_m)
+    return sources_direct_to_reverberant_db(meta)[meta.sources.index(_primary(meta))]
 
 
 def _by_drr(drr_db: np.ndarray, fn) -> dict:
@@ -392,6 +414,7 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     rt60 = np.array([meta.rt60_s for meta in metas])
     cues = np.array([primary_cues_db(meta) for meta in metas], dtype=np.float64).reshape(-1, 2)
     drr = np.array([direct_to_reverberant_db(meta) for meta in metas], dtype=np.float64)
+    sources_drr = [sources_direct_to_reverberant_db(meta) for meta in metas]
     header = {"model_dir": str(model_dir), "data_dir": str(data_dir), "num_scenes": len(dataset),
               "receiver": index.receiver}
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver_arg, fs_hz=index.fs_hz,
@@ -401,7 +424,7 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
                      detection=True,
                      columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60],
                               "direct_to_reverberant_db": [f"{v:.1f}" for v in drr]},
-                     batch_size=batch_size, progress=progress, started=started)
+                     sources_drr_db=sources_drr, batch_size=batch_size, progress=progress, started=started)
 
 
 def recordings_summary(recordings_dir: str | Path, labels_csv: str | Path | None, recordings: list,
@@ -518,12 +541,14 @@ def _load_others(compare: dict[str, str | Path] | None, model: SpatialEncoderMod
 
 def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names: list[str], receiver,
               fs_hz: int, others: dict[str, SpatialEncoderModel], by_group, header: dict, detection: bool,
-              columns: dict, batch_size: int, progress: bool, started: float) -> dict:
+              columns: dict, batch_size: int, progress: bool, started: float,
+              sources_drr_db: Sequence[Sequence[float]] | None = None) -> dict:
     """What scenes and recordings share: encoder predictions, baselines and ``others`` (encoders compared
     with it) on the same audio, localisation
     metrics overall and per group (``by_group(fn)`` -> {label: fn(mask)}), paired tests, chance row; writes
     report.json, report.md, predictions.csv (``columns`` first), :data:`CLASS_WISE_PREDICTIONS` (an encoder with
-    class-wise heads on labelled sources) and the plots to ``out_dir``."""
+    class-wise heads on labelled sources) and the plots to ``out_dir``. ``sources_drr_db`` (simulated scenes:
+    every source's direct-to-reverberant ratio) adds the class-wise table by it (:func:`class_wise_by_drr`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pred = predict(model, dataset, batch_size, progress)
@@ -574,6 +599,8 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
         "encoder_localisation_by_class": localisation_by_class(*rows["encoder"], *truth, pred["true_label"]),
         "class_wise_by_sources": class_wise_by_sources(pred["class_wise"]),
         "class_wise_by_relative_level": class_wise_by_relative_level(pred["class_wise"]),
+        "class_wise_by_drr": (class_wise_by_drr(pred["class_wise"], sources_drr_db) if sources_drr_db is not None
+                              else None),
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
         "elevation_against_constant": elevation_against_constant({name: el for name, (_, el) in rows.items()},
@@ -795,6 +822,12 @@ def markdown_report(report: dict) -> str:
             lines.append(f"| {band} | {values['sources']} | " + " | ".join(_fmt(values[key]) for key in (
                 "doa_accuracy_20deg", "lateral_error_deg", "elevation_error_deg", "front_back_confusion_rate"))
                 + f" | {_fmt(values['nearer_other_pct'])} (of {values['separated']}) |")
+    by_drr = report.get("class_wise_by_drr")
+    if by_drr:
+        lines += ["", "Every source by its own direct-to-reverberant ratio (20 log10 of the room's critical distance "
+                      "over its distance): a head's front/back and elevation colouring is the direct sound's, and "
+                      "fades where the room's diffuse field dominates.", "",
+                  *_counted_localisation_table(by_drr, "direct-to-reverberant", "sources")]
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

@@ -125,7 +125,7 @@ def _class_wise_metrics(columns: dict[str, np.ndarray], sel: np.ndarray) -> dict
         columns["true_elevation_deg"][sel])}
 
 
-def class_wise_by_sources(rows: list[tuple]) -> dict | None:
+def class_wise_by_sources(rows: list[dict]) -> dict | None:
     """:func:`localisation_metrics` of :func:`class_wise_sources` rows: ``all`` and per number of sources in the
     scene ("1 source", "2 sources", ...), each with its number of ``sources``; None without rows."""
     if not rows:
@@ -143,7 +143,7 @@ RELATIVE_LEVEL_BANDS_DB = ((-math.inf, -10.0, "< -10 dB"), (-10.0, -4.0, "-10 to
 SEPARATION_DEG = 20.0  # lateral separation from the other source below which "nearer the other" is not scored
 
 
-def class_wise_by_relative_level(rows: list[tuple]) -> dict | None:
+def class_wise_by_relative_level(rows: list[dict]) -> dict | None:
     """The sources of scenes with several (:func:`class_wise_sources` rows) by their direct sound's level relative
     to the loudest other source's (:data:`RELATIVE_LEVEL_BANDS_DB`): :func:`localisation_metrics`, ``sources``,
     and ``nearer_other_pct``, the percent of the ``separated`` sources (lateral angles at least

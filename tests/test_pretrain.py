@@ -132,6 +132,9 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     assert "| relative level | sources |" in (tmp_path / "eval" / "report.md").read_text()
     assert sum(g["sources"] for g in saved["class_wise_by_drr"].values()) == class_wise["all"]["sources"]
     assert "| direct-to-reverberant | sources |" in (tmp_path / "eval" / "report.md").read_text()
+    pairs = saved["class_wise_pairs"]
+    assert pairs and all(0 <= g["order_right_pct"] <= 100 and g["pairs"] > 0 for g in pairs.values())
+    assert "| axis | pairs | order right (%) |" in (tmp_path / "eval" / "report.md").read_text()
     # the per-scene file gives back the reported accuracies when scored independently (values are
     # rounded to 0.01 deg, which may move one scene across the 20-degree boundary)
     with open(tmp_path / "eval" / "predictions.csv") as f:

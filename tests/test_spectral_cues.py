@@ -299,6 +299,37 @@ def test_every_source_is_read_from_its_own_class_vector_hand_computed():
     assert two["lateral_error_deg"] == pytest.approx(0.0, abs=1e-3)  # a mirror image keeps the lateral angle
 
 
+def test_class_wise_pairs_on_opposite_sides_hand_computed():
+    """Scene 0: the dog front-left-up (30, 20) read in the back (150, 20), the bell back-right-down (-150, -20)
+    read at (-140, -20): left/right and above/below both halves right; front/back both vectors in the back, the
+    dog's deeper, so the order is wrong. Scene 1: the cat (88, 2) and the dog (-100, 3), left and right, read
+    swapped; within the generator's margins of the frontal and horizontal planes, so only a left/right pair."""
+    from spatial_alm.evaluation.encoder_report import class_wise_pairs, class_wise_sources
+
+    vocab = {"bell": 0, "dog": 1, "cat": 2}
+    scenes = [{"labels": ["dog", "bell"], "azimuth_deg": [30.0, -150.0], "elevation_deg": [20.0, -20.0]},
+              {"labels": ["cat", "dog"], "azimuth_deg": [88.0, -100.0], "elevation_deg": [2.0, 3.0]}]
+    vectors = torch.stack([
+        torch.stack([spherical_to_cartesian(-140.0, -20.0), spherical_to_cartesian(150.0, 20.0),
+                     spherical_to_cartesian(0.0, 0.0)]),
+        torch.stack([spherical_to_cartesian(0.0, 0.0), spherical_to_cartesian(100.0, 3.0),
+                     spherical_to_cartesian(-88.0, 2.0)])])
+    table = class_wise_pairs(class_wise_sources(scenes, vectors.float(), vocab))
+    assert list(table) == ["left_right", "front_back", "above_below"]
+    assert {key: table["left_right"][key] for key in ("pairs", "order_right_pct", "both_right_pct", "swapped_pct",
+                                                       "one_half_pct")} == {"pairs": 2, "order_right_pct": 50.0,
+                                                                            "both_right_pct": 50.0,
+                                                                            "swapped_pct": 50.0, "one_half_pct": 0.0}
+    front_back = table["front_back"]
+    assert front_back["pairs"] == 1 and front_back["one_half_pct"] == 100.0
+    assert front_back["order_right_pct"] == front_back["order_right_in_one_half_pct"] == 0.0
+    above_below = table["above_below"]
+    assert above_below["pairs"] == 1 and above_below["order_right_pct"] == above_below["both_right_pct"] == 100.0
+    assert math.isnan(above_below["order_right_in_one_half_pct"])
+    assert class_wise_pairs(class_wise_sources(scenes[:1], vectors[:1, :2].float(), {"bell": 0, "dog": 1})) \
+        and class_wise_pairs([]) is None
+
+
 def test_class_wise_sources_by_their_own_direct_to_reverberant_ratio_hand_computed():
     """Scene 0: the dog near (+3 dB) read exactly; scene 1: the bell far (-8 dB) mirrored to the front, the dog
     at -2 dB read exactly. Bands: >= 0 dB the dog of scene 0, -6 to 0 the other dog, < -6 the bell."""

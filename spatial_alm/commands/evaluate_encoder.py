@@ -15,13 +15,14 @@ best constant answer (the true elevations' median) with a Wilcoxon signed-rank t
 elevation only where it beats it. The encoder's localisation is also given per class of the primary
 source (a head's front/back and elevation cues lie at 2-8 kHz and above, which some classes lack).
 An encoder with class-wise heads is also scored source by source: every labelled source from its own
-class's direction vector (what a question naming the class reads), by the number of sources in the
-scene, where two sources must keep their own directions, and by its direct sound's level (level in the mix
-- 20 log10 distance) against the loudest other source's, with the share of vectors that lie nearer the
-other source's lateral angle than their own (a masked source drawn to the dominant one), and by its own
-direct-to-reverberant ratio (a head's front/back colouring is the direct sound's); those sources are
-kept in OUT/class_wise_predictions.csv (experiments/diagnostics/compare_encoder_reports.py --class-wise
-pairs two encoders on them).
+class's direction vector (what a question naming the class reads), by the number of sources in the scene,
+where two sources must keep their own directions, and by its direct sound's level (level in the mix - 20
+log10 distance) against the loudest other source's, with the share of vectors that lie nearer the other
+source's lateral angle than their own (a masked source drawn to the dominant one), and by its own
+direct-to-reverberant ratio (a head's front/back colouring is the direct sound's); every pair of sources
+on opposite sides of an axis, as E questions take them, by whether their vectors keep the order (both
+halves right, swapped, or both in one half); those sources are kept in OUT/class_wise_predictions.csv
+(experiments/diagnostics/compare_encoder_reports.py --class-wise pairs two encoders on them).
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
 a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m

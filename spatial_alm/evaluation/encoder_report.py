@@ -15,12 +15,13 @@ localisation per class of the primary source (:func:`localisation_by_class`: whi
 cues), every labelled source from its own class's direction vector by the number of sources in its scene
 (:func:`class_wise_by_sources`) and by its direct sound's level against the scene's other sources
 (:func:`class_wise_by_relative_level`: a masked source's vector drawn to the dominant one) and by its own
-direct-to-reverberant ratio (:func:`class_wise_by_drr`), and, where the dataset records the sources' spectral
-cues (heads), every metric also for the scenes whose primary source's sound carries the head's front/back
-(above/below) colouring, at least ``qa.min_spectral_cue_db`` by default, and for the others
-(:func:`by_spectral_cue`). Simulated scenes are also grouped by the primary source's direct-to-reverberant ratio
-(:func:`direct_to_reverberant_db`): a head's front/back colouring fades where the room's diffuse field, the same
-from every direction, dominates.
+direct-to-reverberant ratio (:func:`class_wise_by_drr`), and every pair of sources on opposite sides of an axis
+by whether their vectors keep the order E questions ask about (:func:`class_wise_pairs`), and, where the dataset
+records the sources' spectral cues (heads), every metric also for the scenes whose primary source's sound
+carries the head's front/back (above/below) colouring, at least ``qa.min_spectral_cue_db`` by default, and for
+the others (:func:`by_spectral_cue`). Simulated scenes are also grouped by the primary source's
+direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a head's front/back colouring fades where the
+room's diffuse field, the same from every direction, dominates.
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -34,8 +35,11 @@ import csv
 import json
 import math
 import time
+from collections import defaultdict
 from collections.abc import Sequence
+from itertools import combinations
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -43,14 +47,14 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from spatial_alm.acoustics.room import critical_distance_m
-from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg
+from spatial_alm.coordinates import cartesian_to_spherical, great_circle_deg, spherical_to_cartesian
 from spatial_alm.data import DatasetReader, SpatialSceneDataset, read_index
 from spatial_alm.data.recordings import LABELS_FILENAME, RecordingDataset, read_labelled_recordings
 from spatial_alm.evaluation import metrics
 from spatial_alm.evaluation.baselines import BASELINES
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.targets import primary_source
-from spatial_alm.qa.generator import SPECTRAL_CUE_FIELDS
+from spatial_alm.qa.generator import RELATION_AXIS, RELATIONS, SPECTRAL_CUE_FIELDS
 from spatial_alm.scenes import SceneRecipe
 from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.recipe import QAConfig
@@ -182,6 +186,50 @@ def class_wise_by_drr(rows: list[dict], sources_drr_db: Sequence[Sequence[float]
     drr = np.array([sources_drr_db[row["scene"]][row["source"]] for row in rows], dtype=np.float64)
     return {label: _class_wise_metrics(columns, sel) for low, high, label in DRR_BANDS_DB
             if (sel := (drr >= low) & (drr < high)).any()}
+
+
+SIDE_RELATIONS = (("left", 1), ("front", 0), ("above", 2))  # E's side relations, their listener-frame component
+
+
+def class_wise_pairs(rows: list[dict]) -> dict | None:
+    """Every pair of labelled sources of one scene (:func:`class_wise_sources` rows) that lie on opposite sides of
+    an axis, as the QA generator's E questions take them (:data:`~spatial_alm.qa.generator.RELATIONS`: its side
+    margins; not its spectral-cue rule), read from their class vectors, per axis (left_right, front_back,
+    above_below): ``pairs``; ``order_right_pct``, the vectors' components along the axis in the true order (the
+    class-wise heads' answer to every E question about the pair); and how the two halves fall:
+    ``both_right_pct``, ``swapped_pct`` (both wrong: the order wrong too), ``one_half_pct`` (both vectors on one
+    side: the order then rests on the sizes of two components) and ``order_right_in_one_half_pct``. With
+    independent per-source rates p an E answer is right with probability p^2 + (1 - p)^2 only when a pair in one
+    half goes either way at even odds. None without such pairs."""
+    by_scene = defaultdict(list)
+    for row in rows:
+        by_scene[row["scene"]].append(row)
+    outcomes = {RELATION_AXIS[name]: [] for name, _ in SIDE_RELATIONS}
+    for scene_rows in by_scene.values():
+        for a, b in combinations(scene_rows, 2):
+            true_a, true_b = (SimpleNamespace(azimuth_deg=r["true_azimuth_deg"], elevation_deg=r["true_elevation_deg"])
+                              for r in (a, b))
+            vector_a, vector_b = (spherical_to_cartesian(r["class_azimuth_deg"], r["class_elevation_deg"]).tolist()
+                                  for r in (a, b))
+            for name, component in SIDE_RELATIONS:
+                a_positive = RELATIONS[name](true_a, true_b)  # a on the positive side (left, front, above), b not
+                if a_positive is None:
+                    continue
+                read_a, read_b = vector_a[component] > 0, vector_b[component] > 0
+                order_right = (vector_a[component] > vector_b[component]) == a_positive
+                outcomes[RELATION_AXIS[name]].append(
+                    (order_right, read_a == a_positive and read_b != a_positive,
+                     read_a != a_positive and read_b == a_positive, read_a == read_b))
+    table = {}
+    for axis, found in outcomes.items():
+        if found:
+            order, both, swapped, one_half = np.array(found, dtype=bool).T
+            table[axis] = {"pairs": len(found), "order_right_pct": 100.0 * order.mean(),
+                           "both_right_pct": 100.0 * both.mean(), "swapped_pct": 100.0 * swapped.mean(),
+                           "one_half_pct": 100.0 * one_half.mean(),
+                           "order_right_in_one_half_pct": 100.0 * order[one_half].mean() if one_half.any()
+                           else math.nan}
+    return table or None
 
 
 @torch.no_grad()
@@ -601,6 +649,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
         "class_wise_by_relative_level": class_wise_by_relative_level(pred["class_wise"]),
         "class_wise_by_drr": (class_wise_by_drr(pred["class_wise"], sources_drr_db) if sources_drr_db is not None
                               else None),
+        "class_wise_pairs": class_wise_pairs(pred["class_wise"]),
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
         "elevation_against_constant": elevation_against_constant({name: el for name, (_, el) in rows.items()},
@@ -828,6 +877,19 @@ def markdown_report(report: dict) -> str:
                       "over its distance): a head's front/back and elevation colouring is the direct sound's, and "
                       "fades where the room's diffuse field dominates.", "",
                   *_counted_localisation_table(by_drr, "direct-to-reverberant", "sources")]
+    pairs = report.get("class_wise_pairs")
+    if pairs:
+        lines += ["", "Pairs of sources of one scene on opposite sides of an axis (the QA generator's side margins, as "
+                      "its E questions take them, without its spectral-cue rule), read from their class vectors: the "
+                      "order of their components along the axis is the heads' answer to every E question about the "
+                      "pair; both halves right gives the order, both wrong reverses it, both vectors in one half "
+                      "leaves it to the sizes of two components.", "",
+                  "| axis | pairs | order right (%) | both halves right (%) | swapped (%) | one half (%) "
+                  "| order right in one half (%) |", "|---|---|---|---|---|---|---|"]
+        for axis, values in pairs.items():
+            lines.append(f"| {axis} | {values['pairs']} | " + " | ".join(_fmt(values[key]) for key in (
+                "order_right_pct", "both_right_pct", "swapped_pct", "one_half_pct", "order_right_in_one_half_pct"))
+                + " |")
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

@@ -326,8 +326,9 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
     above_below = table["above_below"]
     assert above_below["pairs"] == 1 and above_below["order_right_pct"] == above_below["both_right_pct"] == 100.0
     assert math.isnan(above_below["order_right_in_one_half_pct"])
-    assert class_wise_pairs(class_wise_sources(scenes[:1], vectors[:1, :2].float(), {"bell": 0, "dog": 1})) \
-        and class_wise_pairs([]) is None
+    assert class_wise_pairs([]) is None
+    alone = [{"labels": ["dog"], "azimuth_deg": [30.0], "elevation_deg": [20.0]}]  # no pair in a one-source scene
+    assert class_wise_pairs(class_wise_sources(alone, vectors[:1, 1:2].float(), {"dog": 0})) is None
 
 
 def test_class_wise_sources_by_their_own_direct_to_reverberant_ratio_hand_computed():

@@ -55,6 +55,7 @@ from spatial_alm.evaluation.baselines import BASELINES
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.targets import primary_source
 from spatial_alm.qa.generator import RELATION_AXIS, RELATIONS, SPECTRAL_CUE_FIELDS
+from spatial_alm.qa.templates import RELATION_PHRASES, SIDE_OF_PHRASE
 from spatial_alm.scenes import SceneRecipe
 from spatial_alm.scenes.metadata import SceneMeta
 from spatial_alm.scenes.recipe import QAConfig
@@ -188,7 +189,7 @@ def class_wise_by_drr(rows: list[dict], sources_drr_db: Sequence[Sequence[float]
             if (sel := (drr >= low) & (drr < high)).any()}
 
 
-SIDE_RELATIONS = (("left", 1), ("front", 0), ("above", 2))  # E's side relations, their listener-frame component
+SIDE_RELATIONS = ("left", "front", "above")  # the E relations about a side (RELATIONS' names; not "nearer")
 
 
 def class_wise_pairs(rows: list[dict]) -> dict | None:
@@ -201,22 +202,23 @@ def class_wise_pairs(rows: list[dict]) -> dict | None:
     side: the order then rests on the sizes of two components) and ``order_right_in_one_half_pct``. With
     independent per-source rates p an E answer is right with probability p^2 + (1 - p)^2 only when a pair in one
     half goes either way at even odds. None without such pairs."""
+    columns = _class_wise_columns(rows)
+    vectors = spherical_to_cartesian(columns["class_azimuth_deg"], columns["class_elevation_deg"]).tolist()
+    truths = [SimpleNamespace(azimuth_deg=row["true_azimuth_deg"], elevation_deg=row["true_elevation_deg"])
+              for row in rows]
     by_scene = defaultdict(list)
-    for row in rows:
-        by_scene[row["scene"]].append(row)
-    outcomes = {RELATION_AXIS[name]: [] for name, _ in SIDE_RELATIONS}
-    for scene_rows in by_scene.values():
-        for a, b in combinations(scene_rows, 2):
-            true_a, true_b = (SimpleNamespace(azimuth_deg=r["true_azimuth_deg"], elevation_deg=r["true_elevation_deg"])
-                              for r in (a, b))
-            vector_a, vector_b = (spherical_to_cartesian(r["class_azimuth_deg"], r["class_elevation_deg"]).tolist()
-                                  for r in (a, b))
-            for name, component in SIDE_RELATIONS:
-                a_positive = RELATIONS[name](true_a, true_b)  # a on the positive side (left, front, above), b not
+    for i, row in enumerate(rows):
+        by_scene[row["scene"]].append(i)
+    outcomes = {RELATION_AXIS[name]: [] for name in SIDE_RELATIONS}
+    for indices in by_scene.values():
+        for a, b in combinations(indices, 2):
+            for name in SIDE_RELATIONS:
+                a_positive = RELATIONS[name](truths[a], truths[b])  # a on the positive side (left, front, above)
                 if a_positive is None:
                     continue
-                read_a, read_b = vector_a[component] > 0, vector_b[component] > 0
-                order_right = (vector_a[component] > vector_b[component]) == a_positive
+                component, _ = SIDE_OF_PHRASE["E"][RELATION_PHRASES[name][0]]  # the listener-frame axis
+                read_a, read_b = vectors[a][component] > 0, vectors[b][component] > 0
+                order_right = (vectors[a][component] > vectors[b][component]) == a_positive
                 outcomes[RELATION_AXIS[name]].append(
                     (order_right, read_a == a_positive and read_b != a_positive,
                      read_a != a_positive and read_b == a_positive, read_a == read_b))
@@ -365,9 +367,14 @@ def _by_band(rt60: np.ndarray, fn) -> dict:
     return _by_bands(rt60, [(lo, hi, f"{lo:g}-{hi:g} s") for lo, hi in RT60_BANDS_S], "rt60", fn)
 
 
+def _primary_index(meta: SceneMeta) -> int:
+    """Index of the scene's primary (loudest) source in ``meta.sources``."""
+    return primary_source({"level_db": [s.level_db for s in meta.sources]})
+
+
 def _primary(meta: SceneMeta):
     """The scene's primary (loudest) source's metadata."""
-    return meta.sources[primary_source({"level_db": [s.level_db for s in meta.sources]})]
+    return meta.sources[_primary_index(meta)]
 
 
 def sources_direct_to_reverberant_db(meta: SceneMeta) -> list[float]:
@@ -382,7 +389,7 @@ def direct_to_reverberant_db(meta: SceneMeta) -> float:
     without sources)."""
     if not meta.sources:
         return math.nan
-    return sources_direct_to_reverberant_db(meta)[meta.sources.index(_primary(meta))]
+    return sources_direct_to_reverberant_db(meta)[_primary_index(meta)]
 
 
 def _by_drr(drr_db: np.ndarray, fn) -> dict:

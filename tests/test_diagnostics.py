@@ -357,27 +357,36 @@ def test_compare_encoder_reports_pairs_two_reports_source_by_source(tmp_path, mo
 
 
 def test_compare_encoder_reports_pairs_every_source_from_its_class_vector(tmp_path, monkeypatch, capsys):
-    """--class-wise: scene 0 holds one source, scene 1 two; A reads all three exactly, B mirrors the first source
-    of scene 1 to the back (DoA and front/back wrong there). Tables: all sources, then per number of sources."""
+    """--class-wise: scene 0 holds one source, scenes 1-3 two each: in scene 1 one lies near the frontal plane,
+    in scene 2 one in front and one behind, in scene 3 both in front. A reads all seven exactly, B mirrors the
+    first source of scene 1 to the back and the back one of scene 2 to the front (DoA and front/back wrong there).
+    Tables: all sources, per number of sources, then by the other source's front/back half."""
     from spatial_alm.evaluation.encoder_report import CLASS_WISE_COLUMNS, write_class_wise_predictions
 
     script = load_script("compare_encoder_reports")
-    keys, truth = [(0, 0, 1), (1, 0, 2), (1, 1, 2)], [(30.0, 0.0), (40.0, 10.0), (-100.0, 0.0)]
-    answers = {"a": truth, "b": [(30.0, 0.0), (140.0, 10.0), (-100.0, 0.0)]}
+    nan = float("nan")
+    keys = [(0, 0, 1), (1, 0, 2), (1, 1, 2), (2, 0, 2), (2, 1, 2), (3, 0, 2), (3, 1, 2)]
+    truth = [(30.0, 0.0), (40.0, 10.0), (-100.0, 0.0), (20.0, 0.0), (160.0, 0.0), (30.0, 0.0), (-30.0, 0.0)]
+    other = [(nan, nan), truth[2], truth[1], truth[4], truth[3], truth[6], truth[5]]
+    answers = {"a": truth, "b": [truth[0], (140.0, 10.0), truth[2], truth[3], (20.0, 0.0), truth[5], truth[6]]}
     for name, predicted in answers.items():
         (tmp_path / name).mkdir()
-        rows = [dict(zip(CLASS_WISE_COLUMNS, (*key, *t, *p, float("nan"), float("nan"), float("nan"))))
-                for key, t, p in zip(keys, truth, predicted)]
+        rows = [dict(zip(CLASS_WISE_COLUMNS, (*key, *t, *p, 0.0 if key[2] > 1 else nan, *o)))
+                for key, t, p, o in zip(keys, truth, predicted, other)]
         write_class_wise_predictions(tmp_path / name / "class_wise_predictions.csv", rows)
     monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
                                      "--class-wise"])
     script.main()
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("3 labelled sources, each from its own class's vector")
-    assert lines[3].split("|")[2:4] == [" 100.0 ", " 66.7 "]  # DoA, all three sources
-    two = lines.index("The 2 sources of scenes with 2 sources")
-    assert lines[two + 3].split("|")[2:4] == [" 100.0 ", " 50.0 "]
+    assert lines[0].startswith("7 labelled sources, each from its own class's vector")
+    assert lines[3].split("|")[2:4] == [" 100.0 ", " 71.4 "]  # DoA, all seven sources
+    two = lines.index("The 6 sources of scenes with 2 sources")
+    assert lines[two + 3].split("|")[2:4] == [" 100.0 ", " 66.7 "]
     assert "The 1 sources of scenes with 1 source" in lines
+    other_half = lines.index("The 2 sources whose loudest other source lies in the other front/back half")
+    assert lines[other_half + 4].split("|")[2:4] == [" 100.0 ", " 50.0 "]  # front/back, scene 2
+    same_half = lines.index("The 2 sources whose loudest other source lies in the same front/back half")
+    assert lines[same_half + 4].split("|")[2:4] == [" 100.0 ", " 100.0 "]  # scene 3
     monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
                                      "--class-wise", "--methods", "encoder", "encoder"])
     with pytest.raises(SystemExit, match="allowed: one of them"):

@@ -302,12 +302,17 @@ def test_every_source_is_read_from_its_own_class_vector_hand_computed():
 def test_class_wise_pairs_on_opposite_sides_hand_computed():
     """Scene 0: the dog front-left-up (30, 20) read in the back (150, 20), the bell back-right-down (-150, -20)
     read at (-140, -20): left/right and above/below both halves right; front/back both vectors in the back, the
-    dog's deeper, so the order is wrong. Scene 1: the cat (88, 2) and the dog (-100, 3), left and right, read
-    swapped; within the generator's margins of the frontal and horizontal planes, so only a left/right pair."""
+    dog's deeper, so the order is wrong; the bell's direct sound is 6 dB louder, so the shared half is the
+    louder's. Scene 1: the cat (88, 2) and the dog (-100, 3), left and right, read swapped; within the
+    generator's margins of the frontal and horizontal planes, so only a left/right pair. Scene 2: a loud bell on
+    the left, the dog front-left 3 dB below it and the cat back-right 10 dB below it, the dog and the cat both read
+    back-right: the shared front/back half is the cat's, the quieter of that pair; the bell and the dog on one
+    side, the dog's vector on the other."""
     from spatial_alm.evaluation.encoder_report import class_wise_pairs, class_wise_sources
 
     vocab = {"bell": 0, "dog": 1, "cat": 2}
-    scenes = [{"labels": ["dog", "bell"], "azimuth_deg": [30.0, -150.0], "elevation_deg": [20.0, -20.0]},
+    scenes = [{"labels": ["dog", "bell"], "azimuth_deg": [30.0, -150.0], "elevation_deg": [20.0, -20.0],
+               "level_db": [-6.0, 0.0], "distance_m": [1.0, 1.0]},
               {"labels": ["cat", "dog"], "azimuth_deg": [88.0, -100.0], "elevation_deg": [2.0, 3.0]}]
     vectors = torch.stack([
         torch.stack([spherical_to_cartesian(-140.0, -20.0), spherical_to_cartesian(150.0, 20.0),
@@ -323,9 +328,23 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
     front_back = table["front_back"]
     assert front_back["pairs"] == 1 and front_back["one_half_pct"] == 100.0
     assert front_back["order_right_pct"] == front_back["order_right_in_one_half_pct"] == 0.0
+    assert front_back["one_half_louder_side_pct"] == 100.0 and front_back["half_right_pct"] == 50.0
+    assert table["left_right"]["half_right_pct"] == 50.0  # one pair both right, one swapped
+    assert front_back["same_side_pairs"] == 0 and math.isnan(front_back["same_side_half_right_pct"])
     above_below = table["above_below"]
     assert above_below["pairs"] == 1 and above_below["order_right_pct"] == above_below["both_right_pct"] == 100.0
     assert math.isnan(above_below["order_right_in_one_half_pct"])
+    assert math.isnan(above_below["one_half_louder_side_pct"]) and math.isnan(table["left_right"][
+        "one_half_louder_side_pct"])  # no pair in one half
+    three = [{"labels": ["bell", "dog", "cat"], "azimuth_deg": [90.0, 10.0, -170.0],
+              "elevation_deg": [0.0, 0.0, 0.0], "level_db": [0.0, -3.0, -10.0], "distance_m": [2.0, 2.0, 2.0]}]
+    read = torch.stack([spherical_to_cartesian(90.0, 0.0), spherical_to_cartesian(-160.0, 0.0),
+                        spherical_to_cartesian(-170.0, 0.0)])[None].float()
+    three_pairs = class_wise_pairs(class_wise_sources(three, read, vocab))
+    assert three_pairs["front_back"]["one_half_louder_side_pct"] == 0.0
+    left_right = three_pairs["left_right"]  # opposite: the bell and the cat both right, the dog and the cat one half
+    assert left_right["pairs"] == 2 and left_right["half_right_pct"] == 75.0
+    assert left_right["same_side_pairs"] == 1 and left_right["same_side_half_right_pct"] == 50.0
     assert class_wise_pairs([]) is None
     alone = [{"labels": ["dog"], "azimuth_deg": [30.0], "elevation_deg": [20.0]}]  # no pair in a one-source scene
     assert class_wise_pairs(class_wise_sources(alone, vectors[:1, 1:2].float(), {"dog": 0})) is None

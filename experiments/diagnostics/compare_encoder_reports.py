@@ -11,7 +11,9 @@ test on the errors (negative mean difference: A errs less).
 
 With ``--class-wise`` it pairs instead every labelled source read from its own class's direction vector (what a
 question naming the class reads; the reports' ``class_wise_predictions.csv``, encoders with class-wise heads),
-all sources and by the number of sources in their scene.
+all sources, by the number of sources in their scene, and the sources of several-source scenes by whether the
+loudest other source lies in the same front/back half or in the other (both at least 20 degrees from the
+frontal plane): vectors that share one scene-wide half gain on the first and lose on the second.
 
     python experiments/diagnostics/compare_encoder_reports.py out/eval_new \\
         experiments/results/front_back_cues/encoder_cipic12k_18ep_class_tokens_heldout_heads --names new old
@@ -42,9 +44,10 @@ def read_method(report: Path, method: str) -> tuple[np.ndarray, np.ndarray]:
     return truth, methods[method]
 
 
-def read_class_wise(report: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(N, 2) true and (N, 2) class-vector (azimuth, elevation) in degrees and (N, 3) (scene, source, number of
-    sources in the scene) of every labelled source in ``report``'s class-wise predictions."""
+def read_class_wise(report: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 2) true and (N, 2) class-vector (azimuth, elevation) in degrees, (N, 3) (scene, source, number of
+    sources in the scene) and (N, 2) the loudest other source's true (azimuth, elevation) (NaN for a source heard
+    alone) of every labelled source in ``report``'s class-wise predictions."""
     try:
         columns = read_class_wise_predictions(report)
     except FileNotFoundError as error:
@@ -54,7 +57,7 @@ def read_class_wise(report: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.stack([columns[name] for name in names], axis=1)
 
     return (pairs("true_azimuth_deg", "true_elevation_deg"), pairs("class_azimuth_deg", "class_elevation_deg"),
-            pairs("scene", "source", "num_sources"))
+            pairs("scene", "source", "num_sources"), pairs("other_azimuth_deg", "other_elevation_deg"))
 
 
 def compare(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> list[tuple[str, float, float, dict]]:
@@ -105,14 +108,14 @@ def main() -> None:
         raise SystemExit("--methods and --class-wise: allowed: one of them (the class-wise vectors are the encoder's)")
     name_a, name_b = args.names or (args.report_a.name, args.report_b.name)
     if args.class_wise:
-        (truth, pred_a, keys), (truth_b, pred_b, keys_b) = (read_class_wise(args.report_a),
-                                                             read_class_wise(args.report_b))
+        (truth, pred_a, keys, other), (truth_b, pred_b, keys_b, _) = (read_class_wise(args.report_a),
+                                                                       read_class_wise(args.report_b))
         what = "labelled sources, each from its own class's vector"
     else:
         methods = args.methods or ("encoder", "encoder")
         (truth, pred_a), (truth_b, pred_b) = (read_method(args.report_a, methods[0]),
                                               read_method(args.report_b, methods[1]))
-        keys = keys_b = None
+        keys = keys_b = other = None
         what = f"sources; A = {name_a} ({methods[0]}), B = {name_b} ({methods[1]})"
     if (truth.shape != truth_b.shape or not np.allclose(truth, truth_b, atol=0.01)
             or (keys is not None and not np.array_equal(keys, keys_b))):
@@ -125,6 +128,16 @@ def main() -> None:
         sel = keys[:, 2] == n
         print(f"\nThe {int(sel.sum())} sources of scenes with {n} source{'s' if n > 1 else ''}")
         print_table(truth[sel], pred_a[sel], pred_b[sel])
+    if other is not None:
+        # 0: the loudest other source in the source's front/back half, 1: in the other; NaN: either one near the
+        # frontal plane (or no other source)
+        other_half = front_back_confusions(*other.T, *truth.T)
+        other_half[np.isnan(front_back_confusions(*truth.T, *other.T))] = np.nan
+        for value, where in ((0.0, "the same front/back half"), (1.0, "the other front/back half")):
+            sel = other_half == value
+            if sel.any():
+                print(f"\nThe {int(sel.sum())} sources whose loudest other source lies in {where}")
+                print_table(truth[sel], pred_a[sel], pred_b[sel])
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from spatial_alm.evaluation import metrics
 from spatial_alm.evaluation.baselines import BASELINES
 from spatial_alm.models.encoder import SpatialEncoderModel
 from spatial_alm.models.targets import primary_source
-from spatial_alm.qa.generator import RELATION_AXIS, RELATIONS, SPECTRAL_CUE_FIELDS
+from spatial_alm.qa.generator import REGIONS, RELATION_AXIS, SPECTRAL_CUE_FIELDS
 from spatial_alm.qa.templates import RELATION_PHRASES, SIDE_OF_PHRASE
 from spatial_alm.scenes import SceneRecipe
 from spatial_alm.scenes.metadata import SceneMeta
@@ -194,42 +194,66 @@ SIDE_RELATIONS = ("left", "front", "above")  # the E relations about a side (REL
 
 def class_wise_pairs(rows: list[dict]) -> dict | None:
     """Every pair of labelled sources of one scene (:func:`class_wise_sources` rows) that lie on opposite sides of
-    an axis, as the QA generator's E questions take them (:data:`~spatial_alm.qa.generator.RELATIONS`: its side
-    margins; not its spectral-cue rule), read from their class vectors, per axis (left_right, front_back,
+    an axis, as the QA generator's E questions take them (its side margins, :data:`~spatial_alm.qa.generator.
+    REGIONS`; not its spectral-cue rule), read from their class vectors, per axis (left_right, front_back,
     above_below): ``pairs``; ``order_right_pct``, the vectors' components along the axis in the true order (the
     class-wise heads' answer to every E question about the pair); and how the two halves fall:
     ``both_right_pct``, ``swapped_pct`` (both wrong: the order wrong too), ``one_half_pct`` (both vectors on one
-    side: the order then rests on the sizes of two components) and ``order_right_in_one_half_pct``. With
-    independent per-source rates p an E answer is right with probability p^2 + (1 - p)^2 only when a pair in one
-    half goes either way at even odds. None without such pairs."""
+    side: the order then rests on the sizes of two components), ``order_right_in_one_half_pct`` and
+    ``one_half_louder_side_pct``: of the pairs in one half whose direct levels differ, the percent in the true half
+    of the source with the louder direct sound (``relative_level_db``): 50 when the shared half does not follow
+    the louder source, 100 when the weaker one's vector is drawn to its side. ``half_right_pct``: each vector of
+    these pairs in its own source's half; ``same_side_pairs`` and ``same_side_half_right_pct``: the same for the
+    pairs whose sources lie on one side (NaN without any): a scene-wide half shared by the vectors raises the
+    second and lowers the first. With independent per-source rates p an E answer is right with probability
+    p^2 + (1 - p)^2 only when a pair in one half goes either way at even odds. None without opposite pairs."""
     columns = _class_wise_columns(rows)
     vectors = spherical_to_cartesian(columns["class_azimuth_deg"], columns["class_elevation_deg"]).tolist()
     truths = [SimpleNamespace(azimuth_deg=row["true_azimuth_deg"], elevation_deg=row["true_elevation_deg"])
               for row in rows]
+    # each source's direct level over its scene's loudest (dB; 0 for the loudest): a row's relative level is
+    # against the loudest other source, so any two sources' levels compare through these
+    level_over_loudest = np.minimum(columns["relative_level_db"], 0.0)
     by_scene = defaultdict(list)
     for i, row in enumerate(rows):
         by_scene[row["scene"]].append(i)
-    outcomes = {RELATION_AXIS[name]: [] for name in SIDE_RELATIONS}
+    opposite = {RELATION_AXIS[name]: [] for name in SIDE_RELATIONS}
+    same_side = {RELATION_AXIS[name]: [] for name in SIDE_RELATIONS}  # per vector: in its source's half
     for indices in by_scene.values():
         for a, b in combinations(indices, 2):
             for name in SIDE_RELATIONS:
-                a_positive = RELATIONS[name](truths[a], truths[b])  # a on the positive side (left, front, above)
-                if a_positive is None:
+                side_a, side_b = REGIONS[name](truths[a]), REGIONS[name](truths[b])  # on the positive side
+                if side_a is None or side_b is None:
                     continue
                 component, _ = SIDE_OF_PHRASE["E"][RELATION_PHRASES[name][0]]  # the listener-frame axis
                 read_a, read_b = vectors[a][component] > 0, vectors[b][component] > 0
-                order_right = (vectors[a][component] > vectors[b][component]) == a_positive
-                outcomes[RELATION_AXIS[name]].append(
-                    (order_right, read_a == a_positive and read_b != a_positive,
-                     read_a != a_positive and read_b == a_positive, read_a == read_b))
+                axis = RELATION_AXIS[name]
+                if side_a == side_b:
+                    same_side[axis] += [read_a == side_a, read_b == side_b]
+                    continue
+                order_right = (vectors[a][component] > vectors[b][component]) == side_a
+                louder_side = math.nan
+                if read_a == read_b and np.isfinite(level_over_loudest[a] - level_over_loudest[b]) \
+                        and level_over_loudest[a] != level_over_loudest[b]:
+                    a_louder = level_over_loudest[a] > level_over_loudest[b]
+                    louder_side = float(read_a == (side_a == a_louder))  # the shared half is the louder's true half
+                opposite[axis].append((order_right, read_a == side_a and read_b == side_b,
+                                       read_a != side_a and read_b != side_b, read_a == read_b, louder_side))
     table = {}
-    for axis, found in outcomes.items():
+    for axis, found in opposite.items():
         if found:
-            order, both, swapped, one_half = np.array(found, dtype=bool).T
+            order, both, swapped, one_half = np.array([row[:4] for row in found], dtype=bool).T
+            louder_side = np.array([row[4] for row in found])
             table[axis] = {"pairs": len(found), "order_right_pct": 100.0 * order.mean(),
                            "both_right_pct": 100.0 * both.mean(), "swapped_pct": 100.0 * swapped.mean(),
                            "one_half_pct": 100.0 * one_half.mean(),
                            "order_right_in_one_half_pct": 100.0 * order[one_half].mean() if one_half.any()
+                           else math.nan,
+                           "one_half_louder_side_pct": 100.0 * np.nanmean(louder_side)
+                           if np.isfinite(louder_side).any() else math.nan,
+                           "half_right_pct": 100.0 * both.mean() + 50.0 * one_half.mean(),  # one half: one right
+                           "same_side_pairs": len(same_side[axis]) // 2,
+                           "same_side_half_right_pct": 100.0 * np.mean(same_side[axis]) if same_side[axis]
                            else math.nan}
     return table or None
 
@@ -890,13 +914,19 @@ def markdown_report(report: dict) -> str:
                       "its E questions take them, without its spectral-cue rule), read from their class vectors: the "
                       "order of their components along the axis is the heads' answer to every E question about the "
                       "pair; both halves right gives the order, both wrong reverses it, both vectors in one half "
-                      "leaves it to the sizes of two components.", "",
+                      "leaves it to the sizes of two components. On the louder's side: of the pairs in one half whose "
+                      "direct levels differ, the percent in the louder source's true half (50: the shared half does "
+                      "not follow the louder source). The last two columns: each vector in its own source's half, "
+                      "in these pairs and in the pairs of sources on one side (a scene-wide half shared by the "
+                      "vectors raises the second and lowers the first).", "",
                   "| axis | pairs | order right (%) | both halves right (%) | swapped (%) | one half (%) "
-                  "| order right in one half (%) |", "|---|---|---|---|---|---|---|"]
+                  "| order right in one half (%) | one half on the louder's side (%) | each half right (%) "
+                  "| same-side pairs: each half right (%) |", "|---|---|---|---|---|---|---|---|---|---|"]
         for axis, values in pairs.items():
             lines.append(f"| {axis} | {values['pairs']} | " + " | ".join(_fmt(values[key]) for key in (
-                "order_right_pct", "both_right_pct", "swapped_pct", "one_half_pct", "order_right_in_one_half_pct"))
-                + " |")
+                "order_right_pct", "both_right_pct", "swapped_pct", "one_half_pct", "order_right_in_one_half_pct",
+                "one_half_louder_side_pct", "half_right_pct")) + f" | {_fmt(values['same_side_half_right_pct'])} "
+                f"(of {values['same_side_pairs']}) |")
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

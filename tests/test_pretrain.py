@@ -134,6 +134,7 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     assert "| direct-to-reverberant | sources |" in (tmp_path / "eval" / "report.md").read_text()
     pairs = saved["class_wise_pairs"]
     assert pairs and all(0 <= g["order_right_pct"] <= 100 and g["pairs"] > 0 for g in pairs.values())
+    assert all(0 <= g["primary_half_pct"] <= 100 for g in pairs.values())  # beside the primary head's reading
     assert "| axis | pairs | order right (%) |" in (tmp_path / "eval" / "report.md").read_text()
     # the per-scene file gives back the reported accuracies when scored independently (values are
     # rounded to 0.01 deg, which may move one scene across the 20-degree boundary)

@@ -319,7 +319,8 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
                      spherical_to_cartesian(0.0, 0.0)]),
         torch.stack([spherical_to_cartesian(0.0, 0.0), spherical_to_cartesian(100.0, 3.0),
                      spherical_to_cartesian(-88.0, 2.0)])])
-    table = class_wise_pairs(class_wise_sources(scenes, vectors.float(), vocab))
+    rows = class_wise_sources(scenes, vectors.float(), vocab)
+    table = class_wise_pairs(rows)
     assert list(table) == ["left_right", "front_back", "above_below"]
     assert {key: table["left_right"][key] for key in ("pairs", "order_right_pct", "both_right_pct", "swapped_pct",
                                                        "one_half_pct")} == {"pairs": 2, "order_right_pct": 50.0,
@@ -331,6 +332,12 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
     assert front_back["one_half_louder_side_pct"] == 100.0 and front_back["half_right_pct"] == 50.0
     assert table["left_right"]["half_right_pct"] == 50.0  # one pair both right, one swapped
     assert front_back["same_side_pairs"] == 0 and math.isnan(front_back["same_side_half_right_pct"])
+    assert "primary_half_pct" not in front_back
+    # the primary head reads scene 0 back-left-up (150, 10), where both front/back vectors lie; scene 1 left (90, 0):
+    # of each left/right pair one vector is on the primary head's side
+    with_primary = class_wise_pairs(rows, (np.array([150.0, 90.0]), np.array([10.0, 0.0])))
+    assert with_primary["front_back"]["primary_half_pct"] == 100.0
+    assert with_primary["left_right"]["primary_half_pct"] == with_primary["above_below"]["primary_half_pct"] == 50.0
     above_below = table["above_below"]
     assert above_below["pairs"] == 1 and above_below["order_right_pct"] == above_below["both_right_pct"] == 100.0
     assert math.isnan(above_below["order_right_in_one_half_pct"])

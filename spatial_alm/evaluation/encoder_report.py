@@ -192,7 +192,8 @@ def class_wise_by_drr(rows: list[dict], sources_drr_db: Sequence[Sequence[float]
 SIDE_RELATIONS = ("left", "front", "above")  # the E relations about a side (RELATIONS' names; not "nearer")
 
 
-def class_wise_pairs(rows: list[dict]) -> dict | None:
+def class_wise_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.ndarray] | None = None
+                     ) -> dict | None:
     """Every pair of labelled sources of one scene (:func:`class_wise_sources` rows) that lie on opposite sides of
     an axis, as the QA generator's E questions take them (its side margins, :data:`~spatial_alm.qa.generator.
     REGIONS`; not its spectral-cue rule), read from their class vectors, per axis (left_right, front_back,
@@ -205,8 +206,12 @@ def class_wise_pairs(rows: list[dict]) -> dict | None:
     the louder source, 100 when the weaker one's vector is drawn to its side. ``half_right_pct``: each vector of
     these pairs in its own source's half; ``same_side_pairs`` and ``same_side_half_right_pct``: the same for the
     pairs whose sources lie on one side (NaN without any): a scene-wide half shared by the vectors raises the
-    second and lowers the first. With independent per-source rates p an E answer is right with probability
-    p^2 + (1 - p)^2 only when a pair in one half goes either way at even odds. None without opposite pairs."""
+    second and lowers the first. With ``primary_directions`` (the primary head's azimuth and elevation in degrees,
+    (num_scenes,) each, indexed by the rows' ``scene``), ``primary_half_pct``: each vector of the opposite pairs
+    in the primary head's half, 50 when each vector reads its own source (one agrees, one does not) or reads at
+    random, 100 when every vector takes the scene's one reading. With independent per-source rates p an E answer
+    is right with probability p^2 + (1 - p)^2 only when a pair in one half goes either way at even odds. None
+    without opposite pairs."""
     columns = _class_wise_columns(rows)
     vectors = spherical_to_cartesian(columns["class_azimuth_deg"], columns["class_elevation_deg"]).tolist()
     truths = [SimpleNamespace(azimuth_deg=row["true_azimuth_deg"], elevation_deg=row["true_elevation_deg"])
@@ -214,11 +219,13 @@ def class_wise_pairs(rows: list[dict]) -> dict | None:
     # each source's direct level over its scene's loudest (dB; 0 for the loudest): a row's relative level is
     # against the loudest other source, so any two sources' levels compare through these
     level_over_loudest = np.minimum(columns["relative_level_db"], 0.0)
+    primary = None if primary_directions is None else spherical_to_cartesian(*primary_directions).tolist()
     by_scene = defaultdict(list)
     for i, row in enumerate(rows):
         by_scene[row["scene"]].append(i)
     opposite = {RELATION_AXIS[name]: [] for name in SIDE_RELATIONS}
     same_side = {RELATION_AXIS[name]: [] for name in SIDE_RELATIONS}  # per vector: in its source's half
+    primary_half = {RELATION_AXIS[name]: [] for name in SIDE_RELATIONS}  # per vector of opposite pairs
     for indices in by_scene.values():
         for a, b in combinations(indices, 2):
             for name in SIDE_RELATIONS:
@@ -239,6 +246,9 @@ def class_wise_pairs(rows: list[dict]) -> dict | None:
                     louder_side = float(read_a == (side_a == a_louder))  # the shared half is the louder's true half
                 opposite[axis].append((order_right, read_a == side_a and read_b == side_b,
                                        read_a != side_a and read_b != side_b, read_a == read_b, louder_side))
+                if primary is not None:
+                    primary_positive = primary[int(rows[a]["scene"])][component] > 0
+                    primary_half[axis] += [read_a == primary_positive, read_b == primary_positive]
     table = {}
     for axis, found in opposite.items():
         if found:
@@ -254,7 +264,8 @@ def class_wise_pairs(rows: list[dict]) -> dict | None:
                            "half_right_pct": 100.0 * both.mean() + 50.0 * one_half.mean(),  # one half: one right
                            "same_side_pairs": len(same_side[axis]) // 2,
                            "same_side_half_right_pct": 100.0 * np.mean(same_side[axis]) if same_side[axis]
-                           else math.nan}
+                           else math.nan,
+                           **({"primary_half_pct": 100.0 * np.mean(primary_half[axis])} if primary is not None else {})}
     return table or None
 
 
@@ -680,7 +691,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
         "class_wise_by_relative_level": class_wise_by_relative_level(pred["class_wise"]),
         "class_wise_by_drr": (class_wise_by_drr(pred["class_wise"], sources_drr_db) if sources_drr_db is not None
                               else None),
-        "class_wise_pairs": class_wise_pairs(pred["class_wise"]),
+        "class_wise_pairs": class_wise_pairs(pred["class_wise"], rows["encoder"]),
         "paired_doa_20deg": paired,
         "paired_lateral_error": paired_lateral,
         "elevation_against_constant": elevation_against_constant({name: el for name, (_, el) in rows.items()},
@@ -918,15 +929,18 @@ def markdown_report(report: dict) -> str:
                       "direct levels differ, the percent in the louder source's true half (50: the shared half does "
                       "not follow the louder source). The last two columns: each vector in its own source's half, "
                       "in these pairs and in the pairs of sources on one side (a scene-wide half shared by the "
-                      "vectors raises the second and lowers the first).", "",
+                      "vectors raises the second and lowers the first); in the primary head's half: each vector "
+                      "of these pairs on the primary head's side (50: each vector reads its own source or at "
+                      "random; 100: every vector takes the scene's one reading).", "",
                   "| axis | pairs | order right (%) | both halves right (%) | swapped (%) | one half (%) "
                   "| order right in one half (%) | one half on the louder's side (%) | each half right (%) "
-                  "| same-side pairs: each half right (%) |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| same-side pairs: each half right (%) | in the primary head's half (%) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for axis, values in pairs.items():
             lines.append(f"| {axis} | {values['pairs']} | " + " | ".join(_fmt(values[key]) for key in (
                 "order_right_pct", "both_right_pct", "swapped_pct", "one_half_pct", "order_right_in_one_half_pct",
                 "one_half_louder_side_pct", "half_right_pct")) + f" | {_fmt(values['same_side_half_right_pct'])} "
-                f"(of {values['same_side_pairs']}) |")
+                f"(of {values['same_side_pairs']}) | {_fmt(values.get('primary_half_pct', math.nan))} |")
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

@@ -26,7 +26,7 @@ from spatial_alm.models import (
     multi_hot,
     multitask_loss,
 )
-from spatial_alm.models.encoder import HeadLogits, decode_logits
+from spatial_alm.models.encoder import HeadLogits, class_pair_order_loss, decode_logits
 
 FEATURES = SpatialFeatureConfig(fs_hz=16000, n_fft=512, hop_length=160, n_mels=32)  # 100 frames / s
 CLASS_NAMES = ["dog", "siren", "speech"]
@@ -168,6 +168,43 @@ def test_class_direction_head_trains_and_round_trips(tmp_path):
     assert toy_model(class_direction_head=False).predict(x).class_directions is None  # BAT's heads only
     with pytest.raises(ValueError, match="class_azimuth"):  # targets built without them
         multitask_loss(model(x), EncoderTargets(targets.classes, targets.azimuth, targets.elevation, targets.distance))
+
+
+def test_class_pair_order_loss_hand_computed():
+    """Posteriors as one-hot bins, so each expected vector is its bin's unit vector. Scene 0: the dog front-left-up
+    (30, 20), the siren back-right-down (-150, -20): a pair on every axis, each term log(1 + exp(-4 d)) with d the
+    difference of the two components (dog minus siren); read swapped, d changes sign; read both at the dog's
+    direction, d = 0 and every term log 2. Scene 1: the speech alone (the dog's bin given, its class absent)."""
+    def one_hot(bins, size):
+        logits = torch.full((2, 3, size), -1e4)
+        for (b, k), index in bins.items():
+            logits[b, k, index] = 0.0
+        return logits
+
+    azimuth_target = torch.tensor([[30, 210, IGNORE_INDEX], [IGNORE_INDEX, IGNORE_INDEX, 90]])  # -150 deg: 210
+    elevation_target = torch.tensor([[110, 70, IGNORE_INDEX], [IGNORE_INDEX, IGNORE_INDEX, 90]])
+
+    def loss(dog, siren):
+        azimuth = one_hot({(0, 0): dog[0] % 360, (0, 1): siren[0] % 360, (1, 0): 30, (1, 2): 90}, AZIMUTH_CLASSES)
+        elevation = one_hot({(0, 0): dog[1] + 90, (0, 1): siren[1] + 90, (1, 0): 110, (1, 2): 90},
+                            ELEVATION_CLASSES)
+        return class_pair_order_loss(azimuth, elevation, azimuth_target, elevation_target).item()
+
+    c20, s20, c30, s30 = (math.cos(math.radians(20)), math.sin(math.radians(20)), math.cos(math.radians(30)),
+                          math.sin(math.radians(30)))
+    differences = [2 * c20 * c30, 2 * c20 * s30, 2 * s20]  # front, left, up: (30, 20) minus (-150, -20)
+    def softplus(x):
+        return math.log1p(math.exp(x))
+    assert loss((30, 20), (-150, -20)) == pytest.approx(sum(softplus(-4 * d) for d in differences) / 3, rel=1e-5)
+    assert loss((-150, -20), (30, 20)) == pytest.approx(sum(softplus(4 * d) for d in differences) / 3, rel=1e-5)
+    assert loss((30, 20), (30, 20)) == pytest.approx(math.log(2), rel=1e-5)  # one half shared: no order
+    # the siren on the frontal plane and the horizon (90, 0): only the left/right pair is left, and it is
+    # on the dog's side, so no pair at all
+    side = torch.tensor([[30, 90, IGNORE_INDEX], [IGNORE_INDEX, IGNORE_INDEX, 90]])
+    flat = torch.tensor([[110, 90, IGNORE_INDEX], [IGNORE_INDEX, IGNORE_INDEX, 90]])
+    no_pair = class_pair_order_loss(torch.zeros(2, 3, AZIMUTH_CLASSES, requires_grad=True),
+                                    torch.zeros(2, 3, ELEVATION_CLASSES), side, flat)
+    assert no_pair.item() == 0.0 and no_pair.requires_grad
 
 
 def test_class_tokens_stay_apart_from_the_tokens_and_each_feeds_its_own_class():

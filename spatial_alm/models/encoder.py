@@ -370,7 +370,8 @@ class LossWeights:
     """Weights of the loss terms. Defaults of BAT's four: the class-heavy 125 : 0.75 : 0.75 : 0.5
     weighting in Spatial-AST's fine-tuning script (tuned for 355 AudioSet classes, where the mean BCE is
     small; lower ``classes`` for small vocabularies). The class-wise heads' terms are cross-entropies on
-    the same bins, averaged over the classes present."""
+    the same bins, averaged over the classes present, and ``class_pair_order``, the order of two classes on
+    opposite sides of an axis (:func:`class_pair_order_loss`), logged but not trained on by default."""
 
     classes: float = 125.0
     azimuth: float = 0.75
@@ -379,6 +380,7 @@ class LossWeights:
     class_azimuth: float = 0.5  # class-wise heads only
     class_elevation: float = 0.25
     class_distance: float = 0.25
+    class_pair_order: float = 0.0  # class-wise heads: the order of two sources on opposite sides (logged at 0)
 
     def __post_init__(self):
         for f in fields(self):
@@ -408,13 +410,51 @@ def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, sigma_bins: float
     return (per_scene * valid).sum() / valid.sum().clamp_min(1)
 
 
+PAIR_SIDE_MARGIN_DEG = 5.0  # the QA generator's side margin: sources nearer a side plane form no pair
+PAIR_ORDER_SCALE = 4.0  # logistic slope on the difference of two expected components (each in [-1, 1])
+
+
+def _expected_class_vectors(class_azimuth: torch.Tensor, class_elevation: torch.Tensor) -> torch.Tensor:
+    """(B, K, 3) each class's expected unit-vector components (x front, y left, z up) under its azimuth and
+    elevation posteriors (independent): differentiable, where the decoded direction is an argmax."""
+    azimuth = torch.deg2rad(class_to_azimuth(torch.arange(AZIMUTH_CLASSES, device=class_azimuth.device)))
+    elevation = torch.deg2rad(class_to_elevation(torch.arange(ELEVATION_CLASSES, device=class_azimuth.device)))
+    p_az, p_el = torch.softmax(class_azimuth.float(), -1), torch.softmax(class_elevation.float(), -1)
+    cos_el = p_el @ torch.cos(elevation)
+    return torch.stack([cos_el * (p_az @ torch.cos(azimuth)), cos_el * (p_az @ torch.sin(azimuth)),
+                        p_el @ torch.sin(elevation)], dim=-1)
+
+
+def class_pair_order_loss(class_azimuth: torch.Tensor, class_elevation: torch.Tensor, azimuth_target: torch.Tensor,
+                          elevation_target: torch.Tensor) -> torch.Tensor:
+    """Mean logistic loss log(1 + exp(-PAIR_ORDER_SCALE * (e_k - e_l))) over every pair of classes (k, l) of a
+    scene whose true directions lie on opposite sides of an axis (front/back, left/right, above/below; each at
+    least PAIR_SIDE_MARGIN_DEG from the axis' plane), k on the positive side: e is the class's expected
+    component along the axis (:func:`_expected_class_vectors`). What an E question about the two asks is this
+    order; the class-wise cross-entropies score each class alone, and are met as well by one half shared by
+    both vectors as by each on its own side. Logits (B, K, 360) and (B, K, 181), targets (B, K) bins or
+    IGNORE_INDEX; 0 (with a graph) without such pairs."""
+    present = (azimuth_target != IGNORE_INDEX) & (elevation_target != IGNORE_INDEX)  # (B, K)
+    truth = spherical_to_cartesian(class_to_azimuth(azimuth_target.clamp_min(0)),
+                                   class_to_elevation(elevation_target.clamp_min(0))).to(class_azimuth.device)
+    margin = math.sin(math.radians(PAIR_SIDE_MARGIN_DEG))
+    side = torch.where(truth > margin, 1, torch.where(truth < -margin, -1, 0)) * present[..., None]  # (B, K, 3)
+    pairs = (side[:, :, None] > 0) & (side[:, None, :] < 0)  # (B, K, K, 3): k positive, l negative
+    expected = _expected_class_vectors(class_azimuth, class_elevation)
+    difference = expected[:, :, None] - expected[:, None, :]  # (B, K, K, 3): e_k - e_l
+    losses = F.softplus(-PAIR_ORDER_SCALE * difference)
+    return (losses * pairs).sum() / pairs.sum().clamp_min(1)
+
+
 def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWeights | dict | None = None,
                    direction_sigma_deg: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of BCE (classes) and cross-entropy (azimuth, elevation, distance; scenes with
     ``IGNORE_INDEX`` skipped). ``direction_sigma_deg`` > 0 gives the azimuth (circular) and elevation
     targets a Gaussian width in degrees (1-degree bins). With the class-wise heads, ``class_azimuth``,
     ``class_elevation`` and ``class_distance`` are the same cross-entropies over every (scene, class
-    present) pair. Returns (total loss, detached terms by name)."""
+    present) pair, and ``class_pair_order`` the order of two classes on opposite sides
+    (:func:`class_pair_order_loss`; weight 0 by default, still logged). Returns (total loss, detached terms by
+    name)."""
     weights = LossWeights(**weights) if isinstance(weights, dict) else weights or LossWeights()
     terms = {
         "classes": F.binary_cross_entropy_with_logits(logits.classes, targets.classes.to(logits.classes.dtype)),
@@ -432,6 +472,8 @@ def multitask_loss(logits: HeadLogits, targets: EncoderTargets, weights: LossWei
                                                   targets.class_elevation.flatten(), direction_sigma_deg)
         terms["class_distance"] = _cross_entropy(logits.class_distance.flatten(0, 1),
                                                  targets.class_distance.flatten())
+        terms["class_pair_order"] = class_pair_order_loss(logits.class_azimuth, logits.class_elevation,
+                                                          targets.class_azimuth, targets.class_elevation)
     total = sum(getattr(weights, name) * term for name, term in terms.items())
     return total, {name: term.detach() for name, term in terms.items()}
 

@@ -189,7 +189,7 @@ def class_wise_by_drr(rows: list[dict], sources_drr_db: Sequence[Sequence[float]
             if (sel := (drr >= low) & (drr < high)).any()}
 
 
-SIDE_RELATIONS = ("left", "front", "above")  # the E relations about a side (RELATIONS' names; not "nearer")
+SIDE_RELATIONS = ("left", "front", "above")  # the E relations about a side (REGIONS' names; not "nearer")
 
 
 def class_wise_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.ndarray] | None = None

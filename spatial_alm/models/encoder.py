@@ -63,6 +63,7 @@ from spatial_alm.models.targets import (
     class_to_distance,
     class_to_elevation,
 )
+from spatial_alm.qa.generator import SIDE_MARGIN_DEG
 
 CLS_TOKENS = ("class", "doa", "distance")  # order of the CLS tokens at the start of the sequence
 CONFIG_NAME = "config.json"
@@ -410,7 +411,6 @@ def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, sigma_bins: float
     return (per_scene * valid).sum() / valid.sum().clamp_min(1)
 
 
-PAIR_SIDE_MARGIN_DEG = 5.0  # the QA generator's side margin: sources nearer a side plane form no pair
 PAIR_ORDER_SCALE = 4.0  # logistic slope on the difference of two expected components (each in [-1, 1])
 
 
@@ -429,7 +429,7 @@ def class_pair_order_loss(class_azimuth: torch.Tensor, class_elevation: torch.Te
                           elevation_target: torch.Tensor) -> torch.Tensor:
     """Mean logistic loss log(1 + exp(-PAIR_ORDER_SCALE * (e_k - e_l))) over every pair of classes (k, l) of a
     scene whose true directions lie on opposite sides of an axis (front/back, left/right, above/below; each at
-    least PAIR_SIDE_MARGIN_DEG from the axis' plane), k on the positive side: e is the class's expected
+    least the QA generator's SIDE_MARGIN_DEG from the axis' plane), k on the positive side: e is the class's expected
     component along the axis (:func:`_expected_class_vectors`). What an E question about the two asks is this
     order; the class-wise cross-entropies score each class alone, and are met as well by one half shared by
     both vectors as by each on its own side. Logits (B, K, 360) and (B, K, 181), targets (B, K) bins or
@@ -437,7 +437,7 @@ def class_pair_order_loss(class_azimuth: torch.Tensor, class_elevation: torch.Te
     present = (azimuth_target != IGNORE_INDEX) & (elevation_target != IGNORE_INDEX)  # (B, K)
     truth = spherical_to_cartesian(class_to_azimuth(azimuth_target.clamp_min(0)),
                                    class_to_elevation(elevation_target.clamp_min(0))).to(class_azimuth.device)
-    margin = math.sin(math.radians(PAIR_SIDE_MARGIN_DEG))
+    margin = math.sin(math.radians(SIDE_MARGIN_DEG))
     side = torch.where(truth > margin, 1, torch.where(truth < -margin, -1, 0)) * present[..., None]  # (B, K, 3)
     pairs = (side[:, :, None] > 0) & (side[:, None, :] < 0)  # (B, K, K, 3): k positive, l negative
     expected = _expected_class_vectors(class_azimuth, class_elevation)

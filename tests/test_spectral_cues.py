@@ -332,7 +332,7 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
     assert front_back["one_half_louder_side_pct"] == 100.0 and front_back["half_right_pct"] == 50.0
     assert table["left_right"]["half_right_pct"] == 50.0  # one pair both right, one swapped
     assert front_back["same_side_pairs"] == 0 and math.isnan(front_back["same_side_half_right_pct"])
-    assert "primary_half_pct" not in front_back
+    assert math.isnan(front_back["primary_half_pct"])  # no primary head's directions given
     # the primary head reads scene 0 back-left-up (150, 10), where both front/back vectors lie; scene 1 left (90, 0):
     # of each left/right pair one vector is on the primary head's side
     with_primary = class_wise_pairs(rows, (np.array([150.0, 90.0]), np.array([10.0, 0.0])))

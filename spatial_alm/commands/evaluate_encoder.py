@@ -21,8 +21,10 @@ log10 distance) against the loudest other source's, with the share of vectors th
 source's lateral angle than their own (a masked source drawn to the dominant one), and by its own
 direct-to-reverberant ratio (a head's front/back colouring is the direct sound's); every pair of sources
 on opposite sides of an axis, as E questions take them, by whether their vectors keep the order (both
-halves right, swapped, or both in one half); those sources are kept in OUT/class_wise_predictions.csv
-(experiments/diagnostics/compare_encoder_reports.py --class-wise pairs two encoders on them).
+halves right, swapped, or both in one half, and then whether on the louder source's side), beside the pairs
+on one side, and whether their vectors take the primary head's half (one reading for the scene); those
+sources are kept in OUT/class_wise_predictions.csv (experiments/diagnostics/compare_encoder_reports.py
+--class-wise pairs two encoders on them).
 
 Real recordings (--recordings FOLDER instead of --data): audio files of any format and sample rate with
 a labels CSV (default FOLDER/labels.csv; columns file, azimuth_deg, elevation_deg required, distance_m

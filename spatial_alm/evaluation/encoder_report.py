@@ -123,6 +123,13 @@ def _class_wise_columns(rows: list[dict]) -> dict[str, np.ndarray]:
     return {name: np.array([row[name] for row in rows], dtype=np.float64) for name in CLASS_WISE_COLUMNS}
 
 
+def _percent(values) -> float:
+    """100 x the mean of the finite ``values`` (booleans or 0/1, NaN where not scored); NaN without any."""
+    scored = np.asarray(values, dtype=np.float64)
+    scored = scored[np.isfinite(scored)]
+    return 100.0 * float(scored.mean()) if scored.size else math.nan
+
+
 def _class_wise_metrics(columns: dict[str, np.ndarray], sel: np.ndarray) -> dict:
     """``sources`` and :func:`localisation_metrics` of the selected class-wise rows."""
     return {"sources": int(sel.sum()), **localisation_metrics(
@@ -171,8 +178,7 @@ def class_wise_by_relative_level(rows: list[dict]) -> dict | None:
         if sel.any():
             scored = sel & separated
             groups[label] = {**_class_wise_metrics(columns, sel), "separated": int(scored.sum()),
-                             "nearer_other_pct": 100.0 * float(nearer_other[scored].mean()) if scored.any()
-                             else math.nan}
+                             "nearer_other_pct": _percent(nearer_other[scored])}
     return groups
 
 
@@ -209,9 +215,9 @@ def class_wise_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.
     second and lowers the first. With ``primary_directions`` (the primary head's azimuth and elevation in degrees,
     (num_scenes,) each, indexed by the rows' ``scene``), ``primary_half_pct``: each vector of the opposite pairs
     in the primary head's half, 50 when each vector reads its own source (one agrees, one does not) or reads at
-    random, 100 when every vector takes the scene's one reading. With independent per-source rates p an E answer
-    is right with probability p^2 + (1 - p)^2 only when a pair in one half goes either way at even odds. None
-    without opposite pairs."""
+    random, 100 when every vector takes the scene's one reading (NaN without them). With independent per-source
+    rates p an E answer is right with probability p^2 + (1 - p)^2 only when a pair in one half goes either way at
+    even odds. None without opposite pairs."""
     columns = _class_wise_columns(rows)
     vectors = spherical_to_cartesian(columns["class_azimuth_deg"], columns["class_elevation_deg"]).tolist()
     truths = [SimpleNamespace(azimuth_deg=row["true_azimuth_deg"], elevation_deg=row["true_elevation_deg"])
@@ -253,19 +259,16 @@ def class_wise_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.
     for axis, found in opposite.items():
         if found:
             order, both, swapped, one_half = np.array([row[:4] for row in found], dtype=bool).T
-            louder_side = np.array([row[4] for row in found])
+            louder_side = [row[4] for row in found]
             table[axis] = {"pairs": len(found), "order_right_pct": 100.0 * order.mean(),
                            "both_right_pct": 100.0 * both.mean(), "swapped_pct": 100.0 * swapped.mean(),
                            "one_half_pct": 100.0 * one_half.mean(),
-                           "order_right_in_one_half_pct": 100.0 * order[one_half].mean() if one_half.any()
-                           else math.nan,
-                           "one_half_louder_side_pct": 100.0 * np.nanmean(louder_side)
-                           if np.isfinite(louder_side).any() else math.nan,
+                           "order_right_in_one_half_pct": _percent(order[one_half]),
+                           "one_half_louder_side_pct": _percent(louder_side),
                            "half_right_pct": 100.0 * both.mean() + 50.0 * one_half.mean(),  # one half: one right
                            "same_side_pairs": len(same_side[axis]) // 2,
-                           "same_side_half_right_pct": 100.0 * np.mean(same_side[axis]) if same_side[axis]
-                           else math.nan,
-                           **({"primary_half_pct": 100.0 * np.mean(primary_half[axis])} if primary is not None else {})}
+                           "same_side_half_right_pct": _percent(same_side[axis]),
+                           "primary_half_pct": _percent(primary_half[axis])}
     return table or None
 
 
@@ -940,7 +943,7 @@ def markdown_report(report: dict) -> str:
             lines.append(f"| {axis} | {values['pairs']} | " + " | ".join(_fmt(values[key]) for key in (
                 "order_right_pct", "both_right_pct", "swapped_pct", "one_half_pct", "order_right_in_one_half_pct",
                 "one_half_louder_side_pct", "half_right_pct")) + f" | {_fmt(values['same_side_half_right_pct'])} "
-                f"(of {values['same_side_pairs']}) | {_fmt(values.get('primary_half_pct', math.nan))} |")
+                f"(of {values['same_side_pairs']}) | {_fmt(values['primary_half_pct'])} |")
     if report["paired_doa_20deg"]:
         lines += ["", f"## Encoder vs each baseline on the same {unit}s (DoA within 20 deg, exact McNemar test)", "",
                   f"| baseline | {unit}s | only the encoder right | only the baseline right | p-value |",

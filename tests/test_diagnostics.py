@@ -103,6 +103,69 @@ def test_probe_writes_one_row_per_scene_with_its_front_back_answer(tmp_path):
     assert [float(r["elevation_estimate_deg"]) for r in rows] == [15.0, 0.0, 30.0]
 
 
+def test_source_masks_share_each_bin_by_power():
+    """Two sources and noise in one bin of two frames: the masks are each source's power (both ears) over the sum."""
+    probe = load_script("front_back_spectral_probe")
+    amplitude = torch.tensor([[3.0, 1.0], [1.0, 0.0], [1.0, 1.0]])  # (source A, source B, noise) x frames
+    parts = (amplitude[:, None, None, :] * torch.ones(3, 2, 1, 2)).to(torch.complex64)  # (S + 1, 2 ears, 1, 2)
+    expected = torch.tensor([[9.0 / 11.0, 1.0 / 2.0], [1.0 / 11.0, 0.0]])[:, None, :]
+    torch.testing.assert_close(probe.source_masks(parts), expected)
+
+
+def test_masked_power_reads_the_source_where_it_dominates():
+    """Source A fills frames 0-9 at power 1, source B frames 10-19 at power 100: the mixture's long-term power
+    is B's, A's masked power is A's own."""
+    probe = load_script("front_back_spectral_probe")
+    a = torch.cat([torch.ones(2, 3, 10), torch.zeros(2, 3, 10)], -1)
+    b = torch.cat([torch.zeros(2, 3, 10), 10.0 * torch.ones(2, 3, 10)], -1)
+    parts = torch.stack([a, b, 1e-4 * torch.ones(2, 3, 20)]).to(torch.complex64)
+    mixture = parts.sum(0)
+    masks = probe.source_masks(parts)
+    masked = probe.ear_power(mixture, "long_term", 0.008, masks[0] ** probe.MASK_EXPONENT)
+    torch.testing.assert_close(masked, torch.ones(2, 3), rtol=1e-3, atol=0.0)
+    assert (probe.ear_power(mixture, "long_term", 0.008) > 40.0).all()
+
+
+def test_opposite_pairs_count_only_scenes_with_one_source_in_each_half():
+    """Scene 1: front and back, both right; scene 2: front and back, one wrong; scene 3: both in front (not
+    counted); scene 4: one source not scored (-1, not counted)."""
+    probe = load_script("front_back_spectral_probe")
+    predictions = {"scene": np.array([1, 1, 2, 2, 3, 3, 4, 4]),
+                   "front_truth": np.array([1, 0, 0, 1, 1, 1, 1, -1]),
+                   "front_correct": np.array([True, True, True, False, True, True, True, False])}
+    assert probe.opposite_pairs_both_right(predictions) == (50.0, 2)
+
+
+def test_mixture_views_follow_each_source(tmp_path, monkeypatch):
+    """A small two-source dataset: one row per source in every view; the mixture view's rows are the scene's (the
+    same for its two sources), the masked and alone views' rows differ between them; a scene that renders
+    differently from its stored audio is refused."""
+    from spatial_alm.data.generate import generate_dataset
+    from spatial_alm.scenes import SceneRecipe
+
+    probe = load_script("front_back_spectral_probe")
+    recipe = SceneRecipe.from_yaml(Path(__file__).resolve().parents[1] / "simulation" / "tiny_binaural.yaml",
+                                   {"duration_s": 0.5, "sources.count": [2, 2]})
+    generate_dataset(recipe, tmp_path / "data", seed=0, num_scenes=3, num_shards=1, progress=False)
+    views = probe.mixture_source_spectra(tmp_path / "data", n_fft=256, n_mels=16)
+    for data in views.values():
+        assert data["x"].shape == (6, 32) and list(data["scene"]) == [0, 0, 1, 1, 2, 2]
+        assert list(data["source"]) == [0, 1] * 3
+    mixture, masked, alone = (views[view]["x"] for view in ("mixture", "masked", "alone"))
+    np.testing.assert_array_equal(mixture[0::2], mixture[1::2])
+    assert (np.abs(masked[0::2] - masked[1::2]).max(1) > 1.0).all()
+    assert (np.abs(alone[0::2] - alone[1::2]).max(1) > 1.0).all()
+    render_parts = probe.render_parts
+
+    def louder_first_source(*args, **kwargs):
+        images, noise, dry, clip_ids = render_parts(*args, **kwargs)
+        return images * torch.tensor([2.0, 1.0])[:, None, None], noise, dry, clip_ids
+
+    monkeypatch.setattr(probe, "render_parts", louder_first_source)
+    with pytest.raises(SystemExit, match="renders differently"):
+        probe.mixture_source_spectra(tmp_path / "data", n_fft=256)
+
+
 def test_paired_answers_count_the_discordant_questions(tmp_path):
     probe = load_script("encoder_yes_no_probe")
     questions = [{"type": "E", "axis": "left_right", "kind": "E", "ids": (0, 1, 2), "yes": truth, "audible": True}

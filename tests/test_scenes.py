@@ -19,6 +19,7 @@ from spatial_alm.scenes import (
     expand_path,
     load_receiver,
     make_scene,
+    render_parts,
     render_scene,
     sample_scene,
 )
@@ -211,6 +212,23 @@ def test_noise_is_added_at_the_requested_snr(noise_type):
     snr_db = 10 * np.log10(np.mean(signal**2) / np.mean(noise**2))
     assert snr_db == pytest.approx(record.meta.snr_db, abs=0.5)
     assert 4 <= record.meta.snr_db <= 16 and record.meta.noise == noise_type
+
+
+def test_render_parts_are_the_scene_before_mixing():
+    """The sources' images plus the noise, scaled to the peak, are the rendered audio; the noise sits at the planned
+    SNR against the images' sum; no noise type gives zeros."""
+    recipe = make_recipe(sources__count=[2, 2], noise__type="pink", noise__snr_db=[5, 5])
+    record = make_scene(recipe, 6, 0)
+    library, receiver = recipe.source_library(), load_receiver(recipe.receiver)
+    images, noise, dry, _ = render_parts(recipe, record.plan, library, receiver)
+    assert images.shape == (2, 2, recipe.num_samples) and noise.shape == (2, recipe.num_samples)
+    mixture = (images.sum(0).double() + noise).numpy()
+    gain = 10.0 ** (recipe.output.peak_dbfs / 20.0) / np.abs(mixture).max()
+    np.testing.assert_allclose(mixture * gain, record.audio, atol=1e-6)
+    snr_db = 10.0 * np.log10(np.mean(images.sum(0).double().numpy() ** 2) / np.mean(noise.numpy() ** 2))
+    assert snr_db == pytest.approx(5.0, abs=1e-9)
+    _, silence, _, _ = render_parts(recipe, dataclasses.replace(record.plan, noise_type="none"), library, receiver)
+    assert not silence.any()
 
 
 def test_diffuse_noise_has_the_coherence_of_a_diffuse_field():

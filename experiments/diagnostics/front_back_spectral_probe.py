@@ -17,8 +17,14 @@ A two-layer MLP (256 units, GELU, dropout 0.2; AdamW) learns two outputs: front 
 interaural axis), elevation as the mean absolute error beside
 answering the training median. Per-class front/back accuracies show which sources carry the cue.
 
+``--multi-source VIEW ...`` asks the same of every source of the scenes with two or more sources: is a
+source's front/back in the mixture at all, and in the time-frequency bins where it dominates? Each view gets
+its own probe (:func:`mixture_source_spectra`), scored on the same sources.
+
     python experiments/diagnostics/front_back_spectral_probe.py --train out/cipic_train12k \\
         --test out/cipic_test_seenheads out/cipic_test
+    python experiments/diagnostics/front_back_spectral_probe.py --train out/cipic_train4k --test out/cipic_test1k_s3 \\
+        --spectra coherent --multi-source mixture masked alone
 """
 
 import argparse
@@ -34,34 +40,59 @@ from tqdm import tqdm
 from spatial_alm.coordinates import spherical_to_cartesian
 from spatial_alm.data.reader import DatasetReader
 from spatial_alm.evaluation.encoder_report import FRONT_BACK_MARGIN_DEG
+from spatial_alm.evaluation.metrics import mcnemar_exact
 from spatial_alm.features.spatial import SpatialFeatureConfig, band_coherence, mel_weights
+from spatial_alm.scenes import SceneRecipe, render_parts, sample_scene
+from spatial_alm.scenes.render import scene_receiver, torch_threads
 
 
-def onset_weighted_power(power: torch.Tensor) -> torch.Tensor:
+def onset_weighted_power(power: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Each ear's power spectrum (2, F) from the onsets of a power spectrogram ``power`` (2, F, T): frame t
     of bin f is weighted by how much the two ears' mean level rose from frame t - 1, in dB (clipped to 0-20
-    dB). A rise is where the direct sound leads its reverberation, and a fixed filter (the head's) does not
-    change it, so the weights do not depend on the direction."""
+    dB), times ``weight`` (F, T) where given. A rise is where the direct sound leads its reverberation, and a
+    fixed filter (the head's) does not change it, so the weights do not depend on the direction."""
     level = 10.0 * torch.log10(power.mean(0) + 1e-10)  # (F, T)
     rise = (level[:, 1:] - level[:, :-1]).clamp(0.0, 20.0)  # (F, T - 1)
+    if weight is not None:
+        rise = rise * weight[:, 1:]
     return (power[..., 1:] * rise).sum(-1) / (rise.sum(-1) + 1e-6)
 
 
 def coherence_weighted_power(stft: torch.Tensor, hop_s: float, smoothing_s: float = 0.03,
-                             exponent: float = 16.0) -> torch.Tensor:
+                             exponent: float = 16.0, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Each ear's power spectrum (2, F) from a complex STFT ``stft`` (2, F, T) whose frames are ``hop_s`` seconds
     apart: frame t of bin f is weighted by its interaural coherence raised to ``exponent``, the coherence from
     cross- and auto-spectra smoothed over frames with time constant ``smoothing_s`` (the encoder's coherence
     plane, :func:`~spatial_alm.features.spatial.band_coherence`, per STFT bin instead of per mel band; Faller and
-    Merimaa's cue selection, 2004). The direct sound reaches the ears as two filtered copies of one signal
-    (coherence near 1); the room's reflections from many directions lower it. The weights depend on the ears'
-    similarity, not on which ear is louder, so they do not single out a direction."""
+    Merimaa's cue selection, 2004), times ``weight`` (F, T) where given. The direct sound reaches the ears as
+    two filtered copies of one signal (coherence near 1); the room's reflections from many directions lower it.
+    The weights depend on the ears' similarity, not on which ear is louder, so they do not single out a
+    direction."""
     alpha = float(np.exp(-hop_s / smoothing_s))
     power = stft.abs() ** 2  # (2, F, T)
     per_bin = torch.eye(stft.shape[1], dtype=power.dtype)  # "bands" of one STFT bin each
     coherence = band_coherence(stft[None], power[None], [(0, 1)], per_bin, alpha)[0, 0]  # (F, T), 0..1
-    weight = coherence ** exponent
+    weight = coherence ** exponent if weight is None else coherence ** exponent * weight
     return (power * weight).sum(-1) / (weight.sum(-1) + 1e-12)
+
+
+def ear_power(stft: torch.Tensor, spectra: str, hop_s: float, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Each ear's power spectrum (2, F) of a complex STFT ``stft`` (2, F, T) with frames ``hop_s`` seconds apart,
+    as ``spectra`` says (long_term: the mean over frames; onsets: :func:`onset_weighted_power`; coherent:
+    :func:`coherence_weighted_power`), its time-frequency bins also weighted by ``weight`` (F, T) where given."""
+    if spectra == "coherent":
+        return coherence_weighted_power(stft, hop_s, weight=weight)
+    power = stft.abs() ** 2
+    if spectra == "onsets":
+        return onset_weighted_power(power, weight)
+    if weight is None:
+        return power.mean(-1)
+    return (power * weight).sum(-1) / (weight.sum(-1) + 1e-12)
+
+
+def ear_bands(fs_hz: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    """The encoder's mel weights (n_fft // 2 + 1, n_mels) for this probe's STFT (hop n_fft / 4)."""
+    return mel_weights(SpatialFeatureConfig(fs_hz=fs_hz, n_fft=n_fft, hop_length=n_fft // 4, n_mels=n_mels))
 
 
 def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "long_term") -> dict[str, np.ndarray]:
@@ -72,8 +103,7 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "lon
     and elevation (N,) degrees, labels (N,), scene indices in the dataset (N,)."""
     reader = DatasetReader(path)
     spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=None)
-    bands = None if n_mels is None else mel_weights(SpatialFeatureConfig(fs_hz=reader.index.fs_hz, n_fft=n_fft,
-                                                                         n_mels=n_mels))  # (n_fft // 2 + 1, n_mels)
+    bands = None if n_mels is None else ear_bands(reader.index.fs_hz, n_fft, n_mels)
     rows, azimuth, elevation, labels, scenes = [], [], [], [], []
     for i in tqdm(range(len(reader)), desc=f"spectra {path}", unit="scene"):
         meta = reader.meta(i)
@@ -81,10 +111,7 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "lon
             continue
         audio, _, _ = reader.scene(i)
         stft = spectrogram(torch.as_tensor(audio))  # (2, n_fft // 2 + 1, T) complex
-        if spectra == "coherent":
-            power = coherence_weighted_power(stft, hop_s=(n_fft // 4) / reader.index.fs_hz)
-        else:
-            power = onset_weighted_power(stft.abs() ** 2) if spectra == "onsets" else (stft.abs() ** 2).mean(-1)
+        power = ear_power(stft, spectra, hop_s=(n_fft // 4) / reader.index.fs_hz)
         if bands is not None:
             power = power @ bands  # (2, n_mels)
         rows.append((10.0 * torch.log10(power + 1e-10)).flatten().numpy())
@@ -97,6 +124,90 @@ def ear_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "lon
         raise SystemExit(f"{path}: no one-source scenes")
     return {"x": np.stack(rows).astype(np.float32), "azimuth": np.array(azimuth), "elevation": np.array(elevation),
             "label": np.array(labels), "scene": np.array(scenes)}
+
+
+MIXTURE_VIEWS = ("mixture", "masked", "alone")
+MASK_EXPONENT = 4.0  # the ideal ratio mask's power in the "masked" view's weights
+
+
+def source_masks(parts: torch.Tensor) -> torch.Tensor:
+    """Ideal ratio masks (S, F, T) in 0..1 from the STFTs ``parts`` (S + 1, 2, F, T) of a scene's S source images
+    and its noise (last): each source's power summed over the ears, over the sum of every part's power."""
+    power = (parts.abs() ** 2).sum(1)  # (S + 1, F, T)
+    return power[:-1] / (power.sum(0) + 1e-20)
+
+
+def mixture_source_spectra(path, n_fft: int, n_mels: int | None = None, spectra: str = "long_term",
+                           views: tuple[str, ...] = MIXTURE_VIEWS) -> dict[str, dict[str, np.ndarray]]:
+    """Every source of a dataset's scenes with two or more sources, read three ways -> per view the fields of
+    :func:`ear_spectra` (one row per source, in the same order for every view) plus ``source`` (N,), the
+    source's index in its scene.
+
+    The scenes are rendered again from the dataset's recipe and seed (:func:`~spatial_alm.scenes.render_parts`,
+    one torch thread as the simulator; the mixture is checked against the stored audio) so that each source's
+    own image is known. Views: ``mixture``, the scene's ear spectra (the same row for each of its sources:
+    what a reading that does not tell the sources apart has); ``masked``, the mixture's time-frequency bins
+    weighted by the source's ideal ratio mask to the power ``MASK_EXPONENT`` (:func:`source_masks`; an oracle
+    separation, the best a reading that pools its class's bins could have); ``alone``, the source's image plus
+    the scene's noise, without the other sources (its room and noise, no masking). Every signal is scaled to
+    its peak, as the datasets store audio."""
+    reader = DatasetReader(path)
+    recipe = SceneRecipe.from_dict(reader.index.recipe)
+    library = recipe.source_library()
+    fs_hz = reader.index.fs_hz
+    spectrogram = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=n_fft // 4, power=None)
+    bands = None if n_mels is None else ear_bands(fs_hz, n_fft, n_mels)
+    hop_s = (n_fft // 4) / fs_hz
+    fields = {view: defaultdict(list) for view in views}
+    for i in tqdm(range(len(reader)), desc=f"sources of mixtures {path}", unit="scene"):
+        meta = reader.meta(i)
+        if len(meta.sources) < 2:
+            continue
+        with torch_threads(1):
+            plan = sample_scene(recipe, reader.index.seed, meta.index, labels=library.labels)
+            images, noise, _, _ = render_parts(recipe, plan, library, scene_receiver(recipe, reader.index.seed,
+                                                                                     meta.index))
+        mixture = images.sum(0).double() + noise  # (C, T)
+        stored, _, _ = reader.scene(i)
+        if np.abs(mixture.numpy() / mixture.abs().max().item() * 10.0 ** (recipe.output.peak_dbfs / 20.0)
+                  - stored).max() > 1e-3:
+            raise SystemExit(f"{path}: scene {i} renders differently from its stored audio; this probe needs the "
+                             f"code that wrote the dataset")
+        parts = spectrogram((torch.cat([images.double(), noise[None]]) / mixture.abs().max()).float())  # (S+1, 2, F, T)
+        mixture_stft = parts.sum(0)
+        masks = source_masks(parts)
+        for k, source in enumerate(meta.sources):
+            for view in views:
+                if view == "alone":
+                    alone = images[k].double() + noise
+                    power = ear_power(spectrogram((alone / alone.abs().max()).float()), spectra, hop_s)
+                else:
+                    weight = masks[k] ** MASK_EXPONENT if view == "masked" else None
+                    power = ear_power(mixture_stft, spectra, hop_s, weight)
+                if bands is not None:
+                    power = power @ bands
+                row = fields[view]
+                row["x"].append((10.0 * torch.log10(power + 1e-10)).flatten().float().numpy())
+                row["azimuth"].append(source.azimuth_deg)
+                row["elevation"].append(source.elevation_deg)
+                row["label"].append(source.label)
+                row["scene"].append(i)
+                row["source"].append(k)
+    if not fields[views[0]]["x"]:
+        raise SystemExit(f"{path}: no scenes with two or more sources")
+    return {view: {k: np.stack(v).astype(np.float32) if k == "x" else np.array(v) for k, v in rows.items()}
+            for view, rows in fields.items()}
+
+
+def opposite_pairs_both_right(predictions: dict) -> tuple[float, int]:
+    """Of the two-source scenes whose sources are both scored and in opposite front/back halves (what an E
+    question about front/back compares): the share (%) where both sources' halves are right, and their count."""
+    by_scene = defaultdict(list)
+    for scene, truth, correct in zip(predictions["scene"], predictions["front_truth"], predictions["front_correct"]):
+        by_scene[scene].append((truth, correct))
+    pairs = [rows for rows in by_scene.values() if len(rows) == 2 and {rows[0][0], rows[1][0]} == {0, 1}]
+    both = [rows[0][1] and rows[1][1] for rows in pairs]
+    return (100.0 * np.mean(both) if both else float("nan")), len(both)
 
 
 def front_labels(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
@@ -188,6 +299,40 @@ def _subset(data: dict, n: int) -> dict:
     return {k: v[:n] for k, v in data.items()}
 
 
+def multi_source_probe(args) -> None:
+    """``--multi-source``: one probe per view of the sources of mixtures, a markdown table per test set."""
+    views = tuple(dict.fromkeys(args.multi_source))
+    train = mixture_source_spectra(args.train, args.n_fft, args.n_mels, args.spectra, views)
+    tests = {path: mixture_source_spectra(path, args.n_fft, args.n_mels, args.spectra, views) for path in args.test}
+    results = {path: {} for path in tests}
+    for view in views:
+        net, mean, std = train_probe(train[view], args.epochs, args.seed)
+        median = float(np.median(train[view]["elevation"]))
+        for path, data in tests.items():
+            results[path][view] = score(net, mean, std, data[view], median)
+            if args.predictions:
+                write_predictions(args.predictions / f"{Path(path).name}_{view}_{len(train[view]['x'])}.csv",
+                                  results[path][view]["predictions"])
+    print(f"trained on the {len(train[views[0]]['x'])} sources of the scenes of {args.train} with two or more "
+          f"sources ({args.spectra} spectra)")
+    for path, by_view in results.items():
+        first = by_view[views[0]]
+        print(f"\n{path}: {len(tests[path][views[0]]['x'])} sources, front/back scored on {first['scored']} "
+              f"(front share {first['front_share_pct']:.1f} %)\n")
+        print(f"| view | front/back correct (%) | paired with {views[0]} | opposite-half pairs, both right (%) "
+              f"| elevation MAE (deg; median answer {first['median_elevation_mae_deg']:.1f}) |")
+        print("|---|---|---|---|---|")
+        for view, result in by_view.items():
+            scored = result["predictions"]["front_truth"] >= 0
+            test = mcnemar_exact(result["predictions"]["front_correct"][scored],
+                                 first["predictions"]["front_correct"][scored])
+            paired = "" if view == views[0] else f"{test['a_only']} vs {test['b_only']} alone right, p = " \
+                                                 f"{test['p_value']:.2g}"
+            both, pairs = opposite_pairs_both_right(result["predictions"])
+            print(f"| {view} | {result['front_back_correct_pct']:.1f} | {paired} | {both:.1f} of {pairs} "
+                  f"| {result['elevation_mae_deg']:.1f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True, help="dataset folder the probe trains on (its one-source scenes)")
@@ -206,8 +351,19 @@ def main():
                              "subsets), each with early stopping on its last 10 %%, and print one row per N")
     parser.add_argument("--predictions", type=Path, help="write each test set's per-scene answers to "
                         "DIR/<test folder name>_<training scenes>.csv (for paired tests and splits by scene)")
+    parser.add_argument("--multi-source", nargs="+", choices=MIXTURE_VIEWS, metavar="VIEW",
+                        help="read every source of the scenes with two or more sources instead, one probe per view "
+                             "(mixture: the scene's spectra; masked: the mixture's bins weighted by the source's "
+                             "ideal ratio mask, an oracle separation; alone: the source's image plus the noise), "
+                             "scored on the same sources, each view paired with the first (exact McNemar test); "
+                             "the scenes are rendered again from each dataset's recipe and seed")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.multi_source and args.train_sizes:
+        parser.error("--multi-source and --train-sizes do not combine: run them one at a time")
+    if args.multi_source:
+        multi_source_probe(args)
+        return
     train = ear_spectra(args.train, args.n_fft, args.n_mels, args.spectra)
     median = float(np.median(train["elevation"]))
     tests = {path: ear_spectra(path, args.n_fft, args.n_mels, args.spectra) for path in args.test}

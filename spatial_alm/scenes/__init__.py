@@ -22,6 +22,7 @@ from spatial_alm.scenes.render import (
     load_receiver,
     make_scene,
     receiver_axes,
+    render_parts,
     render_scene,
 )
 from spatial_alm.scenes.sampler import ScenePlan, SourcePlan, sample_scene
@@ -49,6 +50,7 @@ __all__ = [
     "load_receiver",
     "make_scene",
     "receiver_axes",
+    "render_parts",
     "render_scene",
     "sample_scene",
 ]

@@ -239,6 +239,29 @@ def render_scene(recipe: SceneRecipe, plan: ScenePlan, library: SourceLibrary,
     spent on the RIRs ("rirs") and on the rest ("render").
     """
     receiver = as_receiver(receiver)
+    images, noise, dry, clip_ids = render_parts(recipe, plan, library, receiver, timings=timings)
+    tic = time.perf_counter()
+    mixture = images.sum(0).double() + noise  # (C, T)
+    peak = float(mixture.abs().max())
+    if not peak > 0:
+        raise RuntimeError(f"scene {plan.index} rendered silent (peak {peak}); please report the recipe and seed")
+    audio = (mixture * (10.0 ** (recipe.output.peak_dbfs / 20.0) / peak)).float().numpy()
+    meta = _scene_meta(recipe, plan, receiver, clip_ids, dry)
+    if timings is not None:
+        timings["render"] += time.perf_counter() - tic
+    return audio, meta
+
+
+def render_parts(recipe: SceneRecipe, plan: ScenePlan, library: SourceLibrary,
+                 receiver: Receiver | HeadModel | MicArray, *, timings: dict[str, float] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """A scene's parts before they are mixed: each source's reverberant image at the receiver (S, C, T)
+    float32, the noise at the planned SNR (C, T) float64 (zeros without noise), the sources' dry signals at
+    their levels (S, T) and their clip ids. ``images.sum(0).double() + noise`` is the mixture that
+    :func:`render_scene` scales to its peak (which is why a diagnostic can tell each source's share of a
+    time-frequency bin). ``timings``, when given, receives the seconds spent on the RIRs ("rirs") and on
+    the rest ("render")."""
+    receiver = as_receiver(receiver)
     tic = time.perf_counter()
     rirs = receiver.rirs(recipe, plan)  # (S, C, L)
     toc = time.perf_counter()
@@ -250,21 +273,17 @@ def render_scene(recipe: SceneRecipe, plan: ScenePlan, library: SourceLibrary,
     # zero-pad the RIRs so that the FFT length T + L - 1 factors into small primes (fast FFTs)
     rirs = torch.nn.functional.pad(rirs, (0, next_fast_len(num_samples + rirs.shape[-1] - 1) - num_samples
                                           + 1 - rirs.shape[-1]))
-    mixture = torchaudio.functional.fftconvolve(dry[:, None, :], rirs)[..., :num_samples].sum(0).double()  # (C, T)
+    images = torchaudio.functional.fftconvolve(dry[:, None, :], rirs)[..., :num_samples]  # (S, C, T)
+    noise = torch.zeros(images.shape[1:], dtype=torch.float64)
     if plan.noise_type != "none":
         generator = torch.Generator().manual_seed(plan.noise_seed)
         noise = NOISES[plan.noise_type](receiver, recipe.fs_hz, num_samples, generator)
-        target_power = mixture.square().mean() / 10.0 ** (plan.snr_db / 10.0)
-        mixture = mixture + noise * torch.sqrt(target_power / noise.square().mean())
-    peak = float(mixture.abs().max())
-    if not peak > 0:
-        raise RuntimeError(f"scene {plan.index} rendered silent (peak {peak}); please report the recipe and seed")
-    audio = (mixture * (10.0 ** (recipe.output.peak_dbfs / 20.0) / peak)).float().numpy()
-    meta = _scene_meta(recipe, plan, receiver, clip_ids, dry)
+        target_power = images.sum(0).double().square().mean() / 10.0 ** (plan.snr_db / 10.0)
+        noise = noise * torch.sqrt(target_power / noise.square().mean())
     if timings is not None:
         timings["rirs"] = toc - tic
         timings["render"] = time.perf_counter() - toc
-    return audio, meta
+    return images, noise, dry, clip_ids
 
 
 def _scene_meta(recipe: SceneRecipe, plan: ScenePlan, receiver: Receiver, clip_ids,

@@ -306,7 +306,7 @@ def multi_source_probe(args) -> None:
     tests = {path: mixture_source_spectra(path, args.n_fft, args.n_mels, args.spectra, views) for path in args.test}
     results = {path: {} for path in tests}
     for view in views:
-        net, mean, std = train_probe(train[view], args.epochs, args.seed)
+        net, mean, std = train_probe(train[view], args.epochs, args.seed, val_fraction=0.1)
         median = float(np.median(train[view]["elevation"]))
         for path, data in tests.items():
             results[path][view] = score(net, mean, std, data[view], median)
@@ -314,7 +314,7 @@ def multi_source_probe(args) -> None:
                 write_predictions(args.predictions / f"{Path(path).name}_{view}_{len(train[view]['x'])}.csv",
                                   results[path][view]["predictions"])
     print(f"trained on the {len(train[views[0]]['x'])} sources of the scenes of {args.train} with two or more "
-          f"sources ({args.spectra} spectra)")
+          f"sources ({args.spectra} spectra; the last 10 % for early stopping)")
     for path, by_view in results.items():
         first = by_view[views[0]]
         print(f"\n{path}: {len(tests[path][views[0]]['x'])} sources, front/back scored on {first['scored']} "
@@ -355,8 +355,10 @@ def main():
                         help="read every source of the scenes with two or more sources instead, one probe per view "
                              "(mixture: the scene's spectra; masked: the mixture's bins weighted by the source's "
                              "ideal ratio mask, an oracle separation; alone: the source's image plus the noise), "
-                             "scored on the same sources, each view paired with the first (exact McNemar test); "
-                             "the scenes are rendered again from each dataset's recipe and seed")
+                             "each with early stopping on its last 10 %% of sources, scored on the same sources, "
+                             "each view paired with the first (exact McNemar test); the scenes are rendered again "
+                             "from each dataset's recipe and seed; predictions go to "
+                             "DIR/<test folder name>_<view>_<training sources>.csv")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.multi_source and args.train_sizes:

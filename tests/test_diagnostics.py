@@ -127,13 +127,17 @@ def test_masked_power_reads_the_source_where_it_dominates():
 
 
 def test_opposite_pairs_count_only_scenes_with_one_source_in_each_half():
-    """Scene 1: front and back, both right; scene 2: front and back, one wrong; scene 3: both in front (not
-    counted); scene 4: one source not scored (-1, not counted)."""
+    """Scene 1: front and back, both right, the front source's logit the larger; scene 2: front and back, the back
+    source read as front with the larger logit; scene 3: both in front (not counted); scene 4: one source not
+    scored (-1, not counted)."""
     probe = load_script("front_back_spectral_probe")
     predictions = {"scene": np.array([1, 1, 2, 2, 3, 3, 4, 4]),
                    "front_truth": np.array([1, 0, 0, 1, 1, 1, 1, -1]),
-                   "front_correct": np.array([True, True, True, False, True, True, True, False])}
-    assert probe.opposite_pairs_both_right(predictions) == (50.0, 2)
+                   "front_logit": np.array([2.0, -1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 0.0]),
+                   "front_correct": np.array([True, True, False, True, True, True, True, False])}
+    assert probe.opposite_pairs(predictions) == {"pairs": 2, "both_right_pct": 50.0, "order_right_pct": 50.0}
+    predictions["front_logit"][2] = 0.5  # still read as front, but less so than the front source
+    assert probe.opposite_pairs(predictions)["order_right_pct"] == 100.0
 
 
 def test_mixture_views_follow_each_source(tmp_path, monkeypatch):

@@ -199,15 +199,21 @@ def mixture_source_spectra(path, n_fft: int, n_mels: int | None = None, spectra:
             for view, rows in fields.items()}
 
 
-def opposite_pairs_both_right(predictions: dict) -> tuple[float, int]:
-    """Of the two-source scenes whose sources are both scored and in opposite front/back halves (what an E
-    question about front/back compares): the share (%) where both sources' halves are right, and their count."""
+def opposite_pairs(predictions: dict) -> dict:
+    """Of the two-source scenes whose sources are both scored and in opposite front/back halves (what an E question
+    about front/back compares): ``pairs``, their count; ``both_right_pct``, the share (%) where both sources'
+    halves are right; ``order_right_pct``, where the front source's front logit is the larger (the probe's answer
+    to "is A in front of B?")."""
     by_scene = defaultdict(list)
-    for scene, truth, correct in zip(predictions["scene"], predictions["front_truth"], predictions["front_correct"]):
-        by_scene[scene].append((truth, correct))
-    pairs = [rows for rows in by_scene.values() if len(rows) == 2 and {rows[0][0], rows[1][0]} == {0, 1}]
-    both = [rows[0][1] and rows[1][1] for rows in pairs]
-    return (100.0 * np.mean(both) if both else float("nan")), len(both)
+    for scene, truth, logit, correct in zip(predictions["scene"], predictions["front_truth"],
+                                            predictions["front_logit"], predictions["front_correct"]):
+        by_scene[scene].append((int(truth), float(logit), bool(correct)))
+    pairs = [sorted(rows) for rows in by_scene.values() if len(rows) == 2 and {rows[0][0], rows[1][0]} == {0, 1}]
+    both = [back[2] and front[2] for back, front in pairs]
+    order = [front[1] > back[1] for back, front in pairs]
+    if not pairs:
+        return {"pairs": 0, "both_right_pct": float("nan"), "order_right_pct": float("nan")}
+    return {"pairs": len(pairs), "both_right_pct": 100.0 * np.mean(both), "order_right_pct": 100.0 * np.mean(order)}
 
 
 def front_labels(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
@@ -319,17 +325,19 @@ def multi_source_probe(args) -> None:
         first = by_view[views[0]]
         print(f"\n{path}: {len(tests[path][views[0]]['x'])} sources, front/back scored on {first['scored']} "
               f"(front share {first['front_share_pct']:.1f} %)\n")
-        print(f"| view | front/back correct (%) | paired with {views[0]} | opposite-half pairs, both right (%) "
+        print(f"| view | front/back correct (%) | paired with {views[0]} | opposite-half pairs | both halves right (%) "
+              f"| front logit larger for the front source (%) "
               f"| elevation MAE (deg; median answer {first['median_elevation_mae_deg']:.1f}) |")
-        print("|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         for view, result in by_view.items():
             scored = result["predictions"]["front_truth"] >= 0
             test = mcnemar_exact(result["predictions"]["front_correct"][scored],
                                  first["predictions"]["front_correct"][scored])
             paired = "" if view == views[0] else f"{test['a_only']} vs {test['b_only']} alone right, p = " \
                                                  f"{test['p_value']:.2g}"
-            both, pairs = opposite_pairs_both_right(result["predictions"])
-            print(f"| {view} | {result['front_back_correct_pct']:.1f} | {paired} | {both:.1f} of {pairs} "
+            pairs = opposite_pairs(result["predictions"])
+            print(f"| {view} | {result['front_back_correct_pct']:.1f} | {paired} | {pairs['pairs']} "
+                  f"| {pairs['both_right_pct']:.1f} | {pairs['order_right_pct']:.1f} "
                   f"| {result['elevation_mae_deg']:.1f} |")
 
 

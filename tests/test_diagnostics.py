@@ -138,6 +138,8 @@ def test_opposite_pairs_count_only_scenes_with_one_source_in_each_half():
     assert probe.opposite_pairs(predictions) == {"pairs": 2, "both_right_pct": 50.0, "order_right_pct": 50.0}
     predictions["front_logit"][2] = 0.5  # still read as front, but less so than the front source
     assert probe.opposite_pairs(predictions)["order_right_pct"] == 100.0
+    predictions["front_logit"][2] = 1.0  # one reading for both sources: the order is a coin flip
+    assert probe.opposite_pairs(predictions)["order_right_pct"] == 75.0
 
 
 def test_mixture_views_follow_each_source(tmp_path, monkeypatch):

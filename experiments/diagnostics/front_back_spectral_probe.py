@@ -23,8 +23,8 @@ its own probe (:func:`mixture_source_spectra`), scored on the same sources.
 
     python experiments/diagnostics/front_back_spectral_probe.py --train out/cipic_train12k \\
         --test out/cipic_test_seenheads out/cipic_test
-    python experiments/diagnostics/front_back_spectral_probe.py --train out/cipic_train4k --test out/cipic_test1k_s3 \\
-        --spectra coherent --multi-source mixture masked alone
+    python experiments/diagnostics/front_back_spectral_probe.py --train out/cipic_train12k_snr60 \\
+        --test out/cipic_test1k_s3 --spectra coherent --multi-source mixture masked alone
 """
 
 import argparse
@@ -343,7 +343,8 @@ def multi_source_probe(args) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", required=True, help="dataset folder the probe trains on (its one-source scenes)")
+    parser.add_argument("--train", required=True, help="dataset folder the probe trains on (its one-source scenes; "
+                        "with --multi-source every source of its scenes with two or more)")
     parser.add_argument("--test", nargs="+", required=True, help="dataset folders to score")
     parser.add_argument("--n-fft", type=int, default=512, help="STFT size (default 512)")
     parser.add_argument("--n-mels", type=int, help="average the spectra over this many mel bands first (the "

@@ -135,7 +135,8 @@ def test_opposite_pairs_count_only_scenes_with_one_source_in_each_half():
                    "front_truth": np.array([1, 0, 0, 1, 1, 1, 1, -1]),
                    "front_logit": np.array([2.0, -1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 0.0]),
                    "front_correct": np.array([True, True, False, True, True, True, True, False])}
-    assert probe.opposite_pairs(predictions) == {"pairs": 2, "both_right_pct": 50.0, "order_right_pct": 50.0}
+    assert probe.opposite_pairs(predictions) == {"pairs": 2, "both_right_pct": 50.0, "order_right_pct": 50.0,
+                                                 "order_right": {1: 1.0, 2: 0.0}}
     predictions["front_logit"][2] = 0.5  # still read as front, but less so than the front source
     assert probe.opposite_pairs(predictions)["order_right_pct"] == 100.0
     predictions["front_logit"][2] = 1.0  # one reading for both sources: the order is a coin flip

@@ -203,17 +203,20 @@ def opposite_pairs(predictions: dict) -> dict:
     """Of the two-source scenes whose sources are both scored and in opposite front/back halves (what an E question
     about front/back compares): ``pairs``, their count; ``both_right_pct``, the share (%) where both sources'
     halves are right; ``order_right_pct``, where the front source's front logit is the larger (the probe's answer
-    to "is A in front of B?"; equal logits, as the mixture view gives both sources, count as a coin flip: 1/2)."""
+    to "is A in front of B?"; equal logits, as the mixture view gives both sources, count as a coin flip: 1/2);
+    ``order_right``, that answer per scene (1, 1/2 or 0; for paired tests between probes on the same scenes)."""
     by_scene = defaultdict(list)
     for scene, truth, logit, correct in zip(predictions["scene"], predictions["front_truth"],
                                             predictions["front_logit"], predictions["front_correct"]):
         by_scene[scene].append((int(truth), float(logit), bool(correct)))
-    pairs = [sorted(rows) for rows in by_scene.values() if len(rows) == 2 and {rows[0][0], rows[1][0]} == {0, 1}]
-    both = [back[2] and front[2] for back, front in pairs]
-    order = [0.5 if front[1] == back[1] else float(front[1] > back[1]) for back, front in pairs]
+    pairs = {scene: sorted(rows) for scene, rows in by_scene.items()
+             if len(rows) == 2 and {rows[0][0], rows[1][0]} == {0, 1}}
     if not pairs:
-        return {"pairs": 0, "both_right_pct": float("nan"), "order_right_pct": float("nan")}
-    return {"pairs": len(pairs), "both_right_pct": 100.0 * np.mean(both), "order_right_pct": 100.0 * np.mean(order)}
+        return {"pairs": 0, "both_right_pct": float("nan"), "order_right_pct": float("nan"), "order_right": {}}
+    both = [back[2] and front[2] for back, front in pairs.values()]
+    order = {scene: 0.5 if front[1] == back[1] else float(front[1] > back[1]) for scene, (back, front) in pairs.items()}
+    return {"pairs": len(pairs), "both_right_pct": 100.0 * np.mean(both),
+            "order_right_pct": 100.0 * np.mean(list(order.values())), "order_right": order}
 
 
 def front_labels(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:

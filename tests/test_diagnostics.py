@@ -457,6 +457,14 @@ def test_compare_encoder_reports_pairs_every_source_from_its_class_vector(tmp_pa
     assert lines[other_half + 4].split("|")[2:4] == [" 100.0 ", " 50.0 "]  # front/back, scene 2
     same_half = lines.index("The 2 sources whose loudest other source lies in the same front/back half")
     assert lines[same_half + 4].split("|")[2:4] == [" 100.0 ", " 100.0 "]  # scene 3
+    pairs = lines.index("The pairs of sources on opposite sides of an axis (E's questions): the two vectors in the "
+                        "true order")
+    # left/right: scenes 1 and 3, B keeps the mirrored source on the left; front/back: scenes 1 and 2, B's both
+    # vectors behind in scene 1 (the front one's deeper: reversed, 0) and equal in scene 2 (tied, 1/2)
+    assert lines[pairs + 3].split("|")[1:5] == [" left_right ", " 2 ", " 100.0 ", " 100.0 "]
+    assert lines[pairs + 4].split("|")[1:5] == [" front_back ", " 2 ", " 100.0 ", " 25.0 "]
+    assert "A better on 2, B better on 0, p = 0.5" in lines[pairs + 4]  # Wilcoxon, two differences
+    assert len(lines) == pairs + 5  # no pair on opposite sides of the horizontal plane beyond the margins
     monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
                                      "--class-wise", "--methods", "encoder", "encoder"])
     with pytest.raises(SystemExit, match="allowed: one of them"):

@@ -308,7 +308,7 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
     the left, the dog front-left 3 dB below it and the cat back-right 10 dB below it, the dog and the cat both read
     back-right: the shared front/back half is the cat's, the quieter of that pair; the bell and the dog on one
     side, the dog's vector on the other."""
-    from spatial_alm.evaluation.encoder_report import class_wise_pairs, class_wise_sources
+    from spatial_alm.evaluation.encoder_report import class_wise_pair_orders, class_wise_pairs, class_wise_sources
 
     vocab = {"bell": 0, "dog": 1, "cat": 2}
     scenes = [{"labels": ["dog", "bell"], "azimuth_deg": [30.0, -150.0], "elevation_deg": [20.0, -20.0],
@@ -333,6 +333,14 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
     assert table["left_right"]["half_right_pct"] == 50.0  # one pair both right, one swapped
     assert front_back["same_side_pairs"] == 0 and math.isnan(front_back["same_side_half_right_pct"])
     assert math.isnan(front_back["primary_half_pct"])  # no primary head's directions given
+    orders = class_wise_pair_orders(rows)  # per pair, scene by scene: left/right scene 0 right, scene 1 swapped
+    assert {axis: order.tolist() for axis, order in orders.items()} == {
+        "left_right": [1.0, 0.0], "front_back": [0.0], "above_below": [1.0]}
+    level = [{"labels": ["dog", "bell"], "azimuth_deg": [30.0, 40.0], "elevation_deg": [30.0, -30.0]}]
+    same_elevation = torch.stack([spherical_to_cartesian(-140.0, 3.0), spherical_to_cartesian(100.0, 3.0)])
+    tied = class_wise_sources(level, same_elevation[None].float(), {"bell": 0, "dog": 1})
+    assert class_wise_pair_orders(tied)["above_below"].tolist() == [0.5]  # both read at elevation 3: counts 1/2
+    assert class_wise_pairs(tied)["above_below"]["order_right_pct"] == 50.0
     # the primary head reads scene 0 back-left-up (150, 10), where both front/back vectors lie; scene 1 left (90, 0):
     # of each left/right pair one vector is on the primary head's side
     with_primary = class_wise_pairs(rows, (np.array([150.0, 90.0]), np.array([10.0, 0.0])))
@@ -352,7 +360,7 @@ def test_class_wise_pairs_on_opposite_sides_hand_computed():
     left_right = three_pairs["left_right"]  # opposite: the bell and the cat both right, the dog and the cat one half
     assert left_right["pairs"] == 2 and left_right["half_right_pct"] == 75.0
     assert left_right["same_side_pairs"] == 1 and left_right["same_side_half_right_pct"] == 50.0
-    assert class_wise_pairs([]) is None
+    assert class_wise_pairs([]) is None and class_wise_pair_orders([]) == {}
     alone = [{"labels": ["dog"], "azimuth_deg": [30.0], "elevation_deg": [20.0]}]  # no pair in a one-source scene
     assert class_wise_pairs(class_wise_sources(alone, vectors[:1, 1:2].float(), {"dog": 0})) is None
 

@@ -13,7 +13,10 @@ With ``--class-wise`` it pairs instead every labelled source read from its own c
 question naming the class reads; the reports' ``class_wise_predictions.csv``, encoders with class-wise heads),
 all sources, by the number of sources in their scene, and the sources of several-source scenes by whether the
 loudest other source lies in the same front/back half or in the other (both at least 20 degrees from the
-frontal plane): vectors that share one scene-wide half gain on the first and lose on the second.
+frontal plane): vectors that share one scene-wide half gain on the first and lose on the second; last, every pair of
+sources on opposite sides of an axis, as E questions take them (``class_wise_pairs`` in the reports), by whether
+the two vectors keep the true order (the class-wise heads' answer to E; a tie counts 1/2), with the Wilcoxon
+signed-rank test on the per-pair scores.
 
     python experiments/diagnostics/compare_encoder_reports.py out/eval_new \\
         experiments/results/front_back_cues/encoder_cipic12k_18ep_class_tokens_heldout_heads --names new old
@@ -26,6 +29,7 @@ import numpy as np
 
 from spatial_alm.evaluation import metrics
 from spatial_alm.evaluation.encoder_report import (
+    class_wise_pair_orders,
     front_back_confusions,
     read_class_wise_predictions,
     read_predictions,
@@ -58,6 +62,26 @@ def read_class_wise(report: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
     return (pairs("true_azimuth_deg", "true_elevation_deg"), pairs("class_azimuth_deg", "class_elevation_deg"),
             pairs("scene", "source", "num_sources"), pairs("other_azimuth_deg", "other_elevation_deg"))
+
+
+def read_pair_orders(report: Path) -> dict[str, np.ndarray]:
+    """Per axis, one score per opposite pair of ``report``'s class-wise predictions: its vectors in the true order
+    1, tied 1/2, reversed 0 (:func:`~spatial_alm.evaluation.encoder_report.class_wise_pair_orders`)."""
+    columns = read_class_wise_predictions(report)
+    return class_wise_pair_orders([dict(zip(columns, values)) for values in zip(*columns.values())])
+
+
+def print_pair_orders(orders_a: dict[str, np.ndarray], orders_b: dict[str, np.ndarray]) -> None:
+    """The pairs' order right per axis for A and B as a markdown table (a tie counts 1/2), with the Wilcoxon
+    signed-rank test on the per-pair scores (positive mean difference: A right more often)."""
+    print("| axis | pairs | A order right (%) | B order right (%) | paired test (A vs B) |")
+    print("|---|---|---|---|---|")
+    for axis, score_a in orders_a.items():
+        score_b = orders_b[axis]
+        test = metrics.wilcoxon_paired(score_a, score_b)
+        print(f"| {axis} | {len(score_a)} | {100 * score_a.mean():.1f} | {100 * score_b.mean():.1f} | "
+              f"A better on {int(np.sum(score_a > score_b))}, B better on {int(np.sum(score_b > score_a))}, "
+              f"p = {test['p_value']:.2g} |")
 
 
 def compare(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> list[tuple[str, float, float, dict]]:
@@ -138,6 +162,11 @@ def main() -> None:
             if sel.any():
                 print(f"\nThe {int(sel.sum())} sources whose loudest other source lies in {where}")
                 print_table(truth[sel], pred_a[sel], pred_b[sel])
+        orders_a = read_pair_orders(args.report_a)
+        if orders_a:
+            print("\nThe pairs of sources on opposite sides of an axis (E's questions): the two vectors in the "
+                  "true order")
+            print_pair_orders(orders_a, read_pair_orders(args.report_b))
 
 
 if __name__ == "__main__":

@@ -196,28 +196,64 @@ def class_wise_by_drr(rows: list[dict], sources_drr_db: Sequence[Sequence[float]
 
 
 SIDE_RELATIONS = ("left", "front", "above")  # the E relations about a side (REGIONS' names; not "nearer")
+# two vectors' components along an axis closer than this are tied (the class-wise heads' angles come from bins, so
+# two classes often share an elevation; a predictions file's 0.01-degree angles tie them exactly)
+TIED_COMPONENT = 1e-6
 
 
 def class_wise_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.ndarray] | None = None
                      ) -> dict | None:
-    """Every pair of labelled sources of one scene (:func:`class_wise_sources` rows) that lie on opposite sides of
-    an axis, as the QA generator's E questions take them (its side margins, :data:`~spatial_alm.qa.generator.
-    REGIONS`; not its spectral-cue rule), read from their class vectors, per axis (left_right, front_back,
-    above_below): ``pairs``; ``order_right_pct``, the vectors' components along the axis in the true order (the
-    class-wise heads' answer to every E question about the pair); and how the two halves fall:
-    ``both_right_pct``, ``swapped_pct`` (both wrong: the order wrong too), ``one_half_pct`` (both vectors on one
-    side: the order then rests on the sizes of two components), ``order_right_in_one_half_pct`` and
-    ``one_half_louder_side_pct``: of the pairs in one half whose direct levels differ, the percent in the true half
-    of the source with the louder direct sound (``relative_level_db``): 50 when the shared half does not follow
-    the louder source, 100 when the weaker one's vector is drawn to its side. ``half_right_pct``: each vector of
-    these pairs in its own source's half; ``same_side_pairs`` and ``same_side_half_right_pct``: the same for the
-    pairs whose sources lie on one side (NaN without any): a scene-wide half shared by the vectors raises the
-    second and lowers the first. With ``primary_directions`` (the primary head's azimuth and elevation in degrees,
-    (num_scenes,) each, indexed by the rows' ``scene``), ``primary_half_pct``: each vector of the opposite pairs
-    in the primary head's half, 50 when each vector reads its own source (one agrees, one does not) or reads at
-    random, 100 when every vector takes the scene's one reading (NaN without them). With independent per-source
-    rates p an E answer is right with probability p^2 + (1 - p)^2 only when a pair in one half goes either way at
-    even odds. None without opposite pairs."""
+    """Every pair of labelled sources of one scene (:func:`class_wise_sources` rows) that lie on opposite sides of an
+    axis, as the QA generator's E questions take them (its side margins, :data:`~spatial_alm.qa.generator.REGIONS`; not
+    its spectral-cue rule), read from their class vectors, per axis (left_right, front_back, above_below): ``pairs``;
+    ``order_right_pct``, the vectors' components along the axis in the true order (the class-wise heads' answer to every
+    E question about the pair; a tie, :data:`TIED_COMPONENT`, counts 1/2); and how the two halves fall:
+    ``both_right_pct``, ``swapped_pct`` (both wrong: the order wrong too), ``one_half_pct`` (both vectors on one side:
+    the order then rests on the sizes of two components), ``order_right_in_one_half_pct`` and
+    ``one_half_louder_side_pct``: of the pairs in one half whose direct levels differ, the percent in the true half of
+    the source with the louder direct sound (``relative_level_db``): 50 when the shared half does not follow the louder
+    source, 100 when the weaker one's vector is drawn to its side. ``half_right_pct``: each vector of these pairs in its
+    own source's half; ``same_side_pairs`` and ``same_side_half_right_pct``: the same for the pairs whose sources lie on
+    one side (NaN without any): a scene-wide half shared by the vectors raises the second and lowers the first. With
+    ``primary_directions`` (the primary head's azimuth and elevation in degrees, (num_scenes,) each, indexed by the
+    rows' ``scene``), ``primary_half_pct``: each vector of the opposite pairs in the primary head's half, 50 when each
+    vector reads its own source (one agrees, one does not) or reads at random, 100 when every vector takes the scene's
+    one reading (NaN without them). With independent per-source rates p an E answer is right with probability
+    p^2 + (1 - p)^2 only when a pair in one half goes either way at even odds. None without opposite pairs."""
+    opposite, same_side, primary_half = _side_pairs(rows, primary_directions)
+    table = {}
+    for axis, found in opposite.items():
+        if found:
+            order = np.array([row[0] for row in found])
+            both, swapped, one_half = np.array([row[1:4] for row in found], dtype=bool).T
+            louder_side = [row[4] for row in found]
+            table[axis] = {"pairs": len(found), "order_right_pct": 100.0 * order.mean(),
+                           "both_right_pct": 100.0 * both.mean(), "swapped_pct": 100.0 * swapped.mean(),
+                           "one_half_pct": 100.0 * one_half.mean(),
+                           "order_right_in_one_half_pct": _percent(order[one_half]),
+                           "one_half_louder_side_pct": _percent(louder_side),
+                           "half_right_pct": 100.0 * both.mean() + 50.0 * one_half.mean(),  # one half: one right
+                           "same_side_pairs": len(same_side[axis]) // 2,
+                           "same_side_half_right_pct": _percent(same_side[axis]),
+                           "primary_half_pct": _percent(primary_half[axis])}
+    return table or None
+
+
+def class_wise_pair_orders(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Per axis with opposite pairs (as :func:`class_wise_pairs` finds them), one score per pair: 1 when its vectors'
+    components lie in the true order, 0 when reversed, 1/2 when tied. The pairs follow the rows' scenes and sources and
+    depend on the true directions only, so two encoders' reports on the same scenes give the same pairs in the same
+    order (a paired test)."""
+    opposite, _, _ = _side_pairs(rows)
+    return {axis: np.array([row[0] for row in found]) for axis, found in opposite.items() if found}
+
+
+def _side_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[dict, dict, dict]:
+    """The pairs of :func:`class_wise_pairs`, per axis: ``opposite`` (order right: 1, 1/2 when tied, 0; both
+    right, swapped, one half, louder side) per pair of sources on opposite sides; ``same_side`` (each vector in its
+    source's half) and ``primary_half`` (each vector of an opposite pair in the primary head's half; empty without
+    ``primary_directions``) per vector."""
     columns = _class_wise_columns(rows)
     vectors = spherical_to_cartesian(columns["class_azimuth_deg"], columns["class_elevation_deg"]).tolist()
     truths = [SimpleNamespace(azimuth_deg=row["true_azimuth_deg"], elevation_deg=row["true_elevation_deg"])
@@ -244,7 +280,8 @@ def class_wise_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.
                 if side_a == side_b:
                     same_side[axis] += [read_a == side_a, read_b == side_b]
                     continue
-                order_right = (vectors[a][component] > vectors[b][component]) == side_a
+                gap = vectors[a][component] - vectors[b][component]
+                order_right = 0.5 if abs(gap) < TIED_COMPONENT else float((gap > 0) == side_a)
                 louder_side = math.nan
                 if read_a == read_b and np.isfinite(level_over_loudest[a] - level_over_loudest[b]) \
                         and level_over_loudest[a] != level_over_loudest[b]:
@@ -255,21 +292,7 @@ def class_wise_pairs(rows: list[dict], primary_directions: tuple[np.ndarray, np.
                 if primary is not None:
                     primary_positive = primary[int(rows[a]["scene"])][component] > 0
                     primary_half[axis] += [read_a == primary_positive, read_b == primary_positive]
-    table = {}
-    for axis, found in opposite.items():
-        if found:
-            order, both, swapped, one_half = np.array([row[:4] for row in found], dtype=bool).T
-            louder_side = [row[4] for row in found]
-            table[axis] = {"pairs": len(found), "order_right_pct": 100.0 * order.mean(),
-                           "both_right_pct": 100.0 * both.mean(), "swapped_pct": 100.0 * swapped.mean(),
-                           "one_half_pct": 100.0 * one_half.mean(),
-                           "order_right_in_one_half_pct": _percent(order[one_half]),
-                           "one_half_louder_side_pct": _percent(louder_side),
-                           "half_right_pct": 100.0 * both.mean() + 50.0 * one_half.mean(),  # one half: one right
-                           "same_side_pairs": len(same_side[axis]) // 2,
-                           "same_side_half_right_pct": _percent(same_side[axis]),
-                           "primary_half_pct": _percent(primary_half[axis])}
-    return table or None
+    return opposite, same_side, primary_half
 
 
 @torch.no_grad()
@@ -927,9 +950,10 @@ def markdown_report(report: dict) -> str:
         lines += ["", "Pairs of sources of one scene on opposite sides of an axis (the QA generator's side margins, as "
                       "its E questions take them, without its spectral-cue rule), read from their class vectors: the "
                       "order of their components along the axis is the heads' answer to every E question about the "
-                      "pair; both halves right gives the order, both wrong reverses it, both vectors in one half "
-                      "leaves it to the sizes of two components. On the louder's side: of the pairs in one half whose "
-                      "direct levels differ, the percent in the louder source's true half (50: the shared half does "
+                      "pair (two equal components count 1/2); both halves right gives the order, both wrong "
+                      "reverses it, both vectors in one half leaves it to the sizes of two components. On the "
+                      "louder's side: of the pairs in one half whose direct levels differ, the percent in the "
+                      "louder source's true half (50: the shared half does "
                       "not follow the louder source). The last two columns: each vector in its own source's half, "
                       "in these pairs and in the pairs of sources on one side (a scene-wide half shared by the "
                       "vectors raises the second and lowers the first); in the primary head's half: each vector "

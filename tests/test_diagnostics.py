@@ -479,3 +479,41 @@ def test_compare_encoder_reports_pairs_every_source_from_its_class_vector(tmp_pa
                                      "--class-wise"])
     with pytest.raises(SystemExit, match="class_wise_predictions.csv not found.*evaluate-encoder"):
         script.main()
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_e_scenes_by_sources_in_half_counts_each_scene_by_its_vectors(tmp_path, monkeypatch, capsys):
+    """Three two-source scenes, one source in front and one behind: scene 0 has both class vectors in their
+    halves and is answered right, scene 1 one (its two questions split), scene 2 none (answered wrong)."""
+    script = load_script("e_scenes_by_sources_in_half")
+    write_csv(tmp_path / "class_wise_predictions.csv",
+              ["scene", "true_azimuth_deg", "true_elevation_deg", "class_azimuth_deg", "class_elevation_deg"],
+              [[0, 30, 0, 40, 0], [0, 150, 0, 160, 0], [1, 30, 0, 20, 0], [1, -150, 0, -30, 0],
+               [2, 60, 0, 120, 0], [2, 135, 0, 45, 0]])
+    write_csv(tmp_path / "predictions.csv", ["scene", "direct_to_reverberant_db"], [[0, -8.0], [1, -3.0], [2, 2.0]])
+    write_csv(tmp_path / "heads_answers.csv", ["row", "type", "axis", "yes", "answer"],
+              [[0, "E", "front_back", 1, 1], [1, "E", "front_back", 1, 0], [1, "E", "front_back", 0, 0],
+               [2, "E", "front_back", 0, 1], [2, "E", "left_right", 1, 1]])
+    outcomes = script.scene_outcomes(tmp_path, "front_back")
+    assert {s: (o["sources_in_half"], o["opposite"], o["all_right"], o["any_right"]) for s, o in outcomes.items()} \
+        == {0: (2, True, True, True), 1: (1, True, False, True), 2: (0, True, False, False)}
+    monkeypatch.setattr("sys.argv", ["e_scenes_by_sources_in_half.py", str(tmp_path), "--names", "toy"])
+    script.main()
+    assert capsys.readouterr().out.splitlines() == [
+        "toy: 3 scenes with E front/back questions, 3 with two sources in opposite halves, 1 with right and wrong "
+        "answers",
+        "  2 of 2 sources in their true half: 1 scenes, all questions right in 1 (100.0 %)",
+        "  1 of 2 sources in their true half: 1 scenes, all questions right in 0 (0.0 %)",
+        "  0 of 2 sources in their true half: 1 scenes, all questions right in 0 (0.0 %)",
+        "  direct-to-reverberant ratio below -6 dB: 1 scenes, right 1 (100.0 %)",
+        "  direct-to-reverberant ratio -6 to 0 dB: 1 scenes, right 0 (0.0 %)",
+        "  direct-to-reverberant ratio 0 dB and above: 1 scenes, right 0 (0.0 %)"]
+    monkeypatch.setattr("sys.argv", ["e_scenes_by_sources_in_half.py", str(tmp_path), "--axis", "above_below"])
+    with pytest.raises(SystemExit, match="no E questions about above_below"):
+        script.main()

@@ -517,3 +517,7 @@ def test_e_scenes_by_sources_in_half_counts_each_scene_by_its_vectors(tmp_path, 
     monkeypatch.setattr("sys.argv", ["e_scenes_by_sources_in_half.py", str(tmp_path), "--axis", "above_below"])
     with pytest.raises(SystemExit, match="no E questions about above_below"):
         script.main()
+    with open(tmp_path / "heads_answers.csv", "a") as f:
+        f.write("7,E,front_back,1,1\n")  # a scene this report never saw
+    with pytest.raises(SystemExit, match=r"scenes \[7\] have E answers but no class-wise predictions"):
+        script.scene_outcomes(tmp_path, "front_back")

@@ -492,10 +492,12 @@ def test_e_scenes_by_sources_in_half_counts_each_scene_by_its_vectors(tmp_path, 
     """Three two-source scenes, one source in front and one behind: scene 0 has both class vectors in their
     halves and is answered right, scene 1 one (its two questions split), scene 2 none (answered wrong)."""
     script = load_script("e_scenes_by_sources_in_half")
+    directions = [(0, 30, 40), (0, 150, 160), (1, 30, 20), (1, -150, -30), (2, 60, 120), (2, 135, 45)]
+    # evaluate-encoder's columns (CLASS_WISE_COLUMNS); levels and the other source's direction unused here
     write_csv(tmp_path / "class_wise_predictions.csv",
-              ["scene", "true_azimuth_deg", "true_elevation_deg", "class_azimuth_deg", "class_elevation_deg"],
-              [[0, 30, 0, 40, 0], [0, 150, 0, 160, 0], [1, 30, 0, 20, 0], [1, -150, 0, -30, 0],
-               [2, 60, 0, 120, 0], [2, 135, 0, 45, 0]])
+              ["scene", "source", "num_sources", "true_azimuth_deg", "true_elevation_deg", "class_azimuth_deg",
+               "class_elevation_deg", "relative_level_db", "other_azimuth_deg", "other_elevation_deg"],
+              [[scene, k % 2, 2, true, 0, read, 0, "", "", ""] for k, (scene, true, read) in enumerate(directions)])
     write_csv(tmp_path / "predictions.csv", ["scene", "direct_to_reverberant_db"], [[0, -8.0], [1, -3.0], [2, 2.0]])
     write_csv(tmp_path / "heads_answers.csv", ["row", "type", "axis", "yes", "answer"],
               [[0, "E", "front_back", 1, 1], [1, "E", "front_back", 1, 0], [1, "E", "front_back", 0, 0],
@@ -511,13 +513,19 @@ def test_e_scenes_by_sources_in_half_counts_each_scene_by_its_vectors(tmp_path, 
         "  2 of 2 sources in their true half: 1 scenes, all questions right in 1 (100.0 %)",
         "  1 of 2 sources in their true half: 1 scenes, all questions right in 0 (0.0 %)",
         "  0 of 2 sources in their true half: 1 scenes, all questions right in 0 (0.0 %)",
-        "  direct-to-reverberant ratio below -6 dB: 1 scenes, right 1 (100.0 %)",
+        "  direct-to-reverberant ratio < -6 dB: 1 scenes, right 1 (100.0 %)",
         "  direct-to-reverberant ratio -6 to 0 dB: 1 scenes, right 0 (0.0 %)",
-        "  direct-to-reverberant ratio 0 dB and above: 1 scenes, right 0 (0.0 %)"]
+        "  direct-to-reverberant ratio >= 0 dB: 1 scenes, right 0 (0.0 %)"]
     monkeypatch.setattr("sys.argv", ["e_scenes_by_sources_in_half.py", str(tmp_path), "--axis", "above_below"])
     with pytest.raises(SystemExit, match="no E questions about above_below"):
         script.main()
     with open(tmp_path / "heads_answers.csv", "a") as f:
         f.write("7,E,front_back,1,1\n")  # a scene this report never saw
     with pytest.raises(SystemExit, match=r"scenes \[7\] have E answers but no class-wise predictions"):
+        script.scene_outcomes(tmp_path, "front_back")
+    (tmp_path / "heads_answers.csv").unlink()
+    with pytest.raises(SystemExit, match="heads_answers.csv not found: encoder_yes_no_probe.py --answers writes it"):
+        script.scene_outcomes(tmp_path, "front_back")
+    (tmp_path / "class_wise_predictions.csv").unlink()
+    with pytest.raises(SystemExit, match="class_wise_predictions.csv not found.*evaluate-encoder"):
         script.scene_outcomes(tmp_path, "front_back")

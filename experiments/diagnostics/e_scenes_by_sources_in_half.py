@@ -6,7 +6,7 @@ the two classes' direction vectors, so a scene's questions on one axis are right
 true halves, wrong when neither does, and otherwise depend on the order of two vectors in one half. This counts
 every scene with E questions on ``--axis`` by the number of its sources whose class vector lies in the true half
 and whether all its questions were answered right (and how many scenes mix right and wrong answers), and the
-scenes by the primary source's DRR (below -6 dB, -6 to 0, 0 dB and above; as evaluate-encoder's groups).
+scenes by the primary source's DRR (evaluate-encoder's bands: below -6 dB, -6 to 0, at least 0).
 
 Each folder is an evaluate-encoder report (``class_wise_predictions.csv``, ``predictions.csv``) holding the
 ``heads_answers.csv`` of ``encoder_yes_no_probe.py --answers`` on the same test set. With two folders (one encoder on
@@ -21,45 +21,56 @@ their half, and on the share answered right among those with one.
 import argparse
 import collections
 import csv
-import math
 from pathlib import Path
 
+import numpy as np
 from scipy.stats import fisher_exact
 
-DRR_GROUPS = ("below -6 dB", "-6 to 0 dB", "0 dB and above")
+from spatial_alm.evaluation.encoder_report import DRR_BANDS_DB, read_class_wise_predictions
 
 
-def in_positive_half(azimuth_deg: str, elevation_deg: str, axis: str) -> bool:
-    """Whether a direction (degrees, as the CSVs write them) lies in front (``front_back``) or above
-    (``above_below``)."""
+def in_positive_half(azimuth_deg: np.ndarray, elevation_deg: np.ndarray, axis: str) -> np.ndarray:
+    """Whether each direction (degrees) lies in front (``front_back``) or above (``above_below``)."""
     if axis == "front_back":
-        return math.cos(math.radians(float(azimuth_deg))) > 0
-    return float(elevation_deg) > 0
+        return np.cos(np.radians(azimuth_deg)) > 0
+    return elevation_deg > 0
 
 
-def drr_group(drr_db: float) -> str:
-    """The DRR group of a direct-to-reverberant ratio in dB."""
-    return DRR_GROUPS[0] if drr_db < -6 else DRR_GROUPS[1] if drr_db < 0 else DRR_GROUPS[2]
+def drr_band(drr_db: float) -> str:
+    """The label of the evaluate-encoder DRR band (:data:`DRR_BANDS_DB`) holding ``drr_db``."""
+    return next(label for low, high, label in DRR_BANDS_DB if low <= drr_db < high)
+
+
+def read_csv(path: Path, made_by: str) -> list[dict]:
+    """The rows of a CSV; SystemExit naming the command that writes it when it is missing."""
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: {made_by} writes it")
+    with open(path) as f:
+        return list(csv.DictReader(f))
 
 
 def scene_outcomes(folder: Path, axis: str) -> dict:
-    """Per scene with E questions on ``axis``: ``sources_in_half`` (sources whose class vector lies in the true
-    half), ``opposite`` (two sources in opposite true halves), ``all_right`` / ``any_right`` over its questions
-    and the primary source's ``drr_db``."""
+    """Per scene with E questions on ``axis``: ``sources`` and ``sources_in_half`` (sources whose class vector lies
+    in the true half), ``opposite`` (two sources in opposite true halves), ``all_right`` / ``any_right`` over its
+    questions and the primary source's ``drr_db``."""
+    try:
+        columns = read_class_wise_predictions(folder)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    truth = in_positive_half(columns["true_azimuth_deg"], columns["true_elevation_deg"], axis)
+    read = in_positive_half(columns["class_azimuth_deg"], columns["class_elevation_deg"], axis)
     sources, halves = collections.defaultdict(list), collections.defaultdict(set)
-    for r in csv.DictReader(open(folder / "class_wise_predictions.csv")):
-        truth = in_positive_half(r["true_azimuth_deg"], r["true_elevation_deg"], axis)
-        read = in_positive_half(r["class_azimuth_deg"], r["class_elevation_deg"], axis)
-        sources[int(r["scene"])].append(truth == read)
-        halves[int(r["scene"])].add(truth)
+    for scene, true_half, right in zip(columns["scene"].astype(int), truth, truth == read):
+        sources[scene].append(bool(right))
+        halves[scene].add(bool(true_half))
     answers = collections.defaultdict(list)
-    for r in csv.DictReader(open(folder / "heads_answers.csv")):
+    for r in read_csv(folder / "heads_answers.csv", "encoder_yes_no_probe.py --answers"):
         if r["type"] == "E" and r["axis"] == axis:
             answers[int(r["row"])].append(r["yes"] == r["answer"])
     if not answers:
         raise SystemExit(f"{folder / 'heads_answers.csv'}: no E questions about {axis}")
     drr = {int(r["scene"]): float(r["direct_to_reverberant_db"])
-           for r in csv.DictReader(open(folder / "predictions.csv"))}
+           for r in read_csv(folder / "predictions.csv", "spatial-alm evaluate-encoder")}
     missing = sorted(set(answers) - set(sources))
     if missing:
         raise SystemExit(f"{folder}: scenes {missing[:5]} have E answers but no class-wise predictions "
@@ -87,11 +98,11 @@ def describe(name: str, outcomes: dict, axis: str) -> list[str]:
             n = table[k, total, True] + table[k, total, False]
             lines.append(f"  {k} of {total} sources in their true half: {n} scenes, all questions right in "
                          f"{table[k, total, True]} ({100 * table[k, total, True] / max(n, 1):.1f} %)")
-    by_drr = collections.Counter((drr_group(o["drr_db"]), o["all_right"]) for o in outcomes.values())
-    for group in DRR_GROUPS:
-        n = by_drr[group, True] + by_drr[group, False]
-        lines.append(f"  direct-to-reverberant ratio {group}: {n} scenes, right {by_drr[group, True]}"
-                     f" ({100 * by_drr[group, True] / max(n, 1):.1f} %)")
+    by_drr = collections.Counter((drr_band(o["drr_db"]), o["all_right"]) for o in outcomes.values())
+    for _, _, band in DRR_BANDS_DB:
+        n = by_drr[band, True] + by_drr[band, False]
+        lines.append(f"  direct-to-reverberant ratio {band}: {n} scenes, right {by_drr[band, True]}"
+                     f" ({100 * by_drr[band, True] / max(n, 1):.1f} %)")
     return lines
 
 

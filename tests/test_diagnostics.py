@@ -490,9 +490,10 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 def test_e_scenes_by_sources_in_half_counts_each_scene_by_its_vectors(tmp_path, monkeypatch, capsys):
     """Three two-source scenes, one source in front and one behind: scene 0 has both class vectors in their
-    halves and is answered right, scene 1 one (its two questions split), scene 2 none (answered wrong)."""
+    halves and is answered right, scene 1 one (its two questions split), scene 2 none (answered wrong); scene 2's
+    front source is 10 deg from the frontal plane (asin(cos 80 deg)), the others at least 45 deg."""
     script = load_script("e_scenes_by_sources_in_half")
-    directions = [(0, 30, 40), (0, 150, 160), (1, 30, 20), (1, -150, -30), (2, 60, 120), (2, 135, 45)]
+    directions = [(0, 30, 40), (0, 150, 160), (1, 30, 20), (1, -150, -30), (2, 80, 120), (2, 135, 45)]
     # evaluate-encoder's columns (CLASS_WISE_COLUMNS); levels and the other source's direction unused here
     write_csv(tmp_path / "class_wise_predictions.csv",
               ["scene", "source", "num_sources", "true_azimuth_deg", "true_elevation_deg", "class_azimuth_deg",
@@ -515,7 +516,10 @@ def test_e_scenes_by_sources_in_half_counts_each_scene_by_its_vectors(tmp_path, 
         "  0 of 2 sources in their true half: 1 scenes, all questions right in 0 (0.0 %)",
         "  direct-to-reverberant ratio < -6 dB: 1 scenes, right 1 (100.0 %)",
         "  direct-to-reverberant ratio -6 to 0 dB: 1 scenes, right 0 (0.0 %)",
-        "  direct-to-reverberant ratio >= 0 dB: 1 scenes, right 0 (0.0 %)"]
+        "  direct-to-reverberant ratio >= 0 dB: 1 scenes, right 0 (0.0 %)",
+        "  every source at least 20 deg from the frontal plane: 2 scenes, right 1 (50.0 %)",
+        "  a source less than 20 deg from it: 1 scenes, right 0 (0.0 %)"]
+    assert outcomes[2]["from_frontal_plane_deg"] == pytest.approx(10.0)
     monkeypatch.setattr("sys.argv", ["e_scenes_by_sources_in_half.py", str(tmp_path), "--axis", "above_below"])
     with pytest.raises(SystemExit, match="no E questions about above_below"):
         script.main()

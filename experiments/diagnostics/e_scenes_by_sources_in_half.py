@@ -5,8 +5,10 @@ An E question compares two sources' sides ("is the rain in front of the footstep
 the two classes' direction vectors, so a scene's questions on one axis are right when both vectors lie in their
 true halves, wrong when neither does, and otherwise depend on the order of two vectors in one half. This counts
 every scene with E questions on ``--axis`` by the number of its sources whose class vector lies in the true half
-and whether all its questions were answered right (and how many scenes mix right and wrong answers), and the
-scenes by the primary source's DRR (evaluate-encoder's bands: below -6 dB, -6 to 0, at least 0).
+and whether all its questions were answered right (and how many scenes mix right and wrong answers), the
+scenes by the primary source's DRR (evaluate-encoder's bands: below -6 dB, -6 to 0, at least 0) and, on front/back,
+by whether every source lies at least 20 deg from the frontal plane (the sources whose front/back evaluate-encoder
+scores, ``FRONT_BACK_MARGIN_DEG``; nearer the interaural axis front and back directions draw together).
 
 Each folder is an evaluate-encoder report (``class_wise_predictions.csv``, ``predictions.csv``) holding the
 ``heads_answers.csv`` of ``encoder_yes_no_probe.py --answers`` on the same test set. With two folders (one encoder on
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import fisher_exact
 
-from spatial_alm.evaluation.encoder_report import DRR_BANDS_DB, read_class_wise_predictions
+from spatial_alm.evaluation.encoder_report import DRR_BANDS_DB, FRONT_BACK_MARGIN_DEG, read_class_wise_predictions
 
 
 def in_positive_half(azimuth_deg: np.ndarray, elevation_deg: np.ndarray, axis: str) -> np.ndarray:
@@ -34,6 +36,12 @@ def in_positive_half(azimuth_deg: np.ndarray, elevation_deg: np.ndarray, axis: s
     if axis == "front_back":
         return np.cos(np.radians(azimuth_deg)) > 0
     return elevation_deg > 0
+
+
+def from_frontal_plane_deg(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
+    """Each direction's angle from the frontal plane (x = 0, through the interaural axis), degrees in [0, 90]."""
+    front = np.cos(np.radians(elevation_deg)) * np.cos(np.radians(azimuth_deg))
+    return np.degrees(np.arcsin(np.abs(front)))
 
 
 def drr_band(drr_db: float) -> str:
@@ -52,17 +60,20 @@ def read_csv(path: Path, made_by: str) -> list[dict]:
 def scene_outcomes(folder: Path, axis: str) -> dict:
     """Per scene with E questions on ``axis``: ``sources`` and ``sources_in_half`` (sources whose class vector lies
     in the true half), ``opposite`` (two sources in opposite true halves), ``all_right`` / ``any_right`` over its
-    questions and the primary source's ``drr_db``."""
+    questions, the primary source's ``drr_db`` and ``from_frontal_plane_deg`` (the smallest of its sources')."""
     try:
         columns = read_class_wise_predictions(folder)
     except FileNotFoundError as error:
         raise SystemExit(str(error)) from None
     truth = in_positive_half(columns["true_azimuth_deg"], columns["true_elevation_deg"], axis)
     read = in_positive_half(columns["class_azimuth_deg"], columns["class_elevation_deg"], axis)
-    sources, halves = collections.defaultdict(list), collections.defaultdict(set)
-    for scene, true_half, right in zip(columns["scene"].astype(int), truth, truth == read):
+    off_plane = from_frontal_plane_deg(columns["true_azimuth_deg"], columns["true_elevation_deg"])
+    sources, halves, angles = (collections.defaultdict(list), collections.defaultdict(set),
+                               collections.defaultdict(list))
+    for scene, true_half, right, angle in zip(columns["scene"].astype(int), truth, truth == read, off_plane):
         sources[scene].append(bool(right))
         halves[scene].add(bool(true_half))
+        angles[scene].append(float(angle))
     answers = collections.defaultdict(list)
     for r in read_csv(folder / "heads_answers.csv", "encoder_yes_no_probe.py --answers"):
         if r["type"] == "E" and r["axis"] == axis:
@@ -77,7 +88,8 @@ def scene_outcomes(folder: Path, axis: str) -> dict:
                          "(heads_answers.csv from another test set?)")
     return {scene: {"sources": len(sources[scene]), "sources_in_half": sum(sources[scene]),
                     "opposite": len(sources[scene]) == 2 and len(halves[scene]) == 2,
-                    "all_right": all(right), "any_right": any(right), "drr_db": drr[scene]}
+                    "all_right": all(right), "any_right": any(right), "drr_db": drr[scene],
+                    "from_frontal_plane_deg": min(angles[scene])}
             for scene, right in answers.items()}
 
 
@@ -103,6 +115,13 @@ def describe(name: str, outcomes: dict, axis: str) -> list[str]:
         n = by_drr[band, True] + by_drr[band, False]
         lines.append(f"  direct-to-reverberant ratio {band}: {n} scenes, right {by_drr[band, True]}"
                      f" ({100 * by_drr[band, True] / max(n, 1):.1f} %)")
+    if axis == "front_back":
+        for far, where in ((True, f"every source at least {FRONT_BACK_MARGIN_DEG:g} deg from the frontal plane"),
+                           (False, f"a source less than {FRONT_BACK_MARGIN_DEG:g} deg from it")):
+            group = [o["all_right"] for o in outcomes.values()
+                     if (o["from_frontal_plane_deg"] >= FRONT_BACK_MARGIN_DEG) == far]
+            lines.append(f"  {where}: {len(group)} scenes, right {sum(group)} "
+                         f"({100 * sum(group) / max(len(group), 1):.1f} %)")
     return lines
 
 

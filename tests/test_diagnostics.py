@@ -241,12 +241,13 @@ def test_band_coherence_rejects_a_band_above_nyquist():
 
 def test_compare_qa_reports_pairs_a_full_report_with_one_limited_to_some_types(tmp_path, monkeypatch, capsys):
     """A report of every type against one of `evaluate --types negative`: compared on negative alone, paired
-    question by question; two reports without a shared type are refused."""
+    question by question, and with --by-axis also per axis; two reports without a shared type are refused."""
     compare = load_script("compare_qa_reports")
 
     def record(question_type, question, yes, said):
+        axis = "left_right" if question in ("q0", "q1") else "front_back"
         return {"question_type": question_type, "question": question, "answer": "yes" if yes else "no",
-                "target": {"yes": yes, "axis": "left_right"}, "receiver_axes": ["left_right", "distance"],
+                "target": {"yes": yes, "axis": axis}, "receiver_axes": ["left_right", "front_back", "distance"],
                 "prediction": {"parsed": True, "yes": said}}
 
     truth = [True, False, True, False]
@@ -268,6 +269,13 @@ def test_compare_qa_reports_pairs_a_full_report_with_one_limited_to_some_types(t
     # on 2 and 3: p = 1
     assert [[cell.strip() for cell in r] for r in rows] == [["negative", "balanced_accuracy", "50.0", "75.0", "4",
                                                              "1", "2", "1"]]
+    monkeypatch.setattr("sys.argv", ["compare_qa_reports.py", *map(str, paths), "--by-axis"])
+    compare.main()
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in capsys.readouterr().out.splitlines()[2:]]
+    # front/back (q2, q3): A wrong on both (0 %), B right on both (100 %), B alone right twice: p = 0.5;
+    # left/right (q0, q1): A right on both, B on q0 only (yes 1/1, no 0/1: 50 %), A alone right once: p = 1
+    assert rows[1:] == [["negative front_back", "balanced_accuracy", "0.0", "100.0", "2", "0", "2", "0.5"],
+                        ["negative left_right", "balanced_accuracy", "100.0", "50.0", "2", "1", "0", "1"]]
     paths[1].write_text(json.dumps({"model": {"E": row}, "answers": []}))
     with pytest.raises(SystemExit):
         compare.main()

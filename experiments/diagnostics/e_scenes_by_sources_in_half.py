@@ -28,7 +28,12 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import fisher_exact
 
-from spatial_alm.evaluation.encoder_report import DRR_BANDS_DB, FRONT_BACK_MARGIN_DEG, read_class_wise_predictions
+from spatial_alm.evaluation.encoder_report import (
+    DRR_BANDS_DB,
+    FRONT_BACK_MARGIN_DEG,
+    front_back_confusions,
+    read_class_wise_predictions,
+)
 
 
 def in_positive_half(azimuth_deg: np.ndarray, elevation_deg: np.ndarray, axis: str) -> np.ndarray:
@@ -36,12 +41,6 @@ def in_positive_half(azimuth_deg: np.ndarray, elevation_deg: np.ndarray, axis: s
     if axis == "front_back":
         return np.cos(np.radians(azimuth_deg)) > 0
     return elevation_deg > 0
-
-
-def from_frontal_plane_deg(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
-    """Each direction's angle from the frontal plane (x = 0, through the interaural axis), degrees in [0, 90]."""
-    front = np.cos(np.radians(elevation_deg)) * np.cos(np.radians(azimuth_deg))
-    return np.degrees(np.arcsin(np.abs(front)))
 
 
 def drr_band(drr_db: float) -> str:
@@ -60,20 +59,22 @@ def read_csv(path: Path, made_by: str) -> list[dict]:
 def scene_outcomes(folder: Path, axis: str) -> dict:
     """Per scene with E questions on ``axis``: ``sources`` and ``sources_in_half`` (sources whose class vector lies
     in the true half), ``opposite`` (two sources in opposite true halves), ``all_right`` / ``any_right`` over its
-    questions, the primary source's ``drr_db`` and ``from_frontal_plane_deg`` (the smallest of its sources')."""
+    questions, the primary source's ``drr_db`` and ``all_scored`` (every source far enough from the frontal plane
+    for evaluate-encoder to score its front/back: :func:`front_back_confusions` not NaN)."""
     try:
         columns = read_class_wise_predictions(folder)
     except FileNotFoundError as error:
         raise SystemExit(str(error)) from None
     truth = in_positive_half(columns["true_azimuth_deg"], columns["true_elevation_deg"], axis)
     read = in_positive_half(columns["class_azimuth_deg"], columns["class_elevation_deg"], axis)
-    off_plane = from_frontal_plane_deg(columns["true_azimuth_deg"], columns["true_elevation_deg"])
-    sources, halves, angles = (collections.defaultdict(list), collections.defaultdict(set),
-                               collections.defaultdict(list))
-    for scene, true_half, right, angle in zip(columns["scene"].astype(int), truth, truth == read, off_plane):
+    true_directions = columns["true_azimuth_deg"], columns["true_elevation_deg"]
+    scored = ~np.isnan(front_back_confusions(*true_directions, *true_directions))
+    sources, halves, all_scored = (collections.defaultdict(list), collections.defaultdict(set),
+                                   collections.defaultdict(lambda: True))
+    for scene, true_half, right, source_scored in zip(columns["scene"].astype(int), truth, truth == read, scored):
         sources[scene].append(bool(right))
         halves[scene].add(bool(true_half))
-        angles[scene].append(float(angle))
+        all_scored[scene] &= bool(source_scored)
     answers = collections.defaultdict(list)
     for r in read_csv(folder / "heads_answers.csv", "encoder_yes_no_probe.py --answers"):
         if r["type"] == "E" and r["axis"] == axis:
@@ -89,7 +90,7 @@ def scene_outcomes(folder: Path, axis: str) -> dict:
     return {scene: {"sources": len(sources[scene]), "sources_in_half": sum(sources[scene]),
                     "opposite": len(sources[scene]) == 2 and len(halves[scene]) == 2,
                     "all_right": all(right), "any_right": any(right), "drr_db": drr[scene],
-                    "from_frontal_plane_deg": min(angles[scene])}
+                    "all_scored": all_scored[scene]}
             for scene, right in answers.items()}
 
 
@@ -118,8 +119,7 @@ def describe(name: str, outcomes: dict, axis: str) -> list[str]:
     if axis == "front_back":
         for far, where in ((True, f"every source at least {FRONT_BACK_MARGIN_DEG:g} deg from the frontal plane"),
                            (False, f"a source less than {FRONT_BACK_MARGIN_DEG:g} deg from it")):
-            group = [o["all_right"] for o in outcomes.values()
-                     if (o["from_frontal_plane_deg"] >= FRONT_BACK_MARGIN_DEG) == far]
+            group = [o["all_right"] for o in outcomes.values() if o["all_scored"] == far]
             lines.append(f"  {where}: {len(group)} scenes, right {sum(group)} "
                          f"({100 * sum(group) / max(len(group), 1):.1f} %)")
     return lines

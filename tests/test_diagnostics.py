@@ -4,6 +4,7 @@ import csv
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -541,3 +542,59 @@ def test_e_scenes_by_sources_in_half_counts_each_scene_by_its_vectors(tmp_path, 
     (tmp_path / "class_wise_predictions.csv").unlink()
     with pytest.raises(SystemExit, match="class_wise_predictions.csv not found.*evaluate-encoder"):
         script.scene_outcomes(tmp_path, "front_back")
+
+
+def test_head_spectra_of_a_sphere_show_no_front_back_difference_and_ignore_a_flat_gain():
+    """A rigid sphere with its ears on the interaural axis is front/back symmetric: 0 dB front minus back in every
+    band; the same head at twice the amplitude has the same diffuse-field spectrum (it is normalised)."""
+    from spatial_alm.acoustics.heads import SphereHead
+
+    spectra = load_script("head_spectra")
+    sphere = SphereHead()
+    plain = spectra.head_spectra(sphere, 16000)
+    np.testing.assert_allclose(plain["front_back_db"], 0.0, atol=0.3)
+    louder = SimpleNamespace(hrirs=lambda directions, fs_hz: 2.0 * sphere.hrirs(directions, fs_hz))
+    np.testing.assert_allclose(spectra.head_spectra(louder, 16000)["diffuse_field_db"], plain["diffuse_field_db"],
+                               atol=1e-9)
+    assert plain["centres_hz"][0] == pytest.approx(250.0) and plain["centres_hz"][-1] < 8000.0
+
+
+def test_filter_dataset_audio_moves_band_levels_and_keeps_everything_else(make_toy_dataset, tmp_path, monkeypatch):
+    import h5py
+
+    from spatial_alm.data.reader import check_dataset
+
+    data = make_toy_dataset(12, seed=1)
+    nodes = [250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0]
+    for name, gain_db in (("flat", [0.0] * 6), ("tilt", [0.0, 0.0, 0.0, 6.0, 12.0, 12.0])):
+        curve = tmp_path / f"{name}.json"
+        curve.write_text(json.dumps({"centres_hz": nodes, "gain_db": gain_db}))
+        monkeypatch.setattr("sys.argv", ["filter_dataset_audio.py", str(data), str(tmp_path / name),
+                                         "--gain-json", str(curve)])
+        load_script("filter_dataset_audio").main()
+        assert check_dataset(tmp_path / name) == []  # the new shards' sha256 are in index.json
+    shard = sorted(data.glob("*.h5"))[0].name
+    with h5py.File(data / shard) as f, h5py.File(tmp_path / "flat" / shard) as flat, \
+            h5py.File(tmp_path / "tilt" / shard) as tilt:
+        np.testing.assert_array_equal(flat["audio"][...], f["audio"][...])
+        np.testing.assert_array_equal(tilt["metadata_json"][...], f["metadata_json"][...])
+        assert np.abs(tilt["audio"][...]).max(axis=(1, 2)).tolist() == pytest.approx(
+            np.abs(f["audio"][...]).max(axis=(1, 2)).tolist(), abs=1)  # each scene at its peak
+        fs, length = int(f.attrs["fs_hz"]), f["audio"].shape[-1]
+        before, after = (np.abs(np.fft.rfft(a[...].astype(float), axis=-1)) ** 2 for a in (f["audio"], tilt["audio"]))
+    frequencies = np.fft.rfftfreq(length, 1.0 / fs)
+
+    def change_db(low, high):  # per scene and channel (each scene has its own peak scaling)
+        band = (frequencies >= low) & (frequencies < high)
+        return 10.0 * np.log10(after[..., band].sum(-1) / before[..., band].sum(-1))
+
+    np.testing.assert_allclose(change_db(4500, 7500) - change_db(300, 900), 12.0, atol=0.3)
+    monkeypatch.setattr("sys.argv", ["filter_dataset_audio.py", str(data), str(tmp_path / "flat"),
+                                     "--gain-json", str(tmp_path / "flat.json")])
+    with pytest.raises(SystemExit, match="exists"):
+        load_script("filter_dataset_audio").main()
+    (tmp_path / "bad.json").write_text(json.dumps({"centres_hz": [1000.0, 500.0], "gain_db": [0.0, 1.0]}))
+    monkeypatch.setattr("sys.argv", ["filter_dataset_audio.py", str(data), str(tmp_path / "bad"),
+                                     "--gain-json", str(tmp_path / "bad.json")])
+    with pytest.raises(SystemExit, match="increasing"):
+        load_script("filter_dataset_audio").main()

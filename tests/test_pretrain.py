@@ -48,8 +48,6 @@ def test_config_validation_names_the_field():
         PretrainConfig(val_fraction=1.5)
     with pytest.raises(ValueError, match="preset"):
         PretrainConfig(preset="huge")
-    with pytest.raises(ValueError, match="ear_colouring_db"):
-        PretrainConfig(ear_colouring_db=-1.0)
 
 
 def test_srp_features_take_the_array_positions_from_the_receiver():
@@ -97,16 +95,6 @@ def test_pretrain_on_cuda_reads_scene_metadata_on_the_host(toy_dataset, tmp_path
                        tmp_path / "run", progress=False)
     assert summary["steps"] > 0 and math.isfinite(summary["best_val_loss"])
     assert seen and set(seen) == {"cpu"}
-
-
-def test_ear_colouring_is_seeded_and_changes_what_the_encoder_trains_on(toy_dataset, tmp_path):
-    def history(name: str, **settings) -> list[dict]:
-        return pretrain(PretrainConfig.from_dict({**TOY, "epochs": 1, **settings}), toy_dataset, tmp_path / name,
-                        progress=False)["history"]
-
-    coloured = history("a", ear_colouring_db=10.0)
-    assert coloured == history("b", ear_colouring_db=10.0)  # the same colourings on a rerun
-    assert coloured != history("c")  # validation after training on other audio
 
 
 def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):

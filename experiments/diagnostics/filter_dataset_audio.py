@@ -6,7 +6,7 @@ diffuse-field spectrum onto a set of training heads' mean; applied here to a dat
 every direction keeps its own colouring relative to the head's diffuse field and loses the head's common one.
 The same gain in every channel leaves the interaural differences as they were.
 
-The equaliser is :func:`spatial_alm.training.colouring.colour` (the training augmentation's): the gain is
+The equaliser is :func:`spatial_alm.acoustics.equaliser.colour`: the gain is
 interpolated linearly in dB over log frequency between the band centres, flat beyond the first and last, applied
 to the zero-padded FFT of each scene's audio, and each scene is scaled back to its own peak (the renderer's
 ``output.peak_dbfs``), so a gain common to all frequencies changes nothing.
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from spatial_alm.acoustics.equaliser import colour, gain_at
 from spatial_alm.data.schema import INDEX_FILENAME, file_sha256, read_index
-from spatial_alm.training.colouring import colour, gain_at
 
 
 def filter_dataset(source: Path, out: Path, centres_hz: torch.Tensor, gain_db: torch.Tensor,

@@ -4,14 +4,12 @@ One function, :func:`pretrain`, driven by a validated :class:`PretrainConfig` (Y
 scenes are split once into train and validation by a seeded permutation; features are computed on
 the training device; SpecAugment-style time/frequency masks (the same mask on every feature plane)
 regularise training, and with ``channel_swap`` every training clip gets a random receiver-symmetry
-channel swap with its labelled directions moved to match (:mod:`spatial_alm.training.channel_swap`); with
-``ear_colouring_db`` every training clip goes through a random smooth equaliser, the same in every channel
-(:mod:`spatial_alm.training.colouring`: heads and recordings differ in a colouring common to all directions).
+channel swap with its labelled directions moved to match (:mod:`spatial_alm.training.channel_swap`).
 Every epoch ends with a checkpoint (model, optimizer, scheduler, progress), written atomically; the
 best model by validation loss is saved as a ``save_pretrained`` directory ``out_dir/model``, also
 atomically (:mod:`spatial_alm.training.common`). A rerun resumes from the newest complete checkpoint
 (a half-written one is skipped with a warning) and reproduces the uninterrupted run exactly: data
-order, swaps, colourings and masks are seeded per epoch. ``out_dir/run.json`` records the config and the
+order, swaps and masks are seeded per epoch. ``out_dir/run.json`` records the config and the
 dataset's identity; a rerun with other ones is refused unless ``overwrite``. Multi-GPU: launch the
 same command with ``torchrun`` or ``accelerate launch``; mixed precision (bf16) is used on CUDA by default.
 """
@@ -40,7 +38,6 @@ from spatial_alm.models.encoder import EncoderConfig, LossWeights, SpatialEncode
 from spatial_alm.models.targets import EncoderTargets, class_to_azimuth, class_to_elevation
 from spatial_alm.scenes.recipe import ReceiverConfig, SceneRecipe
 from spatial_alm.training.channel_swap import ChannelSwap, channel_positions, receiver_symmetries
-from spatial_alm.training.colouring import RandomEarColouring
 from spatial_alm.training.common import (
     MODEL_DIR,
     SUMMARY_FILE,
@@ -62,7 +59,6 @@ from spatial_alm.training.common import (
 
 PRESETS = {"tiny": EncoderConfig.tiny, "vit_base": EncoderConfig.vit_base}
 RESUMABLE_CHANGES = ("epochs", "num_workers", "log_every")  # config fields a resumed run may change
-COLOURING_SEED_KEY = 1 << 16  # the colourings' seed stream, apart from seed_epoch's keys 1 + process index
 
 
 @dataclass
@@ -78,7 +74,6 @@ class PretrainConfig:
                                                         "distance": 1.0})
     direction_sigma_deg: float = 0.0  # Gaussian width of azimuth/elevation targets (0: one-hot, as BAT)
     channel_swap: bool = False  # random receiver-symmetry channel swaps with moved labels (training.channel_swap)
-    ear_colouring_db: float = 0.0  # > 0: per clip a random equaliser of +-this many dB at octave nodes (colouring)
     epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -98,7 +93,6 @@ class PretrainConfig:
         checks = {
             "preset": (self.preset in PRESETS, f"one of {sorted(PRESETS)}"),
             "direction_sigma_deg": (self.direction_sigma_deg >= 0, ">= 0"),
-            "ear_colouring_db": (self.ear_colouring_db >= 0, ">= 0"),
             "epochs": (self.epochs >= 1, ">= 1"),
             "freq_mask_bins": (self.freq_mask_bins >= 0, ">= 0"),
             "time_mask_frames": (self.time_mask_frames >= 0, ">= 0"),
@@ -229,8 +223,6 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
         swap = ChannelSwap(receiver_symmetries(channel_positions(receiver)))
         accelerator.print(f"channel swap: {len(swap.symmetries)} receiver symmetries ({receiver.type})")
     swap_generator = torch.Generator().manual_seed(config.seed)
-    colouring = RandomEarColouring(config.ear_colouring_db, info["fs_hz"]) if config.ear_colouring_db > 0 else None
-    colouring_generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
     total_steps = steps_per_epoch * config.epochs
@@ -269,13 +261,10 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, out_dir: str | Path, 
         generator.manual_seed(epoch_seed(config.seed, epoch, 0))  # data order
         seed_epoch(accelerator, config.seed, epoch)  # SpecAugment masks, dropout
         swap_generator.manual_seed(config.seed + 1000 * epoch)  # channel swaps
-        colouring_generator.manual_seed(epoch_seed(config.seed, epoch, COLOURING_SEED_KEY))  # ear colourings
         for batch in train_loader:
             audio, scenes = batch["audio"].to(accelerator.device, non_blocking=True), batch["scenes"]
             if swap is not None:
                 audio, scenes = swap(audio, scenes, swap_generator)
-            if colouring is not None:
-                audio = colouring(audio, colouring_generator)
             with accelerator.accumulate(model):
                 targets = EncoderTargets.from_scenes(scenes, unwrapped.class_names).to(accelerator.device)
                 loss, terms = multitask_loss(model(audio, augment), targets, config.loss_weights,

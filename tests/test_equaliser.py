@@ -1,11 +1,11 @@
-"""The ear-colouring equaliser against hand-computed gains and the interaural differences it must keep."""
+"""The equaliser against hand-computed gains and the interaural differences it must keep."""
 
 import math
 
 import pytest
 import torch
 
-from spatial_alm.training.colouring import RandomEarColouring, colour, gain_at, octave_nodes
+from spatial_alm.acoustics.equaliser import colour, gain_at
 
 FS = 16000
 NODES = torch.tensor([250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0], dtype=torch.float64)
@@ -17,13 +17,6 @@ def noise_burst(length: int = 8000, margin: int = 2000, seed: int = 0) -> torch.
     signal[:margin] = 0.0
     signal[length - margin:] = 0.0
     return signal
-
-
-def test_octave_nodes_reach_half_the_sample_rate():
-    torch.testing.assert_close(octave_nodes(FS), NODES)
-    assert octave_nodes(48000)[-1] == 16000.0
-    with pytest.raises(ValueError, match="fewer than two"):
-        octave_nodes(600)
 
 
 def test_gain_is_linear_in_db_over_log_frequency_and_flat_beyond_the_nodes():
@@ -69,17 +62,3 @@ def test_band_levels_move_by_the_gain():
     high_change = band_db(spectrum_out, 4500, 7500) - band_db(spectrum_in, 4500, 7500)
     assert high_change - low_change == pytest.approx(12.0, abs=0.1)
 
-
-def test_random_colourings_are_seeded_and_bounded():
-    audio = torch.stack([noise_burst(seed=3), noise_burst(seed=4)])[None].expand(4, -1, -1).float()
-    colouring = RandomEarColouring(10.0, FS)
-    first = colouring(audio, torch.Generator().manual_seed(5))
-    torch.testing.assert_close(colouring(audio, torch.Generator().manual_seed(5)), first)
-    assert not torch.allclose(first[0], first[1])  # each clip its own colouring
-    # the clips' band levels move by at most the drawn range
-    spectrum_in = torch.fft.rfft(audio[:, 0].double()).abs().square()
-    spectrum_out = torch.fft.rfft(first[:, 0].double()).abs().square()
-    ratio_db = 10.0 * torch.log10(spectrum_out / spectrum_in)[:, 100:3900]
-    assert float((ratio_db.amax(dim=1) - ratio_db.amin(dim=1)).max()) <= 2 * 10.0 + 1.0
-    with pytest.raises(ValueError, match="max_db"):
-        RandomEarColouring(0.0, FS)

@@ -1,13 +1,10 @@
-"""Ear colouring: a smooth zero-phase equaliser, the same in every channel of a clip.
+"""A smooth zero-phase equaliser, the same in every channel of a clip.
 
 Measured heads differ in a colouring common to all directions as well as in their directional cues: the KU100
 dummy head (diffuse-field equalised) is 8-10 dB darker at 3-8 kHz than every raw blocked-ear-canal CIPIC
 measurement, where the CIPIC heads differ from their mean by 1-2 dB (``experiments/diagnostics/head_spectra.py``).
-An encoder trained on the CIPIC heads reads that darker colouring as sources behind the head; the KU100's scenes
-through the gain that moves its diffuse field onto the CIPIC mean are read nearly as well as the held-out CIPIC
-heads (``experiments/results/README.md``). Real recordings come with whatever equalisation their head or microphones
-had, so a random colouring per training clip (:class:`RandomEarColouring`, pretraining's ``ear_colouring_db``)
-teaches the encoder that a colouring common to every direction is not a direction.
+``experiments/diagnostics/filter_dataset_audio.py`` moves a dataset's head onto another head's colouring with
+:func:`colour`; the results README ("Ear colouring") has what an encoder reads from it.
 
 The equaliser's gain is given in dB at node frequencies and interpolated linearly over log frequency (flat beyond
 the first and last node); it multiplies the FFT of the clip, zero-padded by ``PAD_SAMPLES`` so nothing wraps
@@ -17,12 +14,9 @@ every channel leaves interaural time and level differences and interaural cohere
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 PAD_SAMPLES = 4096
-LOWEST_NODE_HZ = 250.0  # random colourings: octave-spaced nodes from here up to fs/2
 
 
 def gain_at(frequencies_hz: torch.Tensor, nodes_hz: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
@@ -54,25 +48,3 @@ def colour(audio: torch.Tensor, fs_hz: int, nodes_hz: torch.Tensor, gain_db: tor
     scale = torch.where(new_peak > 0, old_peak / new_peak.clamp_min(1e-30), torch.zeros_like(new_peak))
     return (coloured * scale).to(audio.dtype)
 
-
-def octave_nodes(fs_hz: int) -> torch.Tensor:
-    """Octave-spaced node frequencies in Hz from ``LOWEST_NODE_HZ`` up to fs/2 (float64)."""
-    count = math.floor(math.log2(fs_hz / 2 / LOWEST_NODE_HZ)) + 1
-    if count < 2:
-        raise ValueError(f"fs_hz={fs_hz}: fewer than two octave nodes between {LOWEST_NODE_HZ} Hz and fs/2")
-    return LOWEST_NODE_HZ * 2.0 ** torch.arange(count, dtype=torch.float64)
-
-
-class RandomEarColouring:
-    """One random colouring per clip: gains uniform in [-max_db, max_db] at :func:`octave_nodes`."""
-
-    def __init__(self, max_db: float, fs_hz: int):
-        if not max_db > 0:
-            raise ValueError(f"max_db must be > 0, got {max_db}")
-        self.max_db, self.fs_hz, self.nodes_hz = float(max_db), int(fs_hz), octave_nodes(fs_hz)
-
-    def __call__(self, audio: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Audio (B, C, T), each clip through its own colouring drawn with ``generator`` (a CPU generator)."""
-        gain_db = (torch.rand(audio.shape[0], len(self.nodes_hz), generator=generator, dtype=torch.float64)
-                   * 2.0 - 1.0) * self.max_db
-        return colour(audio, self.fs_hz, self.nodes_hz, gain_db)

@@ -110,20 +110,18 @@ def main() -> None:
     spread = {k: np.std([r[k] for r in reference], axis=0) for k in ("diffuse_field_db", "front_back_db")}
     header = "| band centre (Hz) | " + " | ".join(f"{c:.0f}" for c in centres) + " |"
     rule = "|---|" + "---|" * len(centres)
-    print(f"Diffuse-field level (dB, re the head's own level below {NORMALISE_BELOW_HZ:.0f} Hz) of "
-          f"{len(reference)} reference heads, and each compared head's deviation from their mean\n")
-    print(header + "\n" + rule)
-    print(row("reference mean", mean["diffuse_field_db"]))
-    print(row("reference s.d.", spread["diffuse_field_db"]))
-    for name, spectra in compared.items():
-        print(row(name, spectra["diffuse_field_db"] - mean["diffuse_field_db"]))
-    print(f"\nFront minus back (dB; within {FRONT_BACK_WITHIN_DEG:.0f} deg of the front / back, "
-          f"|elevation| < {HORIZONTAL_WITHIN_DEG:.0f} deg, both ears)\n")
-    print(header + "\n" + rule)
-    print(row("reference mean", mean["front_back_db"]))
-    print(row("reference s.d.", spread["front_back_db"]))
-    for name, spectra in compared.items():
-        print(row(name, spectra["front_back_db"]))
+    titles = {
+        "diffuse_field_db": f"Diffuse-field level (dB, re the head's own level below {NORMALISE_BELOW_HZ:.0f} Hz) of "
+                            f"{len(reference)} reference heads, and each compared head's deviation from their mean",
+        "front_back_db": f"Front minus back (dB; within {FRONT_BACK_WITHIN_DEG:.0f} deg of the front / back, "
+                         f"|elevation| < {HORIZONTAL_WITHIN_DEG:.0f} deg, both ears)"}
+    for key, title in titles.items():  # diffuse field: deviations from the mean; front/back: the heads' own
+        offset = mean[key] if key == "diffuse_field_db" else 0.0
+        print(("" if key == "diffuse_field_db" else "\n") + title + "\n\n" + header + "\n" + rule)
+        print(row("reference mean", mean[key]))
+        print(row("reference s.d.", spread[key]))
+        for name, spectra in compared.items():
+            print(row(name, spectra[key] - offset))
     if args.match_out is not None:
         name, spectra = next(iter(compared.items()))
         gain = mean["diffuse_field_db"] - spectra["diffuse_field_db"]

@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -598,3 +599,29 @@ def test_filter_dataset_audio_moves_band_levels_and_keeps_everything_else(make_t
                                      "--gain-json", str(tmp_path / "bad.json")])
     with pytest.raises(SystemExit, match="increasing"):
         load_script("filter_dataset_audio").main()
+
+
+def test_filter_gain_is_linear_in_db_over_log_frequency_and_flat_beyond_the_nodes():
+    script = load_script("filter_dataset_audio")
+    nodes = torch.tensor([250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0], dtype=torch.float64)
+    gain_db = torch.tensor([0.0, 0.0, 0.0, 6.0, 12.0, 12.0])
+    frequencies = torch.tensor([100.0, 1000.0, math.sqrt(1000.0 * 2000.0), 2000.0, 8000.0], dtype=torch.float64)
+    expected_db = torch.tensor([0.0, 0.0, 3.0, 6.0, 12.0], dtype=torch.float64)
+    torch.testing.assert_close(20.0 * torch.log10(script.gain_at(frequencies, nodes, gain_db)), expected_db)
+    with pytest.raises(ValueError, match="increasing"):
+        script.gain_at(frequencies, nodes.flip(0), gain_db)
+    with pytest.raises(ValueError, match="one length"):
+        script.gain_at(frequencies, nodes, gain_db[:3])
+
+
+def test_filter_equaliser_keeps_the_interaural_delay_and_level():
+    """Right ear = 0.5 x the left ear 7 samples later: after the equaliser, still exactly that, at the clip's peak."""
+    script = load_script("filter_dataset_audio")
+    left = torch.randn(8000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    left[:2000] = 0.0
+    left[-2000:] = 0.0
+    audio = torch.stack([left, 0.5 * torch.roll(left, 7)])[None]
+    nodes = torch.tensor([250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0], dtype=torch.float64)
+    coloured = script.colour(audio, 16000, nodes, torch.tensor([3.0, -5.0, 8.0, -10.0, 10.0, -4.0]))[0]
+    torch.testing.assert_close(coloured[1, 7:], 0.5 * coloured[0, :-7], atol=1e-9, rtol=0.0)
+    assert coloured.abs().max() == pytest.approx(float(audio.abs().max()))

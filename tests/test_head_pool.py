@@ -88,6 +88,17 @@ def test_mixed_pool_draws_sphere_structural_and_measured(toy_heads_dir):
     assert isinstance(pool, HeadPool) and pool.num_channels == 2
 
 
+def test_a_pool_equalises_its_measured_heads(toy_heads_dir):
+    """receiver.equalisation reaches every drawn head; the scene's plan (head, sources, room) stays the same."""
+    plain = recipe({"type": "heads", "heads_dir": str(toy_heads_dir)})
+    equalised = recipe({"type": "heads", "heads_dir": str(toy_heads_dir), "equalisation": "diffuse_field"})
+    for index in range(3):
+        head = scene_receiver(equalised, 0, index).head
+        assert head.equalisation == "diffuse_field" and head.equaliser is not None
+        assert head.name == scene_receiver(plain, 0, index).name
+        assert sample_scene(equalised, 0, index).sources == sample_scene(plain, 0, index).sources
+
+
 def test_cipic_recipe_renders(shared_data):
     path = shared_data / "hrtf" / "cipic" / "subject_003.mat"
     if not path.is_file():
@@ -128,6 +139,11 @@ def test_cipic_recipe_file_holds_out_five_subjects(shared_data):
     ({"type": "sphere_head", "cipic_path": "x.mat"}, r"receiver\.cipic_path = 'x\.mat' is only used with"),
     ({"type": "sphere_head", "structural": {}}, r"receiver\.structural = \{\} is only used with"),
     ({"type": "sphere_head", "split": "train"}, r"only used with receiver\.type 'heads'"),
+    ({"type": "sphere_head", "equalisation": "flat"}, r"receiver\.equalisation = 'flat'; allowed: none, diffuse_field"),
+    ({"type": "sphere_head", "equalisation": "diffuse_field"},
+     r"receiver\.equalisation = 'diffuse_field' applies to measured heads only .* type is 'sphere_head'"),
+    ({"type": "heads", "heads": ["structural", "a/s1.mat"], "equalisation": "diffuse_field"},
+     r"applies to measured heads only .* with \['structural'\]"),
 ])
 def test_bad_receiver_config_names_the_field(receiver, message):
     if message is None:  # a valid corner: a pool of one, all of it held out

@@ -324,3 +324,83 @@ def test_make_head(shared_data):
 def test_sphere_rejects_bad_config(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SphereHead(**kwargs)
+
+
+# --- diffuse-field equalisation ------------------------------------------------------------------------
+
+CIPIC_SUBJECT = "hrtf/cipic/subject_003.mat"
+EQ_CHECK_BANDS_HZ = [250 * 2 ** (k / 3) for k in range(15)]  # third-octave centres 250 Hz .. 6.3 kHz
+
+
+def _diffuse_field_band_levels_db(head, fs_hz: int = 16000) -> np.ndarray:
+    """Third-octave band power (dB) averaged over near-uniform directions above -40 deg elevation (CIPIC has
+    none below -45) and both ears, relative to the mean of the bands up to 1 kHz: a diffuse field measured
+    through the head's lookup at the scene rate, independently of how the equaliser was designed."""
+    from spatial_alm.coordinates import fibonacci_sphere
+
+    directions = fibonacci_sphere(1000)
+    directions = directions[directions[:, 2] > math.sin(math.radians(-40))]
+    power = torch.fft.rfft(head.hrirs(directions, fs_hz).double(), n=8192).abs().square().mean(dim=(0, 1))
+    frequencies = torch.fft.rfftfreq(8192, 1.0 / fs_hz)
+    levels_db = np.array([10 * math.log10(float(power[(frequencies >= f * 2 ** (-1 / 6))
+                                                      & (frequencies < f * 2 ** (1 / 6))].mean()))
+                          for f in EQ_CHECK_BANDS_HZ])
+    return levels_db - levels_db[np.array(EQ_CHECK_BANDS_HZ) <= 1000].mean()
+
+
+@pytest.fixture(scope="module", params=["cipic", "kemar"])
+def raw_and_equalised(request):
+    """A raw-measured head (a CIPIC subject: blocked ear canal; the MIT KEMAR) as measured and equalised."""
+    from spatial_alm.acoustics.cipic import CipicHead
+
+    path = request.getfixturevalue("shared_data") / {"cipic": CIPIC_SUBJECT, "kemar": KEMAR}[request.param]
+    if not path.is_file():
+        pytest.skip(f"head file not found at {path}")
+    head_class = CipicHead if request.param == "cipic" else SofaHead
+    return head_class(path), head_class(path, equalisation="diffuse_field")
+
+
+def test_diffuse_field_equalisation_flattens_the_diffuse_field(raw_and_equalised):
+    raw, equalised = raw_and_equalised
+    raw_db, equalised_db = _diffuse_field_band_levels_db(raw), _diffuse_field_band_levels_db(equalised)
+    assert np.abs(raw_db).max() > 5.0, raw_db  # the ear canal's / the microphone's colouring, as measured
+    assert np.abs(equalised_db).max() < 1.5, equalised_db
+
+
+def test_diffuse_field_equalisation_keeps_every_interaural_difference(raw_and_equalised):
+    """One filter for both ears: for every measured direction (at the measurements' own rate, before any
+    resampling) the interaural transfer function H_left / H_right, level and phase, frequency by frequency."""
+    raw, equalised = raw_and_equalised
+    fs = raw.native_fs_hz
+    raw_table, equalised_table = raw.table(fs).hrirs, equalised.table(fs).hrirs
+    for index in range(0, raw_table.shape[0], max(1, raw_table.shape[0] // 40)):
+        ratios = []
+        for pair in (raw_table[index], equalised_table[index]):
+            spectra = torch.fft.rfft(pair.double(), n=1024)  # (2, F)
+            ratios.append(spectra[0] / spectra[1])
+        power = spectra.abs().square()
+        audible = (power > power.max() * 1e-4).all(dim=0)  # both ears within 40 dB of the peak
+        level_db = 20 * torch.log10((ratios[1] / ratios[0]).abs())
+        phase = torch.angle(ratios[1] / ratios[0])
+        assert float(level_db[audible].abs().max()) < 0.05 and float(phase[audible].abs().max()) < 0.01
+
+
+def test_diffuse_field_equaliser_is_causal_and_short(raw_and_equalised):
+    """Minimum phase: the equalised head's onset stays where it was; the filter's energy is at its start."""
+    raw, equalised = raw_and_equalised
+    assert abs(equalised.table(16000).onset_samples - raw.table(16000).onset_samples) <= 1
+    energy = equalised.equaliser.square().cumsum(0)
+    assert float(energy[round(0.001 * raw.native_fs_hz)] / energy[-1]) > 0.99
+
+
+def test_an_already_equalised_head_changes_little(shared_data):
+    """The FHK KU100 set is published diffuse-field equalised: within a few dB of flat already."""
+    equalised = SofaHead(shared_data / KU100, equalisation="diffuse_field")
+    gain_db = 20 * torch.log10(torch.fft.rfft(equalised.equaliser, n=4096).abs())
+    frequencies = torch.fft.rfftfreq(4096, 1.0 / equalised.native_fs_hz)
+    assert float(gain_db[(frequencies >= 200) & (frequencies <= 8000)].abs().max()) < 5.0
+
+
+def test_unknown_equalisation_is_refused(shared_data):
+    with pytest.raises(ValueError, match="equalisation must be one of"):
+        SofaHead(shared_data / KU100, equalisation="free_field")

@@ -3,6 +3,7 @@ reader, and `evaluate-encoder --recordings` with a toy encoder."""
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import h5py
@@ -149,6 +150,31 @@ def test_from_sofa_records_each_files_spectral_cue_from_its_sound_and_the_head(t
             assert front_back > 2.0, row
     recordings = read_labelled_recordings(tmp_path / "set")
     assert [r.front_back_cue_db for r in recordings] == [float(row["front_back_cue_db"]) for row in rows]
+
+
+def test_from_sofa_equalised_filters_every_file_by_the_heads_equaliser(shared_data, kemar_set, tmp_path):
+    """--equalisation diffuse_field: the same files and directions, each recording the raw one through the
+    head's diffuse-field equaliser (both ears alike; the KEMAR's diffuse field is 8-15 dB high at 1.6-3 kHz)."""
+    from spatial_alm.acoustics.heads import SofaHead
+
+    out = tmp_path / "equalised"
+    made = build_from_sofa(shared_data / KEMAR, shared_data / "esc50", out, **BUILD, equalisation="diffuse_field")
+    assert made["equalisation"] == "diffuse_field"
+    raw_rows, rows = _rows(kemar_set), _rows(out)
+    assert [(r["file"], r["azimuth_deg"], r["elevation_deg"]) for r in rows] == \
+        [(r["file"], r["azimuth_deg"], r["elevation_deg"]) for r in raw_rows]
+    equaliser = SofaHead(shared_data / KEMAR, equalisation="diffuse_field").equaliser
+    frequencies = torch.fft.rfftfreq(8192, 1.0 / 44100)  # the MIT KEMAR file's rate
+    band = (frequencies >= 2000) & (frequencies < 2500)
+    expected_db = 10 * math.log10(float(torch.fft.rfft(equaliser, n=8192).abs().square()[band].mean()))
+    assert expected_db < -3
+    for row in rows[:4]:
+        raw_audio, audio = (torch.from_numpy(soundfile.read(folder / row["file"], dtype="float32")[0].T)
+                            for folder in (kemar_set, out))
+        f = torch.fft.rfftfreq(raw_audio.shape[-1], 1.0 / FS)
+        powers = [torch.fft.rfft(x.double()).abs().square()[:, (f >= 2000) & (f < 2500)].sum()
+                  for x in (raw_audio, audio)]
+        assert 10 * math.log10(float(powers[1] / powers[0])) == pytest.approx(expected_db, abs=1.0)
 
 
 # --- the labels CSV ---------------------------------------------------------------------------------

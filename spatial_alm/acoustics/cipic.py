@@ -114,9 +114,9 @@ def read_cipic(path) -> tuple[torch.Tensor, int]:
 class CipicHead(MeasuredHead):
     """A measured human head from a CIPIC ``subject_NNN.mat`` file (1250 directions, 200 taps, 44.1 kHz).
 
-    path: the .mat file. interpolation: "nearest" or "knn" (see
+    path: the .mat file. interpolation: "nearest" or "knn"; equalisation: "none" or "diffuse_field" (see
     :class:`~spatial_alm.acoustics.heads.MeasuredHead`: table, resampling to the scene rate, lookup,
-    ``onset_samples``). lateral_convention: "negative_left" (CIPIC's documentation, default),
+    ``onset_samples``, equalisation). lateral_convention: "negative_left" (CIPIC's documentation, default),
     "positive_left", or "auto" (negate when the interaural cues say so, with a warning). The sign is
     checked against the data on load (see the module docstring); contradicting or conflicting cues
     raise a ValueError naming the file. The grid has no measurements below polar elevation -45
@@ -125,8 +125,9 @@ class CipicHead(MeasuredHead):
 
     lateral_conventions = ("negative_left", "positive_left", "auto")
 
-    def __init__(self, path, interpolation: str = "nearest", lateral_convention: str = "negative_left"):
-        super().__init__(interpolation)
+    def __init__(self, path, interpolation: str = "nearest", lateral_convention: str = "negative_left",
+                 equalisation: str = "none"):
+        super().__init__(interpolation, equalisation)
         if lateral_convention not in self.lateral_conventions:
             raise ValueError(f"lateral_convention must be one of {self.lateral_conventions}, "
                              f"got {lateral_convention!r}")
@@ -161,4 +162,4 @@ class CipicHead(MeasuredHead):
 
     def __repr__(self):
         return (f"CipicHead({str(self.path)!r}, interpolation={self.interpolation!r}, "
-                f"lateral_convention={self.lateral_convention!r})")
+                f"lateral_convention={self.lateral_convention!r}, equalisation={self.equalisation!r})")

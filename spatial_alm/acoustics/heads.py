@@ -15,7 +15,10 @@ z up). HRIRs have shape (D, 2, L) with channel 0 = left ear, 1 = right ear; a pl
 the head centre at t = 0 appears at sample ``onset_samples`` (the bulk delay that makes them causal).
 
 Heads: :class:`SphereHead` (analytic rigid sphere, Duda & Martens 1998) and :class:`SofaHead` (measured
-SimpleFreeFieldHRIR SOFA files); :func:`make_head` picks one from a string.
+SimpleFreeFieldHRIR SOFA files); :func:`make_head` picks one from a string. Measured heads can be diffuse-field
+equalised on load (:func:`diffuse_field_equaliser`), the convention of most published dummy-head sets and
+binaural recordings, so that heads measured with different ear-canal and microphone responses differ only in
+their directional colouring.
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ DIFFUSE_DIRECTIONS = 2000
 ONSET_MARGIN_S = 0.5e-3
 # The rigid-sphere series stops once every further term is below this (relative to the free field).
 SERIES_TOLERANCE = 1e-10
+# Diffuse-field equalisation of measured heads (MeasuredHead(equalisation="diffuse_field")).
+EQUALISATIONS = ("none", "diffuse_field")
+EQ_SMOOTHING_OCTAVES = 1 / 3  # the diffuse-field power is averaged over this width around every frequency
+EQ_BAND_HZ = (200.0, 16000.0)  # the band equalised; outside it the gain holds its value at the band edge
+EQ_REFERENCE_BELOW_HZ = 1000.0  # the equalised head keeps its mean diffuse-field level between 200 Hz and this
+EQ_MAX_GAIN_DB = 20.0  # the equaliser's gain is clipped to +- this
+EQ_FILTER_S = 0.003  # the minimum-phase equaliser's length (over 99.99 % of its energy for the heads in shared/)
+EQ_MAX_GAP_DEG = 20.0  # directions farther than this from every measured one are left out of the average
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,6 +289,44 @@ class SphereHead(AnalyticHead):
         return window
 
 
+def diffuse_field_equaliser(ir: torch.Tensor, directions: torch.Tensor, fs_hz: int) -> torch.Tensor:
+    """The minimum-phase FIR (round(EQ_FILTER_S * fs_hz),) float64 that flattens a measured head's diffuse field.
+
+    ir: HRIRs (M, 2, N) float64 measured at the unit directions (M, 3), sample rate fs_hz. The diffuse-field
+    power is the mean of |H(f)|^2 over both ears and over the measured directions, each weighted by the share
+    of ``DIFFUSE_DIRECTIONS`` near-uniform directions nearest to it (those farther than ``EQ_MAX_GAP_DEG``
+    from every measurement, e.g. under a CIPIC head, are left out); smoothed over ``EQ_SMOOTHING_OCTAVES``
+    around every frequency and held constant outside ``EQ_BAND_HZ``. The equaliser's magnitude is the inverse
+    square root of that power relative to its mean between ``EQ_BAND_HZ[0]`` and ``EQ_REFERENCE_BELOW_HZ``
+    (so a head's low frequencies keep their level), clipped to +-``EQ_MAX_GAIN_DB``; its phase is the minimum
+    phase (real cepstrum). One filter for both ears leaves every interaural difference as measured.
+    """
+    n_fft = max(1024, 2 ** math.ceil(math.log2(2 * ir.shape[-1])))
+    nearest_cos, nearest = (fibonacci_sphere(DIFFUSE_DIRECTIONS) @ directions.T).max(dim=1)
+    covered = nearest_cos >= math.cos(math.radians(EQ_MAX_GAP_DEG))
+    weights = torch.bincount(nearest[covered], minlength=directions.shape[0]).double()
+    power = torch.einsum("m,mf->f", weights / weights.sum(),
+                         torch.fft.rfft(ir, n=n_fft).abs().square().mean(dim=1))  # (F,)
+    bins = torch.arange(power.shape[0], dtype=torch.float64)
+    low = torch.ceil(bins * 2.0 ** (-EQ_SMOOTHING_OCTAVES / 2)).long()
+    high = torch.maximum(torch.floor(bins * 2.0 ** (EQ_SMOOTHING_OCTAVES / 2)).long().clamp(max=power.shape[0] - 1),
+                         low)
+    cumulative = torch.cat([power.new_zeros(1), power.cumsum(0)])
+    smoothed = (cumulative[high + 1] - cumulative[low]) / (high - low + 1)
+    frequencies = bins * fs_hz / n_fft
+    inside = (frequencies >= EQ_BAND_HZ[0]) & (frequencies <= min(EQ_BAND_HZ[1], 0.45 * fs_hz))
+    first, last = int(inside.nonzero()[0]), int(inside.nonzero()[-1])
+    smoothed[:first], smoothed[last + 1:] = smoothed[first], smoothed[last]
+    reference = smoothed[inside & (frequencies <= EQ_REFERENCE_BELOW_HZ)].mean()
+    max_log_gain = EQ_MAX_GAIN_DB * math.log(10.0) / 20.0
+    log_gain = (0.5 * torch.log(reference / smoothed)).clamp(-max_log_gain, max_log_gain)
+    cepstrum = torch.fft.irfft(log_gain, n=n_fft)
+    folded = torch.zeros_like(cepstrum)  # the causal cepstrum of the same magnitude: the minimum phase
+    half = n_fft // 2
+    folded[0], folded[1:half], folded[half] = cepstrum[0], 2 * cepstrum[1:half], cepstrum[half]
+    return torch.fft.irfft(torch.exp(torch.fft.rfft(folded)), n=n_fft)[:round(EQ_FILTER_S * fs_hz)]
+
+
 class MeasuredHead(HeadModel):
     """A head measured on a fixed grid of directions (the base of :class:`SofaHead` and ``CipicHead``).
 
@@ -285,7 +334,9 @@ class MeasuredHead(HeadModel):
     ``native_fs_hz`` (receiver 0 = left ear) and the measured directions (M, 3) float64 unit vectors in
     the listener frame. interpolation: "nearest" (the measured HRIR of the nearest measured direction,
     great-circle distance) or "knn" (inverse-distance weighted mean of the 3 nearest; a time-domain
-    mean, so it blurs onsets on sparse grids).
+    mean, so it blurs onsets on sparse grids). equalisation: "none" (as measured) or "diffuse_field"
+    (every IR convolved with :func:`diffuse_field_equaliser` of the measurements, kept in ``equaliser``;
+    the IRs grow by its length less one sample).
 
     The table holds the measured directions. Other sample rates are made with
     torchaudio.functional.resample (after prepending enough zeros that the resampling filter's
@@ -296,14 +347,21 @@ class MeasuredHead(HeadModel):
 
     interpolations = ("nearest", "knn")
 
-    def __init__(self, interpolation: str = "nearest"):
+    def __init__(self, interpolation: str = "nearest", equalisation: str = "none"):
         super().__init__()
         if interpolation not in self.interpolations:
             raise ValueError(f"interpolation must be one of {self.interpolations}, got {interpolation!r}")
+        if equalisation not in EQUALISATIONS:
+            raise ValueError(f"equalisation must be one of {EQUALISATIONS}, got {equalisation!r}")
         self.interpolation = interpolation
+        self.equalisation = equalisation
+        self.equaliser: torch.Tensor | None = None
 
     def _set_measurements(self, ir: torch.Tensor, directions: torch.Tensor, fs_hz: int) -> None:
         """IRs (M, 2, N) float64 (left ear first), unit directions (M, 3) float64, native rate in Hz."""
+        if self.equalisation == "diffuse_field":
+            self.equaliser = diffuse_field_equaliser(ir, directions, fs_hz)
+            ir = torchaudio.functional.fftconvolve(ir, self.equaliser.expand(*ir.shape[:-1], -1))
         self._ir = ir
         self._directions = directions
         self.native_fs_hz = int(fs_hz)
@@ -338,9 +396,9 @@ class MeasuredHead(HeadModel):
 class SofaHead(MeasuredHead):
     """Measured head from a SOFA SimpleFreeFieldHRIR file (netCDF-4, read with h5py).
 
-    path: the .sofa file. interpolation: "nearest" or "knn" (see :class:`MeasuredHead`, which also
-    describes the table, resampling and ``onset_samples``). Non-zero ``Data.Delay`` values are
-    applied, rounded to whole samples.
+    path: the .sofa file. interpolation: "nearest" or "knn"; equalisation: "none" or "diffuse_field" (see
+    :class:`MeasuredHead`, which also describes the table, resampling and ``onset_samples``). Non-zero
+    ``Data.Delay`` values are applied, rounded to whole samples.
 
     Ears: receiver 0 is the left ear, receiver 1 the right (the order of SOFA's SimpleFreeFieldHRIR
     convention). ReceiverPosition is not used: some files store it with the ears swapped relative to
@@ -366,8 +424,9 @@ class SofaHead(MeasuredHead):
 
     azimuth_conventions = ("ccw", "cw", "auto")
 
-    def __init__(self, path, interpolation: str = "nearest", azimuth_convention: str = "ccw"):
-        super().__init__(interpolation)
+    def __init__(self, path, interpolation: str = "nearest", azimuth_convention: str = "ccw",
+                 equalisation: str = "none"):
+        super().__init__(interpolation, equalisation)
         if azimuth_convention not in self.azimuth_conventions:
             raise ValueError(f"azimuth_convention must be one of {self.azimuth_conventions}, "
                              f"got {azimuth_convention!r}")
@@ -393,7 +452,7 @@ class SofaHead(MeasuredHead):
 
     def __repr__(self):
         return (f"SofaHead({str(self.path)!r}, interpolation={self.interpolation!r}, "
-                f"azimuth_convention={self.azimuth_convention!r})")
+                f"azimuth_convention={self.azimuth_convention!r}, equalisation={self.equalisation!r})")
 
 
 def _onset_minus_20db(pair: torch.Tensor) -> int:

@@ -96,6 +96,9 @@ def add_from_sofa_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--azimuth-convention", choices=("ccw", "cw", "auto"), default="ccw",
                         help="the SOFA file's azimuth labels: ccw (default; refused if the interaural cues say "
                              "clockwise), cw (negate them), auto (negate when the cues say clockwise, with a warning)")
+    parser.add_argument("--equalisation", choices=("none", "diffuse_field"), default="none",
+                        help="none (default: the impulse responses as measured) or diffuse_field (flatten the head's "
+                             "diffuse-field response first, as receiver.equalisation does for simulated scenes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,7 +160,8 @@ def run_from_sofa(args: argparse.Namespace) -> int:
     made = build_from_sofa(args.sofa, args.clips, args.out, num_clips=args.num_clips,
                            num_directions=args.directions, fs_hz=args.fs_hz, seed=args.seed,
                            duration_s=args.duration_s, elevation_range_deg=args.elevation_range,
-                           clips_csv=args.clips_csv, split=args.split, azimuth_convention=args.azimuth_convention)
+                           clips_csv=args.clips_csv, split=args.split, azimuth_convention=args.azimuth_convention,
+                           equalisation=args.equalisation)
     flipped = " (azimuth labels negated)" if made["azimuth_flipped"] else ""
     print(f"wrote {made['num_files']} recordings ({made['num_clips']} clips x {made['num_directions']} directions "
           f"of {args.sofa.name}{flipped}) at {made['fs_hz']} Hz to {args.out / 'audio'}, "

@@ -216,13 +216,16 @@ def _positive_int(name: str, value) -> int:
 def build_from_sofa(sofa: str | Path, clips: str | Path, out: str | Path, *, num_clips: int, num_directions: int,
                     fs_hz: int = 16000, seed: int = 0, duration_s: float | None = None,
                     elevation_range_deg: tuple[float, float] | None = None, clips_csv: str | Path | None = None,
-                    split: str | None = None, azimuth_convention: str = "ccw", progress: bool = True) -> dict:
+                    split: str | None = None, azimuth_convention: str = "ccw", equalisation: str = "none",
+                    progress: bool = True) -> dict:
     """Convolve real clips with the measured binaural impulse responses of a SOFA file into a labelled set.
 
     sofa: a SOFA file of measured binaural impulse responses with the SimpleFreeFieldHRIR layout
         (``Data.IR`` (M, 2, N), ``SourcePosition``): HRIRs, or room BRIRs (then directions are relative
         to ListenerPosition / ListenerView). Read by :class:`spatial_alm.acoustics.SofaHead`, which
-        checks the azimuth sign against the interaural cues (``azimuth_convention``: "ccw", "cw", "auto").
+        checks the azimuth sign against the interaural cues (``azimuth_convention``: "ccw", "cw", "auto") and
+        with ``equalisation="diffuse_field"`` equalises them as simulated heads can be
+        (:class:`~spatial_alm.acoustics.heads.MeasuredHead`).
     clips: an ESC-50 folder (``audio/`` + ``esc50.csv`` or ``meta/esc50.csv``), or with ``clips_csv`` a
         folder of clips labelled by a CSV (``filename,label[,split]``; :func:`load_csv_folder`).
     out: the output folder (created; must be empty): ``audio/*.wav`` (float32, 2 channels, ``fs_hz``),
@@ -265,7 +268,7 @@ def build_from_sofa(sofa: str | Path, clips: str | Path, out: str | Path, *, num
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"output folder {out} exists and is not empty; allowed: a new or empty folder")
 
-    head = SofaHead(sofa, azimuth_convention=azimuth_convention)
+    head = SofaHead(sofa, azimuth_convention=azimuth_convention, equalisation=equalisation)
     table = head.table(fs_hz)
     azimuth, elevation, _ = cartesian_to_spherical(table.directions)
     distance = head.distances_m
@@ -330,6 +333,7 @@ def build_from_sofa(sofa: str | Path, clips: str | Path, out: str | Path, *, num
         writer.writerows(rows)
     provenance = {
         "sofa": str(sofa), "azimuth_convention": azimuth_convention, "azimuth_flipped": head.azimuth_flipped,
+        "equalisation": equalisation,
         "azimuth_check": asdict(head.azimuth_check), "clips": str(clips),
         "clips_csv": None if clips_csv is None else str(clips_csv), "split": split, "seed": seed, "fs_hz": fs_hz,
         "duration_s": duration_s, "elevation_range_deg": None if elevation_range_deg is None else [lo, hi],

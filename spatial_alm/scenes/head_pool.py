@@ -113,7 +113,8 @@ def split_heads(specs: Sequence[str], split: str, test_heads: Sequence[str]) -> 
 class HeadPool:
     """The heads a recipe draws from, one per scene (:meth:`head_for_scene`).
 
-    specs: head specs (paths expanded); structural_ranges: ``StructuralHead.draw`` ranges. SOFA and
+    specs: head specs (paths expanded); structural_ranges: ``StructuralHead.draw`` ranges; equalisation:
+    the SOFA and CIPIC heads' (:class:`~spatial_alm.acoustics.heads.MeasuredHead`). SOFA and
     CIPIC heads are read on first use and kept (with their HRIR tables) for the process; structural
     heads are new for every scene. ``name``, ``num_channels`` and ``resolved_axes`` (the axes every
     head of the pool resolves) describe the pool as a whole.
@@ -121,7 +122,7 @@ class HeadPool:
 
     num_channels = 2
 
-    def __init__(self, specs: Sequence[str], structural_ranges: Mapping | None = None):
+    def __init__(self, specs: Sequence[str], structural_ranges: Mapping | None = None, equalisation: str = "none"):
         if not specs:
             raise ValueError("a head pool needs at least one head spec")
         for spec in specs:
@@ -129,13 +130,15 @@ class HeadPool:
                 raise ValueError(f"head spec {spec!r}; allowed: {ALLOWED_SPECS}")
         self.specs = tuple(specs)
         self.structural_ranges = dict(structural_ranges or {})
+        self.equalisation = equalisation
         self.names = tuple(spec_name(s) for s in self.specs)
         self.name = f"heads[{', '.join(self.names)}]"
         self.resolved_axes = frozenset.intersection(*(spec_class(s).resolved_axes for s in self.specs))
         self._loaded: dict[str, HeadModel] = {}
 
     def __repr__(self):
-        return f"HeadPool({list(self.specs)!r}, structural_ranges={self.structural_ranges!r})"
+        return (f"HeadPool({list(self.specs)!r}, structural_ranges={self.structural_ranges!r}, "
+                f"equalisation={self.equalisation!r})")
 
     def head_for_scene(self, seed: int, index: int) -> HeadModel:
         """Scene ``index``'s head: uniform over the specs, drawn from ``default_rng([seed, index, HEAD_STREAM])``
@@ -145,5 +148,6 @@ class HeadPool:
         if spec == "structural":
             return StructuralHead.draw(rng, self.structural_ranges)
         if spec not in self._loaded:
-            self._loaded[spec] = SphereHead() if spec == "sphere" else spec_class(spec)(spec)
+            self._loaded[spec] = (SphereHead() if spec == "sphere"
+                                  else spec_class(spec)(spec, equalisation=self.equalisation))
         return self._loaded[spec]

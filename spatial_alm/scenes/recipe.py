@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import yaml
 
 from spatial_alm.acoustics.arrays import NAMED_ARRAYS
+from spatial_alm.acoustics.heads import EQUALISATIONS
 from spatial_alm.acoustics.room import SABINE_CONSTANT
 from spatial_alm.acoustics.structural_head import DRAW_RANGES, check_draw_ranges
 from spatial_alm.config import load_yaml_file, merge_overrides
@@ -174,6 +175,7 @@ class ReceiverConfig(_Section):
     heads_dir: str | None = None  # type "heads": a folder of .sofa / CIPIC .mat files (instead of heads)
     split: str = "all"  # type "heads": all | train (all but test_heads) | test (only test_heads)
     test_heads: tuple[str, ...] = ()  # type "heads": names of the held-out heads
+    equalisation: str = "none"  # measured heads (types sofa, cipic, heads): none | diffuse_field (heads.EQUALISATIONS)
     array: str | None = None  # type "array": a name of acoustics.NAMED_ARRAYS
     height_m: Range = (1.2, 1.8)
     yaw_deg: Range = (-180.0, 180.0)
@@ -200,6 +202,7 @@ class ReceiverConfig(_Section):
             checked = check_draw_ranges(self.structural, "receiver.structural")
             self._set("structural", {k: list(v) for k, v in checked.items() if k in self.structural})
         self._check_heads()
+        self._check_equalisation()
         self._set("height_m", _range("receiver.height_m", self.height_m, above=0))
         self._set("yaw_deg", _range("receiver.yaw_deg", self.yaw_deg, minimum=-180, maximum=180))
         self._set("min_wall_distance_m", _number("receiver.min_wall_distance_m",
@@ -236,6 +239,17 @@ class ReceiverConfig(_Section):
             self._set("heads", tuple(self.heads))
             split_heads(self.heads, self.split, self.test_heads)  # test heads must name listed heads
 
+    def _check_equalisation(self) -> None:
+        """Diffuse-field equalisation needs measured heads: type sofa or cipic, or heads of files only."""
+        _choice("receiver.equalisation", self.equalisation, EQUALISATIONS)
+        if self.equalisation == "none":
+            return
+        analytic = [h for h in self.heads or () if h in SPEC_WORDS]
+        if self.type not in ("sofa", "cipic", "heads") or analytic:
+            raise ValueError(f"receiver.equalisation = {self.equalisation!r} applies to measured heads only (types "
+                             f"'sofa', 'cipic', or 'heads' of .sofa / .mat files); type is {self.type!r}"
+                             f"{f' with {analytic}' if analytic else ''}; allowed: 'none'")
+
     def head_specs(self) -> list[str]:
         """Type "heads": the specs of ``split`` with paths expanded (``heads_dir`` is listed: every .sofa
         and CIPIC .mat file, sorted by name)."""
@@ -251,7 +265,8 @@ class ReceiverConfig(_Section):
             return None if value is None else str(expand_path(value))
         heads = None if self.heads is None else tuple(h if h in SPEC_WORDS else path(h) for h in self.heads)
         return (self.type, path(self.sofa_path), path(self.cipic_path), self.array,
-                json.dumps(self.structural, sort_keys=True), heads, path(self.heads_dir), self.split, self.test_heads)
+                json.dumps(self.structural, sort_keys=True), heads, path(self.heads_dir), self.split, self.test_heads,
+                self.equalisation)
 
 
 @dataclass(frozen=True)

@@ -137,10 +137,10 @@ class ArrayReceiver:
 # "structural" and "heads" give a HeadPool: one head per scene (scene_receiver)
 RECEIVERS: dict[str, Callable[[ReceiverConfig], Receiver | HeadPool]] = {
     "sphere_head": lambda config: HeadReceiver(make_head("sphere")),
-    "sofa": lambda config: HeadReceiver(SofaHead(expand_path(config.sofa_path))),
-    "cipic": lambda config: HeadReceiver(CipicHead(expand_path(config.cipic_path))),
+    "sofa": lambda config: HeadReceiver(SofaHead(expand_path(config.sofa_path), equalisation=config.equalisation)),
+    "cipic": lambda config: HeadReceiver(CipicHead(expand_path(config.cipic_path), equalisation=config.equalisation)),
     "structural": lambda config: HeadPool(["structural"], config.structural),
-    "heads": lambda config: HeadPool(config.head_specs(), config.structural),
+    "heads": lambda config: HeadPool(config.head_specs(), config.structural, config.equalisation),
     "array": lambda config: ArrayReceiver(make_array(config.array)),
 }
 

@@ -401,6 +401,9 @@ def test_an_already_equalised_head_changes_little(shared_data):
     assert float(gain_db[(frequencies >= 200) & (frequencies <= 8000)].abs().max()) < 5.0
 
 
-def test_unknown_equalisation_is_refused(shared_data):
+def test_unknown_or_unmeasured_equalisation_is_refused(shared_data):
     with pytest.raises(ValueError, match="equalisation must be one of"):
         SofaHead(shared_data / KU100, equalisation="free_field")
+    with pytest.raises(ValueError, match="applies to measured heads only, not 'sphere'"):
+        make_head("sphere", "diffuse_field")
+    assert make_head(str(shared_data / KU100), "diffuse_field").equaliser is not None

@@ -18,7 +18,9 @@ direction) at ``--fs`` Hz, the HRIRs' power in third-octave bands
 Printed per band: the reference heads' mean and standard deviation, then every compared head's diffuse-field
 deviation from that mean and its front/back difference. ``--match-out JSON`` writes, for the first of
 ``--heads``, the gain curve (dB per band centre) that moves its diffuse-field spectrum onto the reference
-mean: ``filter_dataset_audio.py`` applies it to a rendered dataset.
+mean: ``filter_dataset_audio.py`` applies it to a rendered dataset. ``--equalisation diffuse_field`` measures
+every head as the simulator renders it with ``receiver.equalisation: diffuse_field`` (then every diffuse-field
+row is flat and the front/back rows stay those of the raw heads).
 
     python experiments/diagnostics/head_spectra.py --reference $SPATIAL_ALM_SHARED_DATA/hrtf/cipic \\
         --exclude subject_003 subject_010 subject_019 subject_040 subject_058 \\
@@ -99,12 +101,17 @@ def main() -> None:
     parser.add_argument("--exclude", nargs="*", default=[], help="reference head names (file stems) to leave out")
     parser.add_argument("--heads", nargs="+", type=Path, required=True, help="heads to compare (.mat / .sofa)")
     parser.add_argument("--fs", type=int, default=16000, help="sample rate in Hz (the dataset's)")
+    parser.add_argument("--equalisation", choices=("none", "diffuse_field"), default="none",
+                        help="every head as measured (default) or diffuse-field equalised (receiver.equalisation)")
     parser.add_argument("--match-out", type=Path, default=None,
                         help="JSON: the gain curve moving the first --heads head onto the reference mean")
     args = parser.parse_args()
 
-    reference = [head_spectra(make_head(str(f)), args.fs) for f in head_files(args.reference, args.exclude)]
-    compared = {f.stem: head_spectra(make_head(str(f)), args.fs) for f in head_files(args.heads, [])}
+    def spectra(path: Path) -> dict:
+        return head_spectra(make_head(str(path), args.equalisation), args.fs)
+
+    reference = [spectra(f) for f in head_files(args.reference, args.exclude)]
+    compared = {f.stem: spectra(f) for f in head_files(args.heads, [])}
     centres = reference[0]["centres_hz"]
     mean = {k: np.mean([r[k] for r in reference], axis=0) for k in ("diffuse_field_db", "front_back_db")}
     spread = {k: np.std([r[k] for r in reference], axis=0) for k in ("diffuse_field_db", "front_back_db")}

@@ -689,19 +689,20 @@ def _enforce_azimuth_sign(path: Path, check: AzimuthSignCheck, convention: str, 
 HEADS = {"sphere": SphereHead}
 
 
-def make_head(spec: str) -> HeadModel:
+def make_head(spec: str, equalisation: str = "none") -> HeadModel:
     """A head from a string: a registered name (``HEADS``: "sphere"), "structural" (Brown & Duda's head,
-    default parameters), or a path ending in .sofa (:class:`SofaHead`) or .mat (a CIPIC subject file)."""
+    default parameters), or a path ending in .sofa (:class:`SofaHead`) or .mat (a CIPIC subject file);
+    ``equalisation`` (:class:`MeasuredHead`) for the measured ones only."""
     from spatial_alm.acoustics.cipic import CipicHead  # these modules import this one
     from spatial_alm.acoustics.structural_head import StructuralHead
 
-    if spec in HEADS:
-        return HEADS[spec]()
-    if spec == "structural":
-        return StructuralHead()
-    if str(spec).lower().endswith(".sofa"):
-        return SofaHead(spec)
-    if str(spec).lower().endswith(".mat"):
-        return CipicHead(spec)
-    raise ValueError(f"unknown head {spec!r}; allowed: {sorted(HEADS)}, 'structural', or a path to a .sofa file "
-                     "or a CIPIC subject .mat file")
+    measured = {".sofa": SofaHead, ".mat": CipicHead}.get(Path(str(spec)).suffix.lower())
+    if measured is not None:
+        return measured(spec, equalisation=equalisation)
+    if spec not in HEADS and spec != "structural":
+        raise ValueError(f"unknown head {spec!r}; allowed: {sorted(HEADS)}, 'structural', or a path to a .sofa "
+                         "file or a CIPIC subject .mat file")
+    if equalisation != "none":
+        raise ValueError(f"equalisation = {equalisation!r} applies to measured heads only, not {spec!r}; "
+                         "allowed: 'none'")
+    return HEADS[spec]() if spec in HEADS else StructuralHead()

@@ -625,3 +625,22 @@ def test_filter_equaliser_keeps_the_interaural_delay_and_level():
     coloured = script.colour(audio, 16000, nodes, torch.tensor([3.0, -5.0, 8.0, -10.0, 10.0, -4.0]))[0]
     torch.testing.assert_close(coloured[1, 7:], 0.5 * coloured[0, :-7], atol=1e-9, rtol=0.0)
     assert coloured.abs().max() == pytest.approx(float(audio.abs().max()))
+
+
+def test_answered_in_front_counts_each_half_and_the_answers(tmp_path, monkeypatch, capsys):
+    """Two frontal sources (0, 45 deg) and two rear ones (135, -150; +-90 counts as rear) answered at 10, 20, 120,
+    30 deg: half in front, three quarters answered in front, every frontal one in front, half the rear behind."""
+    script = load_script("answered_in_front")
+    report = tmp_path / "eval"
+    report.mkdir()
+    with open(report / "predictions.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["scene", "true_azimuth_deg", "encoder_azimuth_deg"])
+        writer.writerows([[0, 0, 10], [1, 45, 20], [2, 135, 120], [3, -150, 30]])
+    monkeypatch.setattr("sys.argv", ["answered_in_front.py", str(report)])
+    script.main()
+    assert capsys.readouterr().out == (f"{report}: 4 scenes, in front 50.0 %, answered in front 75.0 %; frontal "
+                                       "answered in front 100.0 %, rear answered behind 50.0 %\n")
+    monkeypatch.setattr("sys.argv", ["answered_in_front.py", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit, match="predictions.csv not found"):
+        script.main()

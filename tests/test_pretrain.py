@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from spatial_alm.cli import main
-from spatial_alm.evaluation.encoder_report import evaluate_encoder, read_class_wise_predictions
+from spatial_alm.evaluation.encoder_report import by_head, evaluate_encoder, read_class_wise_predictions
 from spatial_alm.evaluation.metrics import doa_accuracy
 from spatial_alm.models.encoder import _cross_entropy
 from spatial_alm.scenes.recipe import ReceiverConfig
@@ -60,6 +60,14 @@ def test_srp_features_take_the_array_positions_from_the_receiver():
     assert model.features.feature_names(4)[-1] == "srp_el60"
     with pytest.raises(ValueError, match="srp_phat needs a microphone array"):
         build_model(config, {**info, "num_channels": 2}, ReceiverConfig(type="sphere_head"))
+
+
+def test_by_head_groups_the_scenes_of_each_head_in_name_order():
+    receivers = ["cipic:subject_010", "cipic:subject_003", "cipic:subject_010", "sofa:KU100"]
+    groups = by_head(receivers, lambda mask: mask.nonzero()[0].tolist())
+    assert groups == {"head cipic:subject_003 (1 scenes)": [1], "head cipic:subject_010 (2 scenes)": [0, 2],
+                      "head sofa:KU100 (1 scenes)": [3]}
+    assert by_head(["sphere_head"] * 3, lambda mask: mask) == {}
 
 
 def test_split_is_disjoint_and_seeded():
@@ -122,6 +130,7 @@ def test_pretrain_resume_and_evaluate(toy_dataset, tmp_path):
     assert lateral["mean_difference"] == pytest.approx(
         enc["lateral_error_deg"] - saved["localisation"]["gcc_phat_woodworth"]["all"]["lateral_error_deg"])
     assert math.isfinite(saved["detection_map"]) and math.isfinite(saved["distance_error_rate"])
+    assert not any(group.startswith("head ") for group in saved["localisation"]["encoder"])  # one head
     # every labelled source read from its own class's vector, by the number of sources in its scene
     class_wise = saved["class_wise_by_sources"]
     assert class_wise["all"]["sources"] == sum(g["sources"] for name, g in class_wise.items() if name != "all") >= 24

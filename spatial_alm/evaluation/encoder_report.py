@@ -21,7 +21,8 @@ records the sources' spectral cues (heads), every metric also for the scenes who
 carries the head's front/back (above/below) colouring, at least ``qa.min_spectral_cue_db`` by default, and for
 the others (:func:`by_spectral_cue`). Simulated scenes are also grouped by the primary source's
 direct-to-reverberant ratio (:func:`direct_to_reverberant_db`): a head's front/back colouring fades where the
-room's diffuse field, the same from every direction, dominates.
+room's diffuse field, the same from every direction, dominates; and, where the dataset was rendered through
+several heads (held-out CIPIC subjects), by head (:func:`by_head`).
 
 Real recordings (:func:`evaluate_encoder_on_recordings`: a folder of audio files with a labels CSV, e.g.
 from ``spatial-alm dataset from-sofa``) go through the same scoring, report and plots
@@ -428,6 +429,16 @@ def _by_band(rt60: np.ndarray, fn) -> dict:
     return _by_bands(rt60, [(lo, hi, f"{lo:g}-{hi:g} s") for lo, hi in RT60_BANDS_S], "rt60", fn)
 
 
+def by_head(receivers: Sequence[str], fn) -> dict:
+    """``{"head NAME (n scenes)": fn(mask)}`` for every receiver of a dataset rendered through several heads
+    (``SceneMeta.receiver`` per scene, e.g. held-out CIPIC subjects), sorted by name; {} with one receiver."""
+    values = np.array(receivers)
+    names = sorted(set(receivers))
+    if len(names) < 2:
+        return {}
+    return {f"head {name} ({int((values == name).sum())} scenes)": fn(values == name) for name in names}
+
+
 def _primary_index(meta: SceneMeta) -> int:
     """Index of the scene's primary (loudest) source in ``meta.sources``."""
     return primary_source({"level_db": [s.level_db for s in meta.sources]})
@@ -531,11 +542,13 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
     cues = np.array([primary_cues_db(meta) for meta in metas], dtype=np.float64).reshape(-1, 2)
     drr = np.array([direct_to_reverberant_db(meta) for meta in metas], dtype=np.float64)
     sources_drr = [sources_direct_to_reverberant_db(meta) for meta in metas]
+    receivers = [meta.receiver for meta in metas]
     header = {"model_dir": str(model_dir), "data_dir": str(data_dir), "num_scenes": len(dataset),
               "receiver": index.receiver}
     return _evaluate(model, dataset, out_dir, names=names, receiver=receiver_arg, fs_hz=index.fs_hz,
                      others=_load_others(compare, model, longest=index.num_samples),
-                     by_group=lambda fn: {**_by_band(rt60, fn), **_by_drr(drr, fn), **by_spectral_cue(cues, fn)},
+                     by_group=lambda fn: {**_by_band(rt60, fn), **_by_drr(drr, fn), **by_spectral_cue(cues, fn),
+                                          **by_head(receivers, fn)},
                      header=header,
                      detection=True,
                      columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60],

@@ -5,7 +5,8 @@ plots (predicted vs true azimuth, error histogram, polar error by direction). Me
 DoA accuracy at 20 degrees (great circle), mean angular error, lateral (front/back-folded) error,
 distance error rate (0.5 m), DCASE SELD (clip-level), all beside a random-answer row, and
 localisation per reverberation band and per band of the primary source's direct-to-reverberant ratio
-(estimated from the room's size and RT60: below -6 dB, -6 to 0, at least 0) for the encoder and the
+(estimated from the room's size and RT60: below -6 dB, -6 to 0, at least 0), and per head where the
+dataset was rendered through several (held-out CIPIC subjects, one per scene), for the encoder and the
 baselines (SRP-PHAT and MUSIC for arrays, GCC-PHAT + Woodworth for heads), with scene-by-scene tests of
 the encoder against each baseline (exact McNemar test on DoA within 20 degrees, Wilcoxon signed-rank test
 on the lateral error). Every method also gets the elevation error and the front/back confusion rate

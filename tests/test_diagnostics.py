@@ -644,3 +644,5 @@ def test_answered_in_front_counts_each_half_and_the_answers(tmp_path, monkeypatc
     monkeypatch.setattr("sys.argv", ["answered_in_front.py", str(tmp_path / "missing")])
     with pytest.raises(SystemExit, match="predictions.csv not found"):
         script.main()
+    with pytest.raises(SystemExit, match="2 scenes, all in front: no half to compare"):
+        script.answered_in_front([{"true_azimuth_deg": "0", "encoder_azimuth_deg": "0"}] * 2)

@@ -120,6 +120,23 @@ def test_an_equalised_cipic_scene_is_the_raw_one_through_the_equaliser(shared_da
     assert np.all(tilt_db[1] < tilt_db[0] - 3.0), tilt_db
 
 
+def test_evaluate_encoder_reports_every_head_of_a_pooled_dataset(toy_heads_dir, tmp_path):
+    """A test set rendered through two heads: the report's groups hold each head's scenes, and together all."""
+    from conftest import tiny_binaural_encoder
+
+    from spatial_alm.data.generate import generate_dataset
+    from spatial_alm.evaluation.encoder_report import evaluate_encoder
+
+    heads = [str(toy_heads_dir / f"{name}.mat") for name in TOY_SUBJECTS[:2]]
+    r = recipe({"type": "heads", "heads": heads}, **{"corpus.labels": ["rain", "siren"]})
+    generate_dataset(r, tmp_path / "data", seed=0, num_scenes=8, num_shards=1, progress=False)
+    model_dir = tiny_binaural_encoder().save_pretrained(tmp_path / "model")
+    report = evaluate_encoder(model_dir, tmp_path / "data", tmp_path / "eval", baselines=[], progress=False)
+    groups = {name: group for name, group in report["localisation"]["encoder"].items() if name.startswith("head ")}
+    names = [scene_receiver(r, 0, i).name for i in range(8)]
+    assert groups.keys() == {f"head {n} ({names.count(n)} scenes)" for n in set(names)} and len(groups) == 2
+
+
 def test_cipic_recipe_renders(shared_data):
     path = shared_data / "hrtf" / "cipic" / "subject_003.mat"
     if not path.is_file():

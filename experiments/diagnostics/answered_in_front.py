@@ -17,6 +17,8 @@ from pathlib import Path
 def answered_in_front(rows: list[dict]) -> str:
     """The line's figures for ``predictions.csv`` rows (true_azimuth_deg, encoder_azimuth_deg)."""
     front = [abs(float(r["true_azimuth_deg"])) < 90 for r in rows]
+    if all(front) or not any(front):
+        raise SystemExit(f"{len(rows)} scenes, all {'in front' if any(front) else 'behind'}: no half to compare")
     said_front = [abs(float(r["encoder_azimuth_deg"])) < 90 for r in rows]
 
     def right(side: bool) -> float:

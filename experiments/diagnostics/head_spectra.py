@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from spatial_alm.acoustics.cipic import cipic_grid
-from spatial_alm.acoustics.heads import HeadModel, make_head
+from spatial_alm.acoustics.heads import EQUALISATIONS, HeadModel, make_head
 from spatial_alm.acoustics.spectral_cues import third_octave_edges
 
 NORMALISE_BELOW_HZ = 1000.0
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--exclude", nargs="*", default=[], help="reference head names (file stems) to leave out")
     parser.add_argument("--heads", nargs="+", type=Path, required=True, help="heads to compare (.mat / .sofa)")
     parser.add_argument("--fs", type=int, default=16000, help="sample rate in Hz (the dataset's)")
-    parser.add_argument("--equalisation", choices=("none", "diffuse_field"), default="none",
+    parser.add_argument("--equalisation", choices=EQUALISATIONS, default="none",
                         help="every head as measured (default) or diffuse-field equalised (receiver.equalisation)")
     parser.add_argument("--match-out", type=Path, default=None,
                         help="JSON: the gain curve moving the first --heads head onto the reference mean")

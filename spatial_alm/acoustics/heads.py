@@ -303,10 +303,8 @@ def diffuse_field_equaliser(ir: torch.Tensor, directions: torch.Tensor, fs_hz: i
     """
     n_fft = max(1024, 2 ** math.ceil(math.log2(2 * ir.shape[-1])))
     nearest_cos, nearest = (fibonacci_sphere(DIFFUSE_DIRECTIONS) @ directions.T).max(dim=1)
-    covered = nearest_cos >= math.cos(math.radians(EQ_MAX_GAP_DEG))
-    weights = torch.bincount(nearest[covered], minlength=directions.shape[0]).double()
-    power = torch.einsum("m,mf->f", weights / weights.sum(),
-                         torch.fft.rfft(ir, n=n_fft).abs().square().mean(dim=1))  # (F,)
+    covered = nearest[nearest_cos >= math.cos(math.radians(EQ_MAX_GAP_DEG))]
+    power = torch.fft.rfft(ir, n=n_fft).abs().square().mean(dim=1)[covered].mean(dim=0)  # (F,)
     bins = torch.arange(power.shape[0], dtype=torch.float64)
     low = torch.ceil(bins * 2.0 ** (-EQ_SMOOTHING_OCTAVES / 2)).long()
     high = torch.maximum(torch.floor(bins * 2.0 ** (EQ_SMOOTHING_OCTAVES / 2)).long().clamp(max=power.shape[0] - 1),

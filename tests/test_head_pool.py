@@ -1,6 +1,8 @@
 """Heads drawn per scene: receiver types cipic / structural / heads, per-head train/test splits that never
 leak, deterministic rendering, and recipe errors that name the field."""
 
+import csv
+
 import numpy as np
 import pytest
 import yaml
@@ -135,6 +137,8 @@ def test_evaluate_encoder_reports_every_head_of_a_pooled_dataset(toy_heads_dir, 
     groups = {name: group for name, group in report["localisation"]["encoder"].items() if name.startswith("head ")}
     names = [scene_receiver(r, 0, i).name for i in range(8)]
     assert groups.keys() == {f"head {n} ({names.count(n)} scenes)" for n in set(names)} and len(groups) == 2
+    with open(tmp_path / "eval" / "predictions.csv") as f:  # each scene's head, for analyses per head
+        assert [row["receiver"] for row in csv.DictReader(f)] == names
 
 
 def test_cipic_recipe_renders(shared_data):

@@ -34,7 +34,8 @@ def main() -> None:
         raise SystemExit(f"{path} not found: run `spatial-alm evaluate-encoder ... --out {args.report}` first")
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    column = {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
+    column = {key: np.array([float(row[key]) for row in rows]) for key in rows[0]
+              if key == "num_sources" or key.endswith("_deg")}
     if f"{args.baseline}_azimuth_deg" not in column:
         raise SystemExit(f"{path} has no {args.baseline!r} columns (it has: {', '.join(rows[0])})")
     methods = {name: (column[f"{name}_azimuth_deg"], column[f"{name}_elevation_deg"])

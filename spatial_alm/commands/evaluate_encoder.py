@@ -1,6 +1,6 @@
 """Evaluate a pretrained encoder on a dataset beside the classical DoA baselines.
 
-Writes OUT/report.json, OUT/report.md, OUT/predictions.csv (every method's direction per scene) and
+Writes OUT/report.json, OUT/report.md, OUT/predictions.csv (each scene's receiver and every method's direction) and
 plots (predicted vs true azimuth, error histogram, polar error by direction). Metrics: detection mAP,
 DoA accuracy at 20 degrees (great circle), mean angular error, lateral (front/back-folded) error,
 distance error rate (0.5 m), DCASE SELD (clip-level), all beside a random-answer row, and

@@ -551,7 +551,8 @@ def evaluate_encoder(model_dir: str | Path, data_dir: str | Path, out_dir: str |
                                           **by_head(receivers, fn)},
                      header=header,
                      detection=True,
-                     columns={"scene": list(range(len(rt60))), "rt60_s": [f"{v:.3f}" for v in rt60],
+                     columns={"scene": list(range(len(rt60))), "receiver": receivers,
+                              "rt60_s": [f"{v:.3f}" for v in rt60],
                               "direct_to_reverberant_db": [f"{v:.1f}" for v in drr]},
                      sources_drr_db=sources_drr, batch_size=batch_size, progress=progress, started=started)
 
@@ -750,7 +751,7 @@ def _evaluate(model: SpatialEncoderModel, dataset, out_dir: str | Path, *, names
 
 
 def write_predictions(path: Path, pred: dict, rows: dict, columns: dict) -> None:
-    """One CSV row per scene or recording (dataset order): the ``columns`` given (e.g. scene and RT60 (s), or
+    """One CSV row per scene or recording (dataset order): the ``columns`` given (e.g. scene, receiver and RT60 (s), or
     file and label), the number of sources, the primary source's true azimuth / elevation (deg) and distance
     (m; empty when unknown), the encoder's distance, and each method's azimuth and elevation (deg)."""
     header = [*columns, "num_sources", "true_azimuth_deg", "true_elevation_deg", "true_distance_m",

@@ -649,9 +649,11 @@ def test_answered_in_front_counts_each_half_and_the_answers(tmp_path, monkeypatc
 
 
 def test_average_encoder_reports_takes_the_mean_direction(tmp_path, monkeypatch, capsys):
-    """Two reports on three scenes / sources: azimuths 10 and 50 deg average to 30, elevations 20 and 40 at azimuth
-    0 to 30, opposite directions cancel (missing, so wrong); the baseline and scene columns are the first report's;
-    reports on other scenes are refused."""
+    """Three reports on four scenes / sources: lateral angles 10, 50 and 30 deg in front average to 30; elevations
+    20, 40 and 30 (azimuth 0) to 30; two readings at 30 deg azimuth and one mirrored behind (150) vote for the
+    front and keep the lateral angle, 30 (a unit-vector mean would point to 60); one reading ahead and two behind
+    at +-60 deg elevation tie the front/back vote (missing, so wrong). The baseline and scene columns are the first
+    report's; reports on other scenes are refused."""
     from spatial_alm.evaluation.encoder_report import (
         CLASS_WISE_COLUMNS,
         read_class_wise_predictions,
@@ -661,36 +663,39 @@ def test_average_encoder_reports_takes_the_mean_direction(tmp_path, monkeypatch,
 
     script = load_script("average_encoder_reports")
     nan = float("nan")
-    truth = [(30.0, 0.0), (0.0, 30.0), (90.0, 0.0)]
-    read = {"a": [(10.0, 0.0), (0.0, 20.0), (0.0, 0.0)], "b": [(50.0, 0.0), (0.0, 40.0), (180.0, 0.0)]}
-    for name, directions in read.items():
+    truth = [(30.0, 0.0), (0.0, 30.0), (30.0, 0.0), (0.0, 0.0)]
+    read = {"a": [(10.0, 0.0), (0.0, 20.0), (30.0, 0.0), (0.0, 0.0)],
+            "b": [(50.0, 0.0), (0.0, 40.0), (30.0, 0.0), (180.0, 60.0)],
+            "c": [(30.0, 0.0), (0.0, 30.0), (150.0, 0.0), (180.0, -60.0)]}
+    for distance, (name, directions) in enumerate(read.items(), start=1):
         (tmp_path / name).mkdir()
         write_csv(tmp_path / name / "predictions.csv",
                   ["scene", "receiver", "true_azimuth_deg", "true_elevation_deg", "encoder_distance_m",
                    "encoder_azimuth_deg", "encoder_elevation_deg", "gcc_phat_woodworth_azimuth_deg",
                    "gcc_phat_woodworth_elevation_deg"],
-                  [[k, "cipic:subject_003", *t, 1.0 if name == "a" else 2.0, *d, 5.0 if name == "a" else 6.0, 0.0]
+                  [[k, "cipic:subject_003", *t, distance, *d, 4.0 + distance, 0.0]
                    for k, (t, d) in enumerate(zip(truth, directions))])
         write_class_wise_predictions(tmp_path / name / "class_wise_predictions.csv",
                                      [dict(zip(CLASS_WISE_COLUMNS, (k, 0, 1, *t, *d, nan, nan, nan)))
                                       for k, (t, d) in enumerate(zip(truth, directions))])
-    monkeypatch.setattr("sys.argv", ["average_encoder_reports.py", str(tmp_path / "mean"), str(tmp_path / "a"),
-                                     str(tmp_path / "b")])
+    monkeypatch.setattr("sys.argv", ["average_encoder_reports.py", str(tmp_path / "mean"),
+                                     *(str(tmp_path / name) for name in read)])
     script.main()
-    assert "3 scenes, 3 labelled sources, the mean of 2 encoders" in capsys.readouterr().out
+    assert "4 scenes, 4 labelled sources, the mean of 3 encoders" in capsys.readouterr().out
+    expected = [[30.0, 0.0], [0.0, 30.0], [30.0, 0.0]]
     _, methods = read_predictions(tmp_path / "mean")
-    np.testing.assert_allclose(methods["encoder"][:2], [[30.0, 0.0], [0.0, 30.0]], atol=0.01)
-    assert np.isnan(methods["encoder"][2]).all()
+    np.testing.assert_allclose(methods["encoder"][:3], expected, atol=0.01)
+    assert np.isnan(methods["encoder"][3]).all()
     np.testing.assert_allclose(methods["gcc_phat_woodworth"][:, 0], 5.0)  # the first report's
     with open(tmp_path / "mean" / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [row["encoder_distance_m"] for row in rows] == ["1.50"] * 3 and rows[0]["receiver"] == "cipic:subject_003"
+    assert [row["encoder_distance_m"] for row in rows] == ["2.00"] * 4 and rows[0]["receiver"] == "cipic:subject_003"
     sources = read_class_wise_predictions(tmp_path / "mean")
-    np.testing.assert_allclose(sources["class_azimuth_deg"][:2], [30.0, 0.0], atol=0.01)
-    np.testing.assert_allclose(sources["class_elevation_deg"][:2], [0.0, 30.0], atol=0.01)
-    assert np.isnan(sources["class_azimuth_deg"][2])
-    np.testing.assert_array_equal(sources["scene"], [0, 1, 2])
-    write_csv(tmp_path / "b" / "predictions.csv", ["true_azimuth_deg", "true_elevation_deg"], [[0.0, 0.0]] * 3)
+    np.testing.assert_allclose(np.stack([sources["class_azimuth_deg"], sources["class_elevation_deg"]], 1)[:3],
+                               expected, atol=0.01)
+    assert np.isnan(sources["class_azimuth_deg"][3])
+    np.testing.assert_array_equal(sources["scene"], [0, 1, 2, 3])
+    write_csv(tmp_path / "b" / "predictions.csv", ["true_azimuth_deg", "true_elevation_deg"], [[0.0, 0.0]] * 4)
     with pytest.raises(SystemExit, match="different true directions"):
         script.main()
     monkeypatch.setattr("sys.argv", ["average_encoder_reports.py", str(tmp_path / "mean"), str(tmp_path / "a")])

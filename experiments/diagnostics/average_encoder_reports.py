@@ -1,12 +1,12 @@
-"""Several encoders read as one: the mean of their direction vectors, written as an evaluate-encoder report folder.
+"""Several encoders read as one: the mean of their directions, written as an evaluate-encoder report folder.
 
 Would two trainings of one setting, averaged, read each source better than either? This reads the
 ``predictions.csv`` and ``class_wise_predictions.csv`` of two or more evaluate-encoder report folders made on the
 same test set (true directions and sources checked row by row), averages each scene's encoder direction and each
-labelled source's class vector as unit vectors (the direction of their mean, equal weights; undefined, so missing,
-where they cancel) and the encoder distances, and writes both files to OUT with the first report's other columns
-(the baselines' directions, the scene columns). ``compare_encoder_reports.py OUT REPORT [--class-wise]`` then
-pairs the average with any one of them.
+labelled source's class vector as a head reads them (:func:`mean_direction`: lateral angle and elevation averaged,
+front/back by a vote; equal weights; undefined, so missing, where the vote ties) and the encoder distances, and
+writes both files to OUT with the first report's other columns (the baselines' directions, the scene columns).
+``compare_encoder_reports.py OUT REPORT [--class-wise]`` then pairs the average with any one of them.
 
     python experiments/diagnostics/average_encoder_reports.py out/eval_mean out/eval_seed0 out/eval_seed1
 """
@@ -27,12 +27,20 @@ from spatial_alm.evaluation.encoder_report import (
 
 
 def mean_direction(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(K, N) directions in degrees -> (N,) azimuth and elevation of the mean of the K unit vectors; NaN where a
-    direction is missing or the vectors cancel (mean shorter than 1e-6)."""
-    vectors = spherical_to_cartesian(azimuth_deg, elevation_deg).numpy().mean(axis=0)  # (N, 3)
-    azimuth, elevation, _ = (v.numpy() for v in cartesian_to_spherical(vectors))
-    undefined = ~(np.linalg.norm(vectors, axis=-1) >= 1e-6)
-    return np.where(undefined, np.nan, azimuth), np.where(undefined, np.nan, elevation)
+    """(K, N) directions in degrees -> (N,) azimuth and elevation of their mean, read as a head reads a direction:
+    the mean lateral angle (asin of the left component), the mean elevation, and the front/back half of the summed
+    front components (a vote weighted by how far in front or behind each reading lies); NaN where a direction is
+    missing or the vote ties. A unit-vector mean of two readings on opposite halves would move the lateral angle
+    toward the side, a circular mean of their polar angles the elevation toward the pole; this moves neither."""
+    x, y, _ = np.moveaxis(spherical_to_cartesian(azimuth_deg, elevation_deg).numpy(), -1, 0)  # each (K, N)
+    lateral = np.arcsin(np.clip(y, -1.0, 1.0)).mean(axis=0)
+    elevation = np.radians(np.asarray(elevation_deg, dtype=np.float64)).mean(axis=0)
+    front = x.sum(axis=0)
+    left, up = np.sin(lateral), np.sin(elevation)
+    ahead = np.sign(front) * np.sqrt(np.clip(1.0 - left**2 - up**2, 0.0, None))  # on the cone of the two angles
+    azimuth, elevation_out, _ = (v.numpy() for v in cartesian_to_spherical(np.stack([ahead, left, up], axis=-1)))
+    undefined = ~(np.abs(front) >= 1e-6)
+    return np.where(undefined, np.nan, azimuth), np.where(undefined, np.nan, elevation_out)
 
 
 def read_rows(path: Path) -> list[dict]:

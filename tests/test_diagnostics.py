@@ -426,11 +426,24 @@ def test_compare_encoder_reports_pairs_two_reports_source_by_source(tmp_path, mo
         ["elevation error (deg)", "0.0", "7.5", "mean difference -7.5, p = 1"],  # one non-zero pair
         ["lateral error (deg)", "0.0", "0.0", "mean difference +0.0, p = 1"]]  # the mirror keeps the lateral angle
     monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
+                                     "--by-receiver"])
+    with pytest.raises(SystemExit, match="has a receiver column"):
+        script.main()
+    write_csv(tmp_path / "b" / "predictions.csv",  # scenes 0 and 2 through head x, 1 and 3 through head y
+              ["scene", "receiver", "true_azimuth_deg", "true_elevation_deg", "encoder_azimuth_deg",
+               "encoder_elevation_deg"],
+              [[k, "xy"[k % 2], *t, *p] for k, (t, p) in enumerate(zip(truth, answers["b"]))])
+    script.main()
+    lines = capsys.readouterr().out.splitlines()
+    x, y = lines.index("The 2 sources heard through x"), lines.index("The 2 sources heard through y")
+    assert lines[x + 3].split("|")[2:4] == [" 100.0 ", " 0.0 "]  # DoA: scene 0 mirrored, scene 2 off by 30 deg
+    assert lines[y + 3].split("|")[2:4] == [" 100.0 ", " 100.0 "]
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
                                      "--methods", "encoder", "music"])
     with pytest.raises(SystemExit, match="has no method music; it has: encoder"):
         script.main()
     (tmp_path / "b" / "predictions.csv").write_text((tmp_path / "b" / "predictions.csv").read_text().replace(
-        "\n1,150,0,", "\n1,140,0,"))
+        "\n1,y,150,0,", "\n1,y,140,0,"))
     monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b")])
     with pytest.raises(SystemExit, match="different true directions"):
         script.main()

@@ -18,11 +18,15 @@ sources on opposite sides of an axis, as E questions take them (``class_wise_pai
 the two vectors keep the true order (the class-wise heads' answer to E; a tie counts 1/2), with the Wilcoxon
 signed-rank test on the per-pair scores.
 
+With ``--by-receiver`` each head of a test set rendered through several (the ``receiver`` column that
+evaluate-encoder writes to ``predictions.csv``; either report's) also gets its own table.
+
     python experiments/diagnostics/compare_encoder_reports.py out/eval_new \\
         experiments/results/front_back_cues/encoder_cipic12k_18ep_class_tokens_heldout_heads --names new old
 """
 
 import argparse
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +73,17 @@ def read_pair_orders(report: Path) -> dict[str, np.ndarray]:
     1, tied 1/2, reversed 0 (:func:`~spatial_alm.evaluation.encoder_report.class_wise_pair_orders`)."""
     columns = read_class_wise_predictions(report)
     return class_wise_pair_orders([dict(zip(columns, values)) for values in zip(*columns.values())])
+
+
+def read_receivers(*reports: Path) -> np.ndarray:
+    """(scenes,) each scene's receiver from the first of ``reports`` whose predictions.csv names it."""
+    for report in reports:
+        with open(report / "predictions.csv") as f:
+            rows = list(csv.DictReader(f))
+        if rows and "receiver" in rows[0]:
+            return np.array([row["receiver"] for row in rows])
+    raise SystemExit(f"--by-receiver: neither {' nor '.join(str(r / 'predictions.csv') for r in reports)} has a "
+                     "receiver column (older evaluate-encoder reports lack it); run evaluate-encoder again for one")
 
 
 def print_pair_orders(orders_a: dict[str, np.ndarray], orders_b: dict[str, np.ndarray]) -> None:
@@ -127,6 +142,8 @@ def main() -> None:
                         help="pair every labelled source from its own class's vector (class_wise_predictions.csv)")
     parser.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
                         help="row names (default: the report folders' names)")
+    parser.add_argument("--by-receiver", action="store_true",
+                        help="also a table per receiver (head) of a test set rendered through several")
     args = parser.parse_args()
     if args.class_wise and args.methods:
         raise SystemExit("--methods and --class-wise: allowed: one of them (the class-wise vectors are the encoder's)")
@@ -147,6 +164,13 @@ def main() -> None:
                          "on the same test set (same dataset or recordings, same --max-scenes)")
     print(f"{len(truth)} {what}" + (f"; A = {name_a}, B = {name_b}" if args.class_wise else ""))
     print_table(truth, pred_a, pred_b)
+    if args.by_receiver:
+        receivers = read_receivers(args.report_a, args.report_b)
+        receivers = receivers[keys[:, 0].astype(int)] if keys is not None else receivers
+        for receiver in sorted(set(receivers.tolist())):
+            sel = receivers == receiver
+            print(f"\nThe {int(sel.sum())} sources heard through {receiver}")
+            print_table(truth[sel], pred_a[sel], pred_b[sel])
     counts = sorted(set(keys[:, 2].astype(int))) if keys is not None else []
     for n in counts if len(counts) > 1 else []:
         sel = keys[:, 2] == n

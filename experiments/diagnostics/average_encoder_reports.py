@@ -44,6 +44,7 @@ def mean_direction(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> tuple[
 
 
 def read_rows(path: Path) -> list[dict]:
+    """The rows of an evaluate-encoder ``predictions.csv`` as dicts of strings (SystemExit when missing)."""
     if not path.is_file():
         raise SystemExit(f"{path} not found: run `spatial-alm evaluate-encoder ... --out {path.parent}` first")
     with open(path) as f:

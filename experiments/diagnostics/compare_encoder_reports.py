@@ -77,7 +77,7 @@ def read_pair_orders(report: Path) -> dict[str, np.ndarray]:
 
 def read_receivers(*reports: Path) -> np.ndarray:
     """(scenes,) each scene's receiver from the first of ``reports`` whose predictions.csv names it."""
-    for report in reports:
+    for report in (r for r in reports if (r / "predictions.csv").is_file()):
         with open(report / "predictions.csv") as f:
             rows = list(csv.DictReader(f))
         if rows and "receiver" in rows[0]:

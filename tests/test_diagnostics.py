@@ -648,8 +648,9 @@ def test_answered_in_front_counts_each_half_and_the_answers(tmp_path, monkeypatc
     report.mkdir()
     with open(report / "predictions.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["scene", "true_azimuth_deg", "encoder_azimuth_deg"])
-        writer.writerows([[0, 0, 10], [1, 45, 20], [2, 135, 120], [3, -150, 30]])
+        writer.writerow(["scene", "true_azimuth_deg", "true_elevation_deg", "encoder_azimuth_deg",
+                         "encoder_elevation_deg"])
+        writer.writerows([[0, 0, 0, 10, 0], [1, 45, 0, 20, 0], [2, 135, 0, 120, 0], [3, -150, 0, 30, 0]])
     monkeypatch.setattr("sys.argv", ["answered_in_front.py", str(report)])
     script.main()
     assert capsys.readouterr().out == (f"{report}: 4 scenes, in front 50.0 %, answered in front 75.0 %; frontal "
@@ -658,7 +659,7 @@ def test_answered_in_front_counts_each_half_and_the_answers(tmp_path, monkeypatc
     with pytest.raises(SystemExit, match="predictions.csv not found"):
         script.main()
     with pytest.raises(SystemExit, match="2 scenes, all in front: no half to compare"):
-        script.answered_in_front([{"true_azimuth_deg": "0", "encoder_azimuth_deg": "0"}] * 2)
+        script.answered_in_front(np.zeros(2), np.zeros(2))
 
 
 def test_average_encoder_reports_takes_the_mean_direction(tmp_path, monkeypatch, capsys):

@@ -10,22 +10,24 @@ CIPIC measurements, results README "Ear colouring") shows as answers leaning to 
 """
 
 import argparse
-import csv
 from pathlib import Path
 
+import numpy as np
 
-def answered_in_front(rows: list[dict]) -> str:
-    """The line's figures for ``predictions.csv`` rows (true_azimuth_deg, encoder_azimuth_deg)."""
-    front = [abs(float(r["true_azimuth_deg"])) < 90 for r in rows]
-    if all(front) or not any(front):
-        raise SystemExit(f"{len(rows)} scenes, all {'in front' if any(front) else 'behind'}: no half to compare")
-    said_front = [abs(float(r["encoder_azimuth_deg"])) < 90 for r in rows]
+from spatial_alm.evaluation.encoder_report import read_predictions
+
+
+def answered_in_front(true_azimuth_deg: np.ndarray, answered_azimuth_deg: np.ndarray) -> str:
+    """The line's figures for the primary sources' true and answered azimuths (deg, one per scene)."""
+    front, said_front = np.abs(true_azimuth_deg) < 90, np.abs(answered_azimuth_deg) < 90
+    if front.all() or not front.any():
+        raise SystemExit(f"{len(front)} scenes, all {'in front' if front.any() else 'behind'}: no half to compare")
 
     def right(side: bool) -> float:
-        return sum(s == side for f, s in zip(front, said_front) if f == side) / front.count(side)
+        return float(np.mean(said_front[front == side] == side))
 
-    return (f"{len(rows)} scenes, in front {100 * sum(front) / len(rows):.1f} %, answered in front "
-            f"{100 * sum(said_front) / len(rows):.1f} %; frontal answered in front {100 * right(True):.1f} %, "
+    return (f"{len(front)} scenes, in front {100 * front.mean():.1f} %, answered in front "
+            f"{100 * said_front.mean():.1f} %; frontal answered in front {100 * right(True):.1f} %, "
             f"rear answered behind {100 * right(False):.1f} %")
 
 
@@ -34,11 +36,11 @@ def main() -> None:
     parser.add_argument("reports", nargs="+", type=Path, help="evaluate-encoder report folders (predictions.csv)")
     args = parser.parse_args()
     for report in args.reports:
-        path = report / "predictions.csv"
-        if not path.is_file():
-            raise SystemExit(f"{path} not found: a report folder of `spatial-alm evaluate-encoder --data`")
-        with open(path, newline="") as f:
-            print(f"{report}: {answered_in_front(list(csv.DictReader(f)))}")
+        try:
+            truth, methods = read_predictions(report)
+        except FileNotFoundError as error:
+            raise SystemExit(str(error)) from None
+        print(f"{report}: {answered_in_front(truth[:, 0], methods['encoder'][:, 0])}")
 
 
 if __name__ == "__main__":

@@ -41,11 +41,14 @@ def paired_cells(test: dict | None, total: int) -> str:
     return f"{test['questions']} | {test['a_only']} | {test['b_only']} | {test['p_value']:.3g}"
 
 
-def yes_no_row(records_a: list[dict], records_b: list[dict], question_type: str, label: str) -> str:
-    """The table row of a yes/no type on the records given: both balanced accuracies and the paired test."""
+def yes_no_row(records_a: list[dict], records_b: list[dict], question_type: str, label: str,
+               paired: dict | None = None) -> str:
+    """The table row of a yes/no type on the records given: both balanced accuracies and the paired test
+    (``paired``: :func:`paired_models` of these records when already computed)."""
     score_a, score_b = yes_no_balanced(records_a, records_b, question_type)
-    cells = paired_cells(paired_models(records_a, records_b).get(question_type),
-                         sum(r["question_type"] == question_type for r in records_a))
+    if paired is None:
+        paired = paired_models(records_a, records_b)
+    cells = paired_cells(paired.get(question_type), sum(r["question_type"] == question_type for r in records_a))
     return f"| {label} | balanced_accuracy | {score_a:.1f} | {score_b:.1f} | {cells} |"
 
 
@@ -70,7 +73,7 @@ def main() -> None:
     for question_type in shared:
         row = a["model"][question_type]
         if row["format"] == "yes_no":
-            print(yes_no_row(a["answers"], b["answers"], question_type, question_type))
+            print(yes_no_row(a["answers"], b["answers"], question_type, question_type, paired))
             if args.by_axis:
                 of_type = [i for i, r in enumerate(a["answers"]) if r["question_type"] == question_type]
                 for axis in sorted({question_axis(a["answers"][i]) or "none" for i in of_type}):

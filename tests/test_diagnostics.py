@@ -488,6 +488,16 @@ def test_compare_encoder_reports_pairs_every_source_from_its_class_vector(tmp_pa
     assert lines[pairs + 4].split("|")[1:5] == [" front_back ", " 2 ", " 100.0 ", " 25.0 "]
     assert "A better on 2, B better on 0, p = 0.5" in lines[pairs + 4]  # Wilcoxon, two differences
     assert len(lines) == pairs + 5  # no pair on opposite sides of the horizontal plane beyond the margins
+    # --by-receiver reads each scene's receiver by its scene number, whatever the rows' order: scenes 0-1 through
+    # head x (B wrong on 1 of 3 sources), 2-3 through y (1 of 4)
+    write_csv(tmp_path / "a" / "predictions.csv", ["scene", "receiver"], [[3, "y"], [1, "x"], [2, "y"], [0, "x"]])
+    monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
+                                     "--class-wise", "--by-receiver"])
+    script.main()
+    lines = capsys.readouterr().out.splitlines()
+    x, y = lines.index("The 3 sources heard through x"), lines.index("The 4 sources heard through y")
+    assert lines[x + 3].split("|")[2:4] == [" 100.0 ", " 66.7 "]
+    assert lines[y + 3].split("|")[2:4] == [" 100.0 ", " 75.0 "]
     monkeypatch.setattr("sys.argv", ["compare_encoder_reports.py", str(tmp_path / "a"), str(tmp_path / "b"),
                                      "--class-wise", "--methods", "encoder", "encoder"])
     with pytest.raises(SystemExit, match="allowed: one of them"):

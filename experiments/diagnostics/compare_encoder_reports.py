@@ -75,13 +75,14 @@ def read_pair_orders(report: Path) -> dict[str, np.ndarray]:
     return class_wise_pair_orders([dict(zip(columns, values)) for values in zip(*columns.values())])
 
 
-def read_receivers(*reports: Path) -> np.ndarray:
-    """(scenes,) each scene's receiver from the first of ``reports`` whose predictions.csv names it."""
+def read_receivers(*reports: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(rows,) scene and (rows,) receiver of each predictions.csv row of the first of ``reports`` that names its
+    receivers (the reports' rows are checked to be the same sources in the same order)."""
     for report in (r for r in reports if (r / "predictions.csv").is_file()):
         with open(report / "predictions.csv") as f:
             rows = list(csv.DictReader(f))
         if rows and "receiver" in rows[0]:
-            return np.array([row["receiver"] for row in rows])
+            return np.array([int(row["scene"]) for row in rows]), np.array([row["receiver"] for row in rows])
     raise SystemExit(f"--by-receiver: neither {' nor '.join(str(r / 'predictions.csv') for r in reports)} has a "
                      "receiver column (older evaluate-encoder reports lack it); run evaluate-encoder again for one")
 
@@ -165,8 +166,10 @@ def main() -> None:
     print(f"{len(truth)} {what}" + (f"; A = {name_a}, B = {name_b}" if args.class_wise else ""))
     print_table(truth, pred_a, pred_b)
     if args.by_receiver:
-        receivers = read_receivers(args.report_a, args.report_b)
-        receivers = receivers[keys[:, 0].astype(int)] if keys is not None else receivers
+        scenes, receivers = read_receivers(args.report_a, args.report_b)
+        if keys is not None:  # class-wise rows: each source's scene's receiver
+            receiver_of = dict(zip(scenes.tolist(), receivers.tolist()))
+            receivers = np.array([receiver_of[int(scene)] for scene in keys[:, 0]])
         for receiver in sorted(set(receivers.tolist())):
             sel = receivers == receiver
             print(f"\nThe {int(sel.sum())} sources heard through {receiver}")

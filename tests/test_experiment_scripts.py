@@ -107,7 +107,7 @@ def check_calls(calls: list[list[str]], results_dir: Path) -> dict[str, list]:
     return by_command
 
 
-@pytest.mark.parametrize("head", ["sphere", "kemar", "tetra", "cipic"])
+@pytest.mark.parametrize("head", ["sphere", "kemar", "tetra", "cipic", "cipic_broadband"])
 def test_audio_llm_cpu_recipe(tmp_path, head):
     done, calls = run_script("experiments/llm/run_cpu_smollm2.sh", tmp_path, HEAD=head, LLM_PRECISION="no")
     assert done.returncode == 0, done.stderr
@@ -126,15 +126,25 @@ def test_audio_llm_cpu_recipe(tmp_path, head):
     assert seeds[:2] == [0, 1] and len(set(seeds)) == len(seeds)
     assert len(runs["evaluate"]) == (1 if head == "sphere" else 2)
     # CIPIC: the training scenes through the training heads, every test set through the held-out heads only
-    if head == "cipic":
-        splits = [SceneRecipe.from_yaml(args.recipe, parse_overrides(args.overrides)).receiver.split
-                  for args in runs["simulate"]]
-        assert splits == ["train", "test", "test"]
+    if head.startswith("cipic"):
+        recipes = [SceneRecipe.from_yaml(args.recipe, parse_overrides(args.overrides)) for args in runs["simulate"]]
+        assert [recipe.receiver.split for recipe in recipes] == ["train", "test", "test"]
+    # the broadband path: five broadband sounds everywhere, the SNR 10-60 dB in training only, the coherence plane
+    # and the last phase over twice the questions
+    if head == "cipic_broadband":
+        assert {tuple(recipe.corpus.options["labels"]) for recipe in recipes} == {
+            ("rain", "clapping", "keyboard_typing", "speech_babble", "footsteps")}
+        assert tuple(recipes[0].noise.snr_db) == (10, 60) and recipes[1].noise.snr_db == recipes[2].noise.snr_db
+        assert tuple(recipes[1].noise.snr_db) != (10, 60)
+        (encoder,) = runs["pretrain-encoder"]
+        config = PretrainConfig.from_yaml(encoder.config, parse_overrides(encoder.overrides))
+        assert config.features["coherence"] and config.channel_swap and config.epochs == 12
+        assert finetunes[1].train_questions == 2 * finetunes[0].train_questions
 
 
 def test_audio_llm_cpu_recipe_unknown_head(tmp_path):
     done, calls = run_script("experiments/llm/run_cpu_smollm2.sh", tmp_path, HEAD="dummy")
-    assert done.returncode == 2 and "allowed: sphere, kemar, tetra, cipic" in done.stderr
+    assert done.returncode == 2 and "allowed: sphere, kemar, tetra, cipic, cipic_broadband" in done.stderr
     assert calls == []
 
 

